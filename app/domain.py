@@ -1,0 +1,160 @@
+"""The shared vocabulary: channels, outcomes and the canonical records every importer produces."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any
+from zoneinfo import available_timezones
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    CALL = "call"
+    CHAT = "chat"
+
+
+class Outcome(StrEnum):
+    """What happened after a contact attempt, from worst to best."""
+
+    NO_ANSWER = "no_answer"
+    DECLINED = "declined"
+    REPLIED = "replied"
+    MEETING = "meeting"
+    CONVERTED = "converted"
+
+
+POSITIVE_OUTCOMES = frozenset({Outcome.REPLIED, Outcome.MEETING, Outcome.CONVERTED})
+
+
+class LifecycleStage(StrEnum):
+    LEAD = "lead"
+    ACTIVE = "active"
+    CHURNED = "churned"
+
+
+class EventType(StrEnum):
+    PAGE_VIEW = "page_view"
+    PRODUCT_VIEW = "product_view"
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    SERVICE_CONVERSATION = "service_conversation"
+    PURCHASE = "purchase"
+
+
+class Intent(StrEnum):
+    """Intents tagged on service conversations."""
+
+    PRICING_QUESTION = "pricing_question"
+    UPSELL_INTEREST = "upsell_interest"
+    RENEWAL_RISK = "renewal_risk"
+    IMPLEMENTATION_BLOCKER = "implementation_blocker"
+    CHANGE_REQUEST = "change_request"
+    COMPLAINT = "complaint"
+
+
+_TIMEZONES = frozenset(available_timezones())
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Naive timestamps in source files are taken as UTC; aware ones are converted.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=True)
+
+
+class CustomerRecord(Record):
+    id: str = Field(min_length=1, max_length=64)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()\-]{6,}$")
+    segment: str | None = Field(default=None, max_length=64)
+    industry: str | None = Field(default=None, max_length=64)
+    lifecycle_stage: LifecycleStage = LifecycleStage.LEAD
+    timezone: str = "UTC"
+    age: int | None = Field(default=None, ge=0, le=130)
+    sensitive: bool = False
+    do_not_contact: bool = False
+    owner_rep: str | None = Field(default=None, max_length=64)
+    team: str | None = Field(default=None, max_length=64)
+    created_at: datetime | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value not in _TIMEZONES:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Lisbon)")
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _as_utc(value)
+
+
+class ConsentRecord(Record):
+    customer_id: str = Field(min_length=1, max_length=64)
+    channel: Channel
+    granted: bool
+    updated_at: datetime | None = None
+    source: str | None = Field(default=None, max_length=64)
+
+    @field_validator("updated_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _as_utc(value)
+
+
+class EventRecord(Record):
+    id: str = Field(min_length=1, max_length=96)
+    customer_id: str = Field(min_length=1, max_length=64)
+    occurred_at: datetime
+    type: EventType
+    product: str | None = Field(default=None, max_length=64)
+    intent: Intent | None = None
+    channel: Channel | None = None
+    text: str | None = Field(default=None, max_length=10_000)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _as_utc(value)
+
+
+class OutreachRecord(Record):
+    id: str = Field(min_length=1, max_length=96)
+    customer_id: str = Field(min_length=1, max_length=64)
+    attempted_at: datetime
+    channel: Channel
+    outcome: Outcome
+    template_id: str | None = Field(default=None, max_length=96)
+    campaign: str | None = Field(default=None, max_length=64)
+    product: str | None = Field(default=None, max_length=64)
+    rep_id: str | None = Field(default=None, max_length=64)
+    value: float | None = Field(default=None, ge=0)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("attempted_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _as_utc(value)
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    "customer": CustomerRecord,
+    "consent": ConsentRecord,
+    "event": EventRecord,
+    "outreach": OutreachRecord,
+}
+# Timestamp field of each record kind, checked against "now" so no record claims to come from the future.
+TIMESTAMP_FIELDS = {"customer": "created_at", "consent": "updated_at", "event": "occurred_at", "outreach": "attempted_at"}

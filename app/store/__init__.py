@@ -1,0 +1,1 @@
+"""Persistence: typed SQLAlchemy tables, sessions and Alembic migrations."""
