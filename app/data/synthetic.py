@@ -36,6 +36,7 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.domain import Channel, EventType, Intent
+from app.features.pointintime import TimeIndex
 from app.store.db import transaction
 from app.store.tables import Consent, Customer, Event, OutreachAttempt
 
@@ -162,11 +163,13 @@ class SyntheticHistory:
     consents: pd.DataFrame
     events: pd.DataFrame
     attempts: pd.DataFrame
+    customer_truth: pd.DataFrame
+    attempt_truth: pd.DataFrame
     truth: dict[str, Any] = field(default_factory=planted_truth)
 
     def write_parquet(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("customers", "consents", "events", "attempts"):
+        for name in ("customers", "consents", "events", "attempts", "customer_truth", "attempt_truth"):
             getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
         (folder / "truth.json").write_text(json.dumps(self.truth, indent=2))
 
@@ -179,28 +182,6 @@ def _local_to_utc(local: pd.Series, tz_names: np.ndarray) -> pd.Series:
         out[mask] = (local[mask].dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
                      .dt.tz_convert("UTC"))
     return out
-
-
-def _last_before(keys: np.ndarray, times: np.ndarray, query_keys: np.ndarray, query_times: np.ndarray) -> np.ndarray:
-    """For each query, the time of the last (key, time) strictly before it with the same key; NaN if none.
-    Keys and times must be sorted by (key, time)."""
-    composite = keys.astype(np.float64) * 1e10 + times
-    query = query_keys.astype(np.float64) * 1e10 + query_times
-    position = np.searchsorted(composite, query, side="left") - 1
-    valid = position >= 0
-    found = np.full(len(query_keys), np.nan)
-    same = valid & (keys[np.clip(position, 0, None)] == query_keys)
-    found[same] = times[position[same]]
-    return found
-
-
-def _count_between(keys: np.ndarray, times: np.ndarray, query_keys: np.ndarray, start: np.ndarray, end: np.ndarray
-                   ) -> np.ndarray:
-    """How many (key, time) fall in [start, end) for each query's key; sorted inputs as above."""
-    composite = keys.astype(np.float64) * 1e10 + times
-    lo = np.searchsorted(composite, query_keys.astype(np.float64) * 1e10 + start, side="left")
-    hi = np.searchsorted(composite, query_keys.astype(np.float64) * 1e10 + end, side="left")
-    return hi - lo
 
 
 def generate(*, customers: int = 5000, events_per_customer: float = 10.0, attempts_per_customer: float = 1.6,
@@ -245,7 +226,10 @@ def generate(*, customers: int = 5000, events_per_customer: float = 10.0, attemp
         "team": np.char.add("team-", np.array(list("abcd"))[(reps - 1) // 5]),
         "created_at": created,
     })
-    customer_frame["attributes"] = [{"interest_product": PRODUCT_KEYS[i]} for i in interest]
+    customer_frame["attributes"] = [{}] * n
+    # Planted per-customer truth stays out of the store, so no model can read it.
+    truth_frame = pd.DataFrame({"customer_id": ids, "interest_product": np.array(PRODUCT_KEYS)[interest],
+                                "propensity_noise": noise})
 
     # Consent per channel.
     consent_matrix = np.column_stack([rng.random(n) < CONSENT_RATES[c] for c in CHANNELS])
@@ -262,7 +246,7 @@ def generate(*, customers: int = 5000, events_per_customer: float = 10.0, attemp
     counts = rng.poisson(activity)
     ev_cust = np.repeat(np.arange(n), counts)
     m = len(ev_cust)
-    ev_time = rng.integers(0, span_s, size=m).astype(np.float64)
+    ev_time = rng.integers(0, span_s, size=m)
     types = list(EVENT_TYPE_WEIGHTS)
     ev_type = rng.choice(len(types), size=m, p=list(EVENT_TYPE_WEIGHTS.values()))
     ev_product = np.where(rng.random(m) < 0.7, interest[ev_cust], rng.integers(0, len(PRODUCTS), size=m))
@@ -305,24 +289,19 @@ def generate(*, customers: int = 5000, events_per_customer: float = 10.0, attemp
     channel = np.minimum((rng.random(len(a_cust))[:, None] > cum).sum(axis=1), len(CHANNELS) - 1)
     a_product = np.where(rng.random(len(a_cust)) < 0.6, interest[a_cust], rng.integers(0, len(PRODUCTS), size=len(a_cust)))
     how = local.dt.day_of_week.to_numpy() * 24 + hour
-    a_time = (attempted - start).dt.total_seconds().to_numpy()
+    a_time = (attempted - start).dt.total_seconds().to_numpy().astype(np.int64)
 
     # Time-dependent state at each attempt, computed with sorted searches (no per-customer loop).
-    view_key = (ev_cust * len(PRODUCTS) + ev_product)[is_view]
-    order = np.lexsort((ev_time[is_view], view_key))
-    last_view = _last_before(view_key[order], ev_time[is_view][order], a_cust * len(PRODUCTS) + a_product, a_time)
-    view_days = (a_time - last_view) / 86400
-    window = EFFECTS["intent_window_days"] * 86400.0
+    views = TimeIndex((ev_cust * len(PRODUCTS) + ev_product)[is_view], ev_time[is_view])
+    view_days = (a_time - views.last_before(a_cust * len(PRODUCTS) + a_product, a_time)) / 86400
+    window = EFFECTS["intent_window_days"] * 86400
 
     def intent_count(intent: str) -> np.ndarray:
         mask = is_conv & (ev_intent == INTENTS.index(intent))
-        o = np.lexsort((ev_time[mask], ev_cust[mask]))
-        return _count_between(ev_cust[mask][o], ev_time[mask][o], a_cust, a_time - window, a_time)
+        return TimeIndex(ev_cust[mask], ev_time[mask]).count_between(a_cust, a_time - window, a_time)
 
     pricing, upsell, complaint = (intent_count(i) for i in ("pricing_question", "upsell_interest", "complaint"))
-    order = np.lexsort((a_time, a_cust))
-    prev = _last_before(a_cust[order], a_time[order], a_cust, a_time)
-    contact_days = (a_time - prev) / 86400
+    contact_days = (a_time - TimeIndex(a_cust, a_time).last_before(a_cust, a_time)) / 86400
 
     base = np.array([_logit(s["base_rate"]) for s in SEGMENTS.values()])[seg[a_cust]]
     chan = np.array([[s["channel_effect"][c] for c in CHANNELS] for s in SEGMENTS.values()])[seg[a_cust], channel]
@@ -355,9 +334,10 @@ def generate(*, customers: int = 5000, events_per_customer: float = 10.0, attemp
         "value": value,
     })
     attempt_frame["attributes"] = [{}] * len(attempt_frame)
+    attempt_truth = pd.DataFrame({"attempt_id": attempt_frame["id"], "true_probability": probability})
     attempt_frame = attempt_frame.sort_values("attempted_at", kind="stable").reset_index(drop=True)
     event_frame = event_frame.sort_values("occurred_at", kind="stable").reset_index(drop=True)
-    return SyntheticHistory(customer_frame, consent_frame, event_frame, attempt_frame)
+    return SyntheticHistory(customer_frame, consent_frame, event_frame, attempt_frame, truth_frame, attempt_truth)
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

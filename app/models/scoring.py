@@ -1,0 +1,319 @@
+"""Decide who to contact, when and on which channel: policy, timing, propensity and reasons, per chunk.
+
+`decide` is a pure function over one chunk of customers; `score_all` walks the store chunk by
+chunk (memory stays flat as the customer count grows), writes decisions to the store and to
+Parquet, and records the run. With no live model, or a model that errors, customers are ranked by
+transparent rules and the decision says "rule-based": never an empty screen, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.features.build import DAY, FeatureBuilder, History, load_history
+from app.features.pointintime import epoch_seconds
+from app.models import registry
+from app.models.reasons import ReasonTable, explain
+from app.models.timing import CHANNELS, best_plans, describe_slot, next_occurrence
+from app.models.training import ModelBundle
+from app.policy.rules import ContactPolicy, apply_policy
+from app.store.db import transaction
+from app.store.tables import Customer, Decision, ScoreRun
+
+log = logging.getLogger(__name__)
+# Transparent fallback: each signal's weight, and the channel order when nothing else says better.
+RULE_WEIGHTS = {"pricing_question_14d": 0.35, "upsell_interest_14d": 0.25, "days_since_any_product_view": 0.25,
+                "days_since_service_conversation": 0.1, "days_since_last_contact": 0.05}
+RULE_CHANNEL_ORDER = ["email", "call", "chat", "sms"]
+RULE_LOCAL_HOUR = 10
+
+
+@dataclass
+class Models:
+    champion: ModelBundle | None
+    challenger: ModelBundle | None = None
+    challenger_share: float = 0.0
+    load_errors: list[str] = field(default_factory=list)
+
+
+def preferred_product(history: History, now_s: int) -> pd.Series:
+    """The product each customer looked at most in the last 30 days, else the one last offered."""
+    ids = history.customers["id"]
+    events = history.events
+    times = epoch_seconds(events["occurred_at"])
+    recent = events[(events["type"] == "product_view") & (times >= now_s - 30 * DAY) & (times < now_s)
+                    & events["product"].notna()]
+    viewed = recent.groupby(["customer_id", "product"]).size().reset_index(name="n") \
+        .sort_values(["customer_id", "n", "product"], ascending=[True, False, True]) \
+        .drop_duplicates("customer_id").set_index("customer_id")["product"]
+    offered = history.attempts.dropna(subset=["product"]).sort_values("attempted_at") \
+        .drop_duplicates("customer_id", keep="last").set_index("customer_id")["product"]
+    return viewed.reindex(ids).fillna(offered.reindex(ids)).reset_index(drop=True)
+
+
+def _rule_plan(policy: ContactPolicy, allowed: np.ndarray, earliest: np.ndarray, zones: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Fallback plan: the first allowed channel in a fixed order, the next weekday at a set local hour."""
+    order = [CHANNELS.index(c) for c in RULE_CHANNEL_ORDER]
+    channel = np.full(len(allowed), -1)
+    for j in reversed(order):
+        channel = np.where(allowed[:, j], j, channel)
+    hours = policy.allowed_hours()
+    hour = RULE_LOCAL_HOUR if hours[RULE_LOCAL_HOUR] else int(np.flatnonzero(hours)[0])
+    candidates = np.array([d * 24 + hour for d in range(5)])
+    slots = np.stack([next_occurrence(np.full(len(allowed), c), earliest, zones).to_numpy() for c in candidates])
+    return channel, slots.min(axis=0)
+
+
+def rule_scores(rows: pd.DataFrame) -> pd.DataFrame:
+    """Transparent fallback scores, as per-signal contributions so reasons come out the same way."""
+    def decay(column: str, days: float) -> np.ndarray:
+        return np.exp(-rows[column].fillna(np.inf).to_numpy() / days)
+
+    parts = pd.DataFrame({
+        "pricing_question_14d": RULE_WEIGHTS["pricing_question_14d"] * (rows["pricing_question_14d"] > 0),
+        "upsell_interest_14d": RULE_WEIGHTS["upsell_interest_14d"] * (rows["upsell_interest_14d"] > 0),
+        "days_since_any_product_view": RULE_WEIGHTS["days_since_any_product_view"] * decay("days_since_any_product_view", 7),
+        "days_since_service_conversation":
+            RULE_WEIGHTS["days_since_service_conversation"] * decay("days_since_service_conversation", 14),
+        "days_since_last_contact": RULE_WEIGHTS["days_since_last_contact"]
+            * (rows["days_since_last_contact"].fillna(np.inf) >= 14),
+    }, index=rows.index).astype(np.float64)
+    return parts
+
+
+def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Models, reasons: ReasonTable,
+           rejections: pd.DataFrame | None = None) -> tuple[pd.DataFrame, Counter]:
+    """One decision per customer of the chunk, and counters of what happened."""
+    stats: Counter = Counter()
+    customers = history.customers.reset_index(drop=True)
+    n = len(customers)
+    now_s = int(pd.Timestamp(now).timestamp())
+    ids = customers["id"]
+    zones = customers["timezone"].fillna("UTC").to_numpy()
+    outcome = apply_policy(policy, now_s=now_s, customer_ids=ids, do_not_contact=customers["do_not_contact"].to_numpy(),
+                           sensitive=customers["sensitive"].to_numpy(), consents=history.consents,
+                           attempts=history.attempts, rejections=rejections)
+    builder = FeatureBuilder(history)
+    product = preferred_product(history, now_s)
+    arms = np.array([registry.assign_arm(c, models.challenger_share) if models.challenger else "champion"
+                     for c in ids])
+
+    out = pd.DataFrame({"customer_id": ids, "status": "suppressed", "method": "policy", "arm": None,
+                        "model_version": None, "score": np.nan, "confidence": np.nan, "channel": None,
+                        "slot_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"),
+                        "slot_local": None, "product": product, "reasons": [[] for _ in range(n)],
+                        "suppressed_by": outcome.closed_by, "requires_confirmation": outcome.requires_confirmation})
+    open_rows = np.flatnonzero(~outcome.suppressed)
+    stats["customers"] += n
+    stats["suppressed_by_policy"] += n - len(open_rows)
+    for rules in (outcome.closed_by[i] for i in np.flatnonzero(outcome.suppressed)):
+        stats.update(f"rule:{r}" for r in rules)
+
+    pending = {"champion": models.champion, "challenger": models.challenger}
+    fallback = np.zeros(n, dtype=bool)
+    for arm, bundle in pending.items():
+        rows_idx = open_rows[arms[open_rows] == arm]
+        if not len(rows_idx):
+            continue
+        if bundle is None:
+            fallback[rows_idx] = True
+            continue
+        try:
+            _decide_with_model(out, rows_idx, bundle, arm, builder, customers, outcome, policy, zones, now_s, reasons)
+        except Exception as exc:  # noqa: BLE001 - a broken model must degrade to rules, not crash the run
+            log.exception("model %s failed; falling back to rules", bundle.version)
+            stats[f"model_error:{bundle.version}:{type(exc).__name__}"] += 1
+            fallback[rows_idx] = True
+    if fallback.any():
+        _decide_with_rules(out, np.flatnonzero(fallback), builder, customers, outcome, policy, zones, now_s, reasons)
+
+    recommended = out["status"] == "recommended"
+    no_reason = (out["status"] == "suppressed") & out["suppressed_by"].map(lambda r: r == ["no_reason"])
+    stats["recommended"] += int(recommended.sum())
+    stats["suppressed_no_reason"] += int(no_reason.sum())
+    stats["rule_based"] += int((recommended & (out["method"] == "rule-based")).sum())
+    return out, stats
+
+
+def _finish(out: pd.DataFrame, idx: np.ndarray, channel: np.ndarray, slot: pd.Series, zones: np.ndarray,
+            policy: ContactPolicy, now_s: int) -> np.ndarray:
+    """Write channel and slot; returns which of `idx` have a slot inside the horizon."""
+    horizon = pd.Timestamp(now_s + policy.horizon_days * DAY, unit="s", tz="UTC")
+    slot = pd.Series(pd.to_datetime(slot, utc=True).to_numpy(), index=idx)
+    inside = (slot.notna() & (slot <= horizon) & (channel >= 0)).to_numpy()
+    for i, j in zip(idx[~inside], channel[~inside]):
+        out.at[i, "suppressed_by"] = [*out.at[i, "suppressed_by"], "no_slot_in_horizon"]
+    keep = idx[inside]
+    out.loc[keep, "channel"] = np.array(CHANNELS, dtype=object)[channel[inside]]
+    out.loc[keep, "slot_at"] = slot[inside]
+    out.loc[keep, "slot_local"] = [describe_slot(s, z) for s, z in zip(slot[inside], zones[keep])]
+    return inside
+
+
+def _attach_reasons(out: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame, contributions: pd.DataFrame,
+                    table: ReasonTable) -> None:
+    for i, reasons in zip(idx, explain(rows, contributions, table)):
+        if reasons:
+            out.at[i, "reasons"] = reasons
+            out.at[i, "status"] = "recommended"
+            out.at[i, "suppressed_by"] = []
+        else:
+            # A recommendation a rep cannot understand is not shown.
+            out.at[i, "suppressed_by"] = ["no_reason"]
+
+
+def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, arm: str, builder: FeatureBuilder,
+                       customers: pd.DataFrame, outcome: Any, policy: ContactPolicy, zones: np.ndarray, now_s: int,
+                       reasons: ReasonTable) -> None:
+    timing = bundle.timing
+    groups = customers.loc[idx, timing.groups].astype("string").fillna("<missing>")
+    keys = groups.agg("|".join, axis=1) if timing.groups else pd.Series("", index=idx)
+    unique_keys, group_of = np.unique(keys.to_numpy(), return_inverse=True)
+    first_rows = pd.Series(np.arange(len(idx))).groupby(group_of).first().to_numpy()
+    grid = timing.grid(customers.loc[idx[first_rows], timing.groups].replace({"<missing>": None})
+                       .reset_index(drop=True))
+    channel, how, _ = best_plans(grid[group_of], outcome.allowed[idx], policy.allowed_hours_of_week())
+    slot = next_occurrence(how, outcome.earliest[idx], zones[idx])
+    inside = _finish(out, idx, channel, slot, zones, policy, now_s)
+    idx = idx[inside]
+    if not len(idx):
+        return
+    rows = builder.rows(customers.loc[idx, "id"], out.loc[idx, "slot_at"], out.loc[idx, "channel"],
+                        out.loc[idx, "product"])
+    prepared = bundle.propensity.prepare(rows)
+    raw = bundle.propensity.raw_score(prepared, prepared=True)
+    confidence = bundle.propensity.calibrate(raw)
+    out.loc[idx, ["method", "arm", "model_version"]] = ["model", arm, bundle.version]
+    out.loc[idx, "confidence"] = confidence
+    out.loc[idx, "score"] = confidence
+    _attach_reasons(out, idx, rows, bundle.propensity.contributions(prepared, prepared=True), reasons)
+
+
+def _decide_with_rules(out: pd.DataFrame, idx: np.ndarray, builder: FeatureBuilder, customers: pd.DataFrame,
+                       outcome: Any, policy: ContactPolicy, zones: np.ndarray, now_s: int, reasons: ReasonTable) -> None:
+    channel, slot = _rule_plan(policy, outcome.allowed[idx], outcome.earliest[idx], zones[idx])
+    inside = _finish(out, idx, channel, pd.Series(slot), zones, policy, now_s)
+    idx = idx[inside]
+    if not len(idx):
+        return
+    rows = builder.rows(customers.loc[idx, "id"], out.loc[idx, "slot_at"], out.loc[idx, "channel"],
+                        out.loc[idx, "product"])
+    parts = rule_scores(rows)
+    out.loc[idx, ["method", "arm", "model_version"]] = ["rule-based", None, None]
+    out.loc[idx, "score"] = parts.sum(axis=1).to_numpy()
+    _attach_reasons(out, idx, rows, parts, reasons)
+
+
+def load_models(factory: sessionmaker[Session], challenger_share: float) -> Models:
+    """The live champion and challenger bundles; a bundle that cannot load is reported, not fatal."""
+    models = Models(champion=None, challenger_share=challenger_share)
+    for role in ("champion", "challenger"):
+        version = getattr(registry, role)(factory)
+        if version is None:
+            continue
+        try:
+            setattr(models, role, ModelBundle.load(version.id, Path(version.artifact_path)))
+        except Exception as exc:  # noqa: BLE001 - a missing or corrupt artifact degrades to rules
+            models.load_errors.append(f"{role} {version.id}: {type(exc).__name__}: {exc}")
+    return models
+
+
+DECISION_COLUMNS = ["customer_id", "status", "method", "arm", "model_version", "score", "confidence", "channel",
+                    "slot_at", "slot_local", "product", "reasons", "suppressed_by", "requires_confirmation"]
+
+
+def _records(frame: pd.DataFrame, run_id: str, now: datetime, policy_version: str) -> list[dict[str, Any]]:
+    columns = [c for c in DECISION_COLUMNS if c != "slot_at"]
+    records = frame[columns].astype(object).where(frame[columns].notna(), None).to_dict("records")
+    # Slots are UTC throughout; pandas may drop the zone on assignment and writes NaT for none.
+    slots = [None if pd.isna(s) else s.to_pydatetime() for s in pd.to_datetime(frame["slot_at"], utc=True)]
+    for record, slot in zip(records, slots):
+        record.update(slot_at=slot, run_id=run_id, as_of=now, policy_version=policy_version)
+    return records
+
+
+def _parquet_table(frame: pd.DataFrame, run_id: str, policy_version: str) -> pa.Table:
+    import json
+
+    flat = frame[DECISION_COLUMNS].copy()
+    flat["reasons"] = flat["reasons"].map(lambda r: " | ".join(x["text"] for x in r))
+    flat["reason_details"] = frame["reasons"].map(json.dumps)
+    flat["suppressed_by"] = flat["suppressed_by"].map(lambda r: ",".join(r))
+    flat["run_id"], flat["policy_version"] = run_id, policy_version
+    for column in ("status", "method", "arm", "model_version", "channel", "slot_local", "product"):
+        flat[column] = flat[column].astype("string")
+    return pa.Table.from_pandas(flat, preserve_index=False)
+
+
+@dataclass
+class ScoreSummary:
+    run_id: str
+    stats: dict[str, int]
+    parquet_path: str | None
+    champion: str | None
+    challenger: str | None
+    load_errors: list[str]
+
+
+def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactPolicy, reasons: ReasonTable,
+              challenger_share: float, chunk_size: int = 20_000, parquet_path: Path | None = None,
+              progress: Callable[[int], None] | None = None) -> ScoreSummary:
+    """Score every customer in chunks; each chunk's decisions are written in one transaction."""
+    models = load_models(factory, challenger_share)
+    run_id = f"run-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    with transaction(factory) as session:
+        session.add(ScoreRun(id=run_id, started_at=now, as_of=now, policy_version=policy.version,
+                             champion_version=models.champion.version if models.champion else None,
+                             challenger_version=models.challenger.version if models.challenger else None,
+                             stats={}, parquet_path=str(parquet_path) if parquet_path else None))
+    with factory() as session:
+        all_ids = list(session.scalars(select(Customer.id).order_by(Customer.id)))
+    stats: Counter = Counter()
+    writer: pq.ParquetWriter | None = None
+    try:
+        for start in range(0, len(all_ids), chunk_size):
+            chunk_ids = all_ids[start:start + chunk_size]
+            history = load_history(factory, chunk_ids)
+            frame, chunk_stats = decide(history, now=now, policy=policy, models=models, reasons=reasons)
+            stats.update(chunk_stats)
+            with transaction(factory) as session:
+                session.execute(Decision.__table__.insert(), _records(frame, run_id, now, policy.version))
+            if parquet_path is not None:
+                table = _parquet_table(frame, run_id, policy.version)
+                if writer is None:
+                    parquet_path.parent.mkdir(parents=True, exist_ok=True)
+                    writer = pq.ParquetWriter(parquet_path, table.schema)
+                writer.write_table(table.cast(writer.schema))
+            if progress:
+                progress(len(chunk_ids))
+    finally:
+        if writer is not None:
+            writer.close()
+    with transaction(factory) as session:
+        run = session.get(ScoreRun, run_id)
+        run.finished_at = datetime.now(now.tzinfo)
+        run.stats = dict(stats)
+    return ScoreSummary(run_id, dict(stats), str(parquet_path) if parquet_path else None,
+                        models.champion.version if models.champion else None,
+                        models.challenger.version if models.challenger else None, models.load_errors)
+
+
+def top_decisions(factory: sessionmaker[Session], run_id: str, limit: int = 20) -> list[Decision]:
+    with factory() as session:
+        return list(session.scalars(select(Decision).where(Decision.run_id == run_id, Decision.status == "recommended")
+                                    .order_by(Decision.score.desc()).limit(limit)))

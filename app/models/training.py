@@ -1,0 +1,118 @@
+"""`outreach train`: featurise the history, fit propensity and timing models, test them on the most
+recent slice of time, save the bundle and register it as a version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.features.build import History, load_history, training_frame
+from app.models import registry
+from app.models.propensity import PropensityModel, TrainingDataError, evaluate, train_propensity
+from app.models.timing import TimingModel, train_timing
+
+# Features a business may want to force monotone (+1: more never lowers the score).
+DEFAULT_MONOTONE: dict[str, int] = {"pricing_question_14d": 1, "upsell_interest_14d": 1}
+
+
+@dataclass
+class ModelBundle:
+    """What scoring needs from one registered version."""
+
+    version: str
+    propensity: PropensityModel
+    timing: TimingModel
+
+    @classmethod
+    def load(cls, version: str, folder: Path) -> ModelBundle:
+        return cls(version, PropensityModel.load(folder), TimingModel.load(folder))
+
+
+@dataclass
+class TrainResult:
+    version: str
+    status: str
+    metrics: dict[str, Any]
+    artifact_path: str
+
+
+def snapshot(history: History) -> dict[str, Any]:
+    """What the model was trained on: counts, time range and a fingerprint of the labelled history."""
+    attempts = history.attempts.sort_values("id")
+    digest = hashlib.sha256("\n".join(attempts["id"] + ":" + attempts["outcome"]).encode()).hexdigest()
+    times = pd.to_datetime(attempts["attempted_at"], utc=True)
+    return {"customers": len(history.customers), "events": len(history.events), "attempts": len(attempts),
+            "from": times.min().isoformat() if len(times) else None,
+            "to": times.max().isoformat() if len(times) else None, "sha256": digest}
+
+
+def time_split(times: pd.Series, holdout_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train on the past, test on the most recent `holdout_share` of attempts: how the model will be used."""
+    cutoff = times.quantile(1 - holdout_share)
+    train = (times < cutoff).to_numpy()
+    return train, ~train
+
+
+def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now: datetime, actor: str,
+                       seed: int = 0, holdout_share: float = 0.2, monotone: dict[str, int] | None = None,
+                       mlflow_uri: str | None = None) -> TrainResult:
+    history = load_history(factory)
+    if history.attempts.empty:
+        raise TrainingDataError("the store has no outreach history: run `outreach generate` or "
+                                "`outreach import` first")
+    features, target, times = training_frame(history)
+    train, test = time_split(times, holdout_share)
+    if target[test].nunique() < 2:
+        raise TrainingDataError("the most recent attempts (the test slice) have only one outcome; "
+                                "more history is needed to measure a model")
+    monotone = {k: v for k, v in (DEFAULT_MONOTONE if monotone is None else monotone).items()}
+    unknown = sorted(set(monotone) - set(features.columns))
+    if unknown:
+        raise TrainingDataError(f"monotone constraint on unknown feature(s): {', '.join(unknown)}")
+    propensity, info = train_propensity(features[train], target[train], seed=seed, monotone=monotone)
+    metrics = evaluate(propensity.predict(features[test]), target[test])
+    timing = train_timing(features[train], target[train], seed=seed)
+    timing_scores = timing.booster.predict(timing._prepare(features[test]))
+    metrics["timing_roc_auc"] = float(roc_auc_score(target[test].astype(int), timing_scores))
+    metrics.update({"n_train": int(train.sum()), "n_test": int(test.sum()),
+                    "test_from": times[test].min().isoformat()})
+
+    data = snapshot(history)
+    version = f"m{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    folder = models_dir / version
+    propensity.save(folder)
+    timing.save(folder)
+    params = {**info["params"], "monotone": monotone, "best_iteration": info["best_iteration"],
+              "holdout_share": holdout_share}
+    (folder / "meta.json").write_text(json.dumps({"version": version, "metrics": metrics, "data": data,
+                                                  "params": params}, indent=2, default=str))
+    feature_info = {"propensity": propensity.features, "categorical": info["categorical"],
+                    "timing": timing.features}
+    registered = registry.register(factory, version_id=version, now=now, actor=actor, artifact_path=str(folder),
+                                   data_snapshot=data, features=feature_info, params=params, metrics=metrics)
+    if mlflow_uri:
+        _log_to_mlflow(mlflow_uri, version, params, metrics)
+    return TrainResult(version, registered.status, metrics, str(folder))
+
+
+def _log_to_mlflow(uri: str, version: str, params: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """Mirror the run into MLflow when the `mlflow` extra is installed; the registry works without it."""
+    try:
+        import mlflow
+    except ImportError as exc:
+        raise TrainingDataError("MLFLOW_TRACKING_URI is set but mlflow is not installed: "
+                                "pip install 'outreach[mlflow]'") from exc
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(run_name=version):
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
