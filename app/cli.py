@@ -22,9 +22,14 @@ from app.config import Settings, get_settings
 app = typer.Typer(help="outreach: who to contact, when, on which channel and what to say.",
                   no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema and migrations.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry: list, promote, set a challenger, roll back.", no_args_is_help=True)
+eval_app = typer.Typer(help="Offline evaluation of the models on your own data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
 
-console = Console(soft_wrap=True)
+# Tables stay readable when output goes to a file or a pipe, where rich would assume 80 columns.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,12 +42,15 @@ def friendly(command: F) -> F:
     """Known errors become one red line and exit code 2; anything else exit code 1 without a trace."""
     from app.data.importer import ImportFileError
     from app.data.mapping import MappingError
+    from app.models.propensity import TrainingDataError
+    from app.models.registry import RegistryError
+    from app.policy.rules import PolicyError
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (UserError, ImportFileError, MappingError) as exc:
+        except (UserError, ImportFileError, MappingError, TrainingDataError, RegistryError, PolicyError) as exc:
             errors.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except ValidationError as exc:
@@ -169,6 +177,212 @@ def import_command(
                          highlight=False)
     if report.rows_rejected:
         raise typer.Exit(1)
+
+
+def actor() -> str:
+    """Who ran a command, for the registry's log."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@app.command()
+@friendly
+def train(
+    holdout: Annotated[float, typer.Option(min=0.05, max=0.5, help="Share of the most recent attempts held out for testing.")] = 0.2,
+    seed: Annotated[int | None, typer.Option(help="Random seed [default: SEED setting].")] = None,
+    monotone: Annotated[list[str] | None, typer.Option(help="FEATURE=+1|-1 forces a monotone effect (repeatable); "
+                                                          "default: pricing_question_14d=+1, upsell_interest_14d=+1.")] = None,
+    now: Annotated[str | None, typer.Option(help="Training time to record, ISO [default: now].")] = None,
+) -> None:
+    """Train propensity and timing models on the store's history and register them as a new version.
+
+    The first version becomes champion; later ones wait as candidates for `outreach models promote`.
+    """
+    from app.models.training import train_and_register
+
+    config = settings()
+    constraints = None
+    if monotone:
+        constraints = {}
+        for item in monotone:
+            name, _, sign = item.partition("=")
+            if sign not in ("+1", "1", "-1", "0"):
+                raise UserError(f"--monotone {item!r}: use FEATURE=+1 or FEATURE=-1")
+            constraints[name] = int(sign)
+    with console.status("training propensity and timing models"):
+        result = train_and_register(store(), models_dir=config.models_dir, now=parse_now(now), actor=actor(),
+                                    seed=config.seed if seed is None else seed, holdout_share=holdout,
+                                    monotone=constraints, mlflow_uri=config.mlflow_tracking_uri)
+    m = result.metrics
+    console.print(f"registered {result.version} as {result.status}: held-out ROC AUC {m['roc_auc']:.3f}, "
+                  f"PR AUC {m['pr_auc']:.3f}, top-decile lift {m['top_decile_lift']:.2f}, Brier {m['brier']:.4f} "
+                  f"({m['n_train']:,} train / {m['n_test']:,} test attempts)")
+
+
+@app.command()
+@friendly
+def score(
+    out: Annotated[Path | None, typer.Option(help="Parquet file for the decisions [default: DATA_DIR/exports/decisions-RUN.parquet].")] = None,
+    chunk_size: Annotated[int | None, typer.Option(min=100, help="Customers per chunk [default: SCORE_CHUNK_SIZE].")] = None,
+    now: Annotated[str | None, typer.Option(help="Decide as of this time, ISO [default: now].")] = None,
+    top: Annotated[int, typer.Option(min=0, help="Show the best N recommendations.")] = 10,
+) -> None:
+    """Score every customer: who to contact, when, on which channel, with confidence and reasons.
+
+    Decisions go to the store and to Parquet; every suppressed customer records the rule that did it.
+    """
+    from app.models.reasons import load_reason_table
+    from app.models.scoring import score_all, top_decisions
+    from app.policy.rules import load_policy
+
+    config = settings()
+    factory = store()
+    as_of = parse_now(now)
+    path = out or config.exports_dir / f"decisions-{as_of:%Y%m%d-%H%M%S}.parquet"
+    from sqlalchemy import func, select
+
+    from app.store.tables import Customer
+
+    with factory() as session:
+        total = session.scalar(select(func.count()).select_from(Customer)) or 0
+    if not total:
+        raise UserError("the store has no customers: run `outreach generate` or `outreach import` first")
+    with progress_bar("scoring customers", total) as advance:
+        summary = score_all(factory, now=as_of, policy=load_policy(config.contact_policy_file),
+                            reasons=load_reason_table(config.reason_templates_file),
+                            challenger_share=config.challenger_share, chunk_size=chunk_size or config.score_chunk_size,
+                            parquet_path=path, progress=advance)
+    for problem in summary.load_errors:
+        errors.print(f"[yellow]warning:[/yellow] model not loaded, ranking by rules instead: {problem}", highlight=False)
+    print_decisions(top_decisions(factory, summary.run_id, top), summary)
+
+
+def print_decisions(decisions: list, summary: Any) -> None:  # noqa: ANN001
+    stats = summary.stats
+    table = Table(title=f"Top recommendations ({summary.run_id})", show_lines=True)
+    for column in ("#", "customer", "confidence", "channel", "when (customer's time)", "product", "why", "flags"):
+        table.add_column(column, overflow="fold")
+    for rank, d in enumerate(decisions, start=1):
+        confidence = f"{d.confidence:.0%}" if d.confidence is not None else f"score {d.score:.2f}"
+        flags = [d.method] + (["needs confirmation (sensitive)"] if d.requires_confirmation else [])
+        table.add_row(str(rank), d.customer_id, confidence, d.channel or "", d.slot_local or "", d.product or "",
+                      "\n".join(f"• {r['text']}" for r in d.reasons), ", ".join(flags))
+    console.print(table)
+    rules = ", ".join(f"{k.split(':', 1)[1]} {v:,}" for k, v in sorted(stats.items()) if k.startswith("rule:"))
+    console.print(f"{stats.get('customers', 0):,} customers scored: {stats.get('recommended', 0):,} recommended "
+                  f"({stats.get('rule_based', 0):,} rule-based), {stats.get('suppressed_by_policy', 0):,} suppressed by "
+                  f"policy ({rules or 'none'}), {stats.get('suppressed_no_reason', 0):,} without a reason. "
+                  f"Champion: {summary.champion or 'none (rule-based)'}; challenger: {summary.challenger or 'none'}.")
+    if summary.parquet_path:
+        console.print(f"decisions written to the store and to {summary.parquet_path}")
+
+
+@models_app.command("list")
+@friendly
+def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Every registered version with its status and held-out metrics."""
+    from app.models import registry
+
+    versions = registry.list_versions(store())
+    if as_json:
+        print(json.dumps([{"id": v.id, "status": v.status, "created_at": v.created_at.isoformat(),
+                           "created_by": v.created_by, "metrics": v.metrics, "data": v.data_snapshot}
+                          for v in versions], indent=2))
+        return
+    table = Table(title="Model versions")
+    for column in ("version", "status", "created", "ROC AUC", "PR AUC", "lift@10%", "Brier", "trained on"):
+        table.add_column(column)
+    for v in versions:
+        m = v.metrics
+        table.add_row(v.id, v.status, f"{v.created_at:%Y-%m-%d %H:%M}", f"{m.get('roc_auc', float('nan')):.3f}",
+                      f"{m.get('pr_auc', float('nan')):.3f}", f"{m.get('top_decile_lift', float('nan')):.2f}",
+                      f"{m.get('brier', float('nan')):.4f}", f"{v.data_snapshot.get('attempts', 0):,} attempts")
+    console.print(table)
+
+
+@models_app.command("promote")
+@friendly
+def models_promote(
+    version: Annotated[str, typer.Argument(help="Version id (see `outreach models list`).")],
+    force: Annotated[bool, typer.Option(help="Promote even if its held-out metrics are worse than the champion's.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why, for the registry log.")] = None,
+) -> None:
+    """Make a version the champion; the old champion is kept for rollback."""
+    from app.models import registry
+
+    promoted = registry.promote(store(), version, now=parse_now(None), actor=actor(), force=force, reason=reason)
+    console.print(f"{promoted.id} is now the champion")
+
+
+@models_app.command("challenger")
+@friendly
+def models_challenger(version: Annotated[str, typer.Argument(help="Version id to test against the champion.")]) -> None:
+    """Put a version in the challenger arm of the A/B split (CHALLENGER_SHARE of customers)."""
+    from app.models import registry
+
+    chosen = registry.set_challenger(store(), version, now=parse_now(None), actor=actor())
+    console.print(f"{chosen.id} is now the challenger for {settings().challenger_share:.0%} of customers")
+
+
+@models_app.command("rollback")
+@friendly
+def models_rollback() -> None:
+    """Give the champion's place back to the version it replaced."""
+    from app.models import registry
+
+    restored = registry.rollback(store(), now=parse_now(None), actor=actor())
+    console.print(f"rolled back: {restored.id} is the champion again")
+
+
+@eval_app.command("propensity")
+@friendly
+def eval_propensity(
+    data: Annotated[Path, typer.Option(help="A CSV file with one row per contact and a target column.")],
+    target: Annotated[str, typer.Option(help="The target column.")],
+    positive: Annotated[str, typer.Option(help="The target value that counts as a success.")],
+    sep: Annotated[str, typer.Option(help="Field separator.")] = ",",
+    drop: Annotated[list[str] | None, typer.Option(help="Column to leave out, e.g. one that leaks the outcome (repeatable).")] = None,
+    test_size: Annotated[float, typer.Option(help="Share of rows held out (stratified).")] = 0.25,
+    seed: Annotated[int, typer.Option(help="Random seed of the split and the model.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train the propensity model on a stratified split of any CSV and report how well it ranks and calibrates."""
+    from app.models.evaluation import evaluate_propensity
+
+    with console.status("training and evaluating"):
+        result = evaluate_propensity(data, sep=sep, target=target, positive=positive, drop=drop or [],
+                                     test_size=test_size, seed=seed)
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        console.print(f"{key:>28}: {value:.4f}" if isinstance(value, float) else f"{key:>28}: {value}")
+
+
+@app.command()
+@friendly
+def demo(
+    prepare_only: Annotated[bool, typer.Option(help="Prepare data and models, then stop.")] = False,
+    customers: Annotated[int | None, typer.Option(min=100, help="Synthetic customers [default: DEMO_CUSTOMERS].")] = None,
+) -> None:
+    """Prepare the embedded demo and show the result: synthetic history, a trained model, scored decisions.
+
+    Idempotent: what is already prepared is reused. Delete the data folder to start again.
+    """
+    from app.demo import prepare_demo
+    from app.models.scoring import top_decisions
+
+    config = settings()
+    factory = store()
+    with console.status("preparing the demo (first run: generate, train, score)") as status:
+        summary, steps = prepare_demo(factory, config, customers=customers or config.demo_customers,
+                                      report=lambda text: status.update(text))
+    for step in steps:
+        console.print(f"[green]✓[/green] {step}")
+    if prepare_only:
+        return
+    print_decisions(top_decisions(factory, summary.run_id, 10), summary)
 
 
 def main() -> None:  # pragma: no cover - console script entry for `python -m app.cli`

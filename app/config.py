@@ -28,9 +28,13 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     import_batch_size: int = Field(default=5000, ge=1)
 
-    # Contact policy defaults (local time of the customer).
-    quiet_hours_start: int = Field(default=21, ge=0, le=23)
-    quiet_hours_end: int = Field(default=8, ge=0, le=23)
+    # Decisions: contact policy and reason templates are data files, editable without a retrain.
+    contact_policy_file: Path | None = None
+    reason_templates_file: Path | None = None
+    challenger_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    score_chunk_size: int = Field(default=20_000, ge=100)
+    mlflow_tracking_uri: str | None = None
+    demo_customers: int = Field(default=20_000, ge=100)
 
     # Vector store (template library): embedded folder by default, a Chroma server when set.
     chroma_url: str | None = None

@@ -33,6 +33,12 @@ MAX_ROUNDS = 2000
 EARLY_STOPPING_ROUNDS = 100
 
 
+def as_category(values: pd.Series, levels: list[str]) -> pd.Categorical:
+    """Values as the training categories; anything unseen in training becomes missing."""
+    text = values.astype("string").astype(object)
+    return pd.Categorical(text.where(text.isin(levels), None), categories=levels)
+
+
 class TrainingDataError(ValueError):
     """Training data that would give a silent garbage model; the message says what is wrong."""
 
@@ -68,7 +74,7 @@ class PropensityModel:
             raise ValueError(f"scoring data lacks feature column(s): {', '.join(missing)}")
         out = frame[self.features].copy()
         for name, levels in self.categories.items():
-            out[name] = pd.Categorical(out[name].astype("string").astype(object), categories=levels)
+            out[name] = as_category(out[name], levels)
         for name in self.features:
             if name not in self.categories:
                 out[name] = pd.to_numeric(out[name], errors="coerce").astype(np.float64)

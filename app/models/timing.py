@@ -18,6 +18,7 @@ import pandas as pd
 
 from app.domain import Channel
 from app.features.build import PROFILE_CATEGORIES
+from app.models.propensity import as_category
 
 CHANNELS = [c.value for c in Channel]
 HOURS_OF_WEEK = 168
@@ -39,7 +40,7 @@ class TimingModel:
     def _prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame[self.features].copy()
         for name, levels in self.categories.items():
-            out[name] = pd.Categorical(out[name].astype("string").astype(object), categories=levels)
+            out[name] = as_category(out[name], levels)
         for name in ("hour_of_week", "hour", "day_of_week"):
             out[name] = out[name].astype(np.float64)
         return out

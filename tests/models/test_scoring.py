@@ -1,0 +1,115 @@
+"""Scoring end to end on a trained store: ranked decisions with confidence, slot, channel and reasons;
+policy respected; rule-based when no model can run; A/B arms applied; store and Parquet agree."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from app.features.build import load_history
+from app.models import registry
+from app.models.reasons import load_reason_table
+from app.models.scoring import Models, decide, load_models, score_all
+from app.models.training import ModelBundle, train_and_register
+from app.policy.rules import load_policy
+from app.store.tables import Decision
+from tests.conftest import NOW
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def chunk(trained):
+    factory, _, _ = trained
+    return load_history(factory)
+
+
+def test_training_registers_a_measured_champion(trained) -> None:
+    factory, _, result = trained
+    assert result.status == "champion"
+    assert 0.55 < result.metrics["roc_auc"] < 1 and result.metrics["n_test"] > 500
+    version = registry.champion(factory)
+    assert version.data_snapshot["attempts"] > 0 and "days_since_product_view" in version.features["propensity"]
+    assert Path(version.artifact_path, "booster.txt").exists()
+
+
+def test_decisions_respect_policy_and_always_carry_reasons(trained, chunk) -> None:
+    factory, _, _ = trained
+    policy = load_policy()
+    frame, stats = decide(chunk, now=NOW, policy=policy, models=load_models(factory, 0.0),
+                          reasons=load_reason_table())
+    recommended = frame[frame["status"] == "recommended"]
+    assert len(recommended) > 0.2 * len(frame)
+    assert recommended["reasons"].map(len).ge(1).all()
+    assert recommended["confidence"].between(0, 1).all() and (recommended["method"] == "model").all()
+    # Slots fall in allowed local hours, after now and inside the horizon.
+    zones = chunk.customers.set_index("id")["timezone"]
+    for _, row in recommended.head(300).iterrows():
+        local = row["slot_at"].tz_convert(zones[row["customer_id"]])
+        assert policy.allowed_hours()[local.hour]
+        assert pd.Timestamp(NOW) <= row["slot_at"] <= pd.Timestamp(NOW) + pd.Timedelta(days=policy.horizon_days)
+    # Channels are consented ones; do-not-contact customers are never recommended.
+    consents = chunk.consents.set_index(["customer_id", "channel"])["granted"]
+    assert all(consents.get((c, ch), True) for c, ch in zip(recommended["customer_id"], recommended["channel"]))
+    dnc = set(chunk.customers.loc[chunk.customers["do_not_contact"], "id"])
+    suppressed = frame[frame["status"] == "suppressed"]
+    assert dnc and dnc <= set(suppressed["customer_id"])
+    assert suppressed["suppressed_by"].map(len).ge(1).all()
+    assert stats["suppressed_no_reason"] == int((suppressed["suppressed_by"].map(lambda r: r == ["no_reason"])).sum())
+    sensitive = set(chunk.customers.loc[chunk.customers["sensitive"], "id"])
+    assert recommended.loc[recommended["customer_id"].isin(sensitive), "requires_confirmation"].all()
+
+
+def test_no_model_means_rule_based_never_empty(chunk) -> None:
+    frame, stats = decide(chunk, now=NOW, policy=load_policy(), models=Models(champion=None),
+                          reasons=load_reason_table())
+    recommended = frame[frame["status"] == "recommended"]
+    assert len(recommended) > 0 and (recommended["method"] == "rule-based").all()
+    assert recommended["confidence"].isna().all() and recommended["reasons"].map(len).ge(1).all()
+    assert stats["rule_based"] == len(recommended)
+
+
+def test_a_broken_model_degrades_to_rules(trained, chunk) -> None:
+    factory, _, _ = trained
+    models = load_models(factory, 0.0)
+    broken = ModelBundle(models.champion.version, models.champion.propensity, models.champion.timing)
+    broken.propensity = type(broken.propensity)(None, broken.propensity.calibrator, broken.propensity.features,
+                                                broken.propensity.categories)
+    frame, stats = decide(chunk, now=NOW, policy=load_policy(), models=Models(champion=broken),
+                          reasons=load_reason_table())
+    assert any(key.startswith("model_error:") for key in stats)
+    assert (frame.loc[frame["status"] == "recommended", "method"] == "rule-based").all()
+
+
+def test_score_all_writes_store_and_parquet_and_splits_arms(trained, tmp_path: Path) -> None:
+    factory, models_dir, _ = trained
+    second = train_and_register(factory, models_dir=models_dir, now=NOW, actor="test", seed=1)
+    registry.set_challenger(factory, second.version, now=NOW, actor="test")
+    path = tmp_path / "decisions.parquet"
+    summary = score_all(factory, now=NOW, policy=load_policy(), reasons=load_reason_table(), challenger_share=0.3,
+                        chunk_size=1500, parquet_path=path)
+    parquet = pd.read_parquet(path)
+    with factory() as session:
+        stored = list(session.scalars(select(Decision).where(Decision.run_id == summary.run_id)))
+    assert len(parquet) == len(stored) == summary.stats["customers"] == 4000
+    arms = parquet.loc[parquet["method"] == "model", "arm"].value_counts(normalize=True)
+    assert 0.25 < arms["challenger"] < 0.35
+    assert set(parquet.loc[parquet["arm"] == "challenger", "model_version"]) == {second.version}
+    recommended = [d for d in stored if d.status == "recommended"]
+    assert all(d.policy_version == load_policy().version and d.slot_at.tzinfo for d in recommended)
+
+
+def test_missing_artifact_is_reported_and_scoring_goes_on(trained, tmp_path: Path) -> None:
+    factory, _, _ = trained
+    champion = registry.champion(factory)
+    backup = tmp_path / "backup"
+    shutil.move(champion.artifact_path, backup)
+    try:
+        models = load_models(factory, 0.0)
+        assert models.champion is None and "FileNotFoundError" in models.load_errors[0]
+    finally:
+        shutil.move(backup, champion.artifact_path)
