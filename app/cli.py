@@ -110,8 +110,8 @@ def generate(
     customers: Annotated[int, typer.Option(min=1, help="How many customers.")] = 5000,
     events_per_customer: Annotated[float, typer.Option(min=0.0, help="Mean events per customer.")] = 10.0,
     months: Annotated[int, typer.Option(min=1, max=60, help="Months of history.")] = 13,
-    seed: Annotated[int | None, typer.Option(help="Random seed [default: SEED setting].")] = None,
-    now: Annotated[str | None, typer.Option(help="End of the history, ISO date-time [default: this hour].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: SEED setting).")] = None,
+    now: Annotated[str | None, typer.Option(help="End of the history, ISO date-time (default: this hour).")] = None,
     parquet: Annotated[Path | None, typer.Option(help="Also write the history as Parquet files to this folder.")] = None,
     load: Annotated[bool, typer.Option(help="Replace the store's customers, events and history with it.")] = True,
 ) -> None:
@@ -142,10 +142,10 @@ def generate(
 def import_command(
     file: Annotated[Path, typer.Argument(help="CSV, Parquet (.parquet) or JSON Lines (.jsonl) file.")],
     mapping: Annotated[str, typer.Option("--mapping", "-m", help="Mapping YAML file, or a built-in name: bank-marketing.")],
-    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows [default: FILE.rejected.EXT].")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows (default: FILE.rejected.EXT).")] = None,
     dry_run: Annotated[bool, typer.Option(help="Validate only; write nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    now: Annotated[str | None, typer.Option(help="Reject timestamps after this [default: now].")] = None,
+    now: Annotated[str | None, typer.Option(help="Reject timestamps after this (default: now).")] = None,
 ) -> None:
     """Import customers, consent, events and outreach history through a column mapping.
 
@@ -190,10 +190,10 @@ def actor() -> str:
 @friendly
 def train(
     holdout: Annotated[float, typer.Option(min=0.05, max=0.5, help="Share of the most recent attempts held out for testing.")] = 0.2,
-    seed: Annotated[int | None, typer.Option(help="Random seed [default: SEED setting].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: SEED setting).")] = None,
     monotone: Annotated[list[str] | None, typer.Option(help="FEATURE=+1|-1 forces a monotone effect (repeatable); "
                                                           "default: pricing_question_14d=+1, upsell_interest_14d=+1.")] = None,
-    now: Annotated[str | None, typer.Option(help="Training time to record, ISO [default: now].")] = None,
+    now: Annotated[str | None, typer.Option(help="Training time to record, ISO (default: now).")] = None,
 ) -> None:
     """Train propensity and timing models on the store's history and register them as a new version.
 
@@ -223,10 +223,12 @@ def train(
 @app.command()
 @friendly
 def score(
-    out: Annotated[Path | None, typer.Option(help="Parquet file for the decisions [default: DATA_DIR/exports/decisions-RUN.parquet].")] = None,
-    chunk_size: Annotated[int | None, typer.Option(min=100, help="Customers per chunk [default: SCORE_CHUNK_SIZE].")] = None,
-    now: Annotated[str | None, typer.Option(help="Decide as of this time, ISO [default: now].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Parquet file for the decisions (default: DATA_DIR/exports/decisions-RUN.parquet).")] = None,
+    chunk_size: Annotated[int | None, typer.Option(min=100, help="Customers per chunk (default: SCORE_CHUNK_SIZE).")] = None,
+    now: Annotated[str | None, typer.Option(help="Decide as of this time, ISO (default: now).")] = None,
     top: Annotated[int, typer.Option(min=0, help="Show the best N recommendations.")] = 10,
+    explain_top: Annotated[float | None, typer.Option(min=0.01, max=1.0, help="Explain (and offer) only this top share "
+                                                      "by confidence; the rest is ranked (default: SCORE_EXPLAIN_TOP).")] = None,
 ) -> None:
     """Score every customer: who to contact, when, on which channel, with confidence and reasons.
 
@@ -252,7 +254,7 @@ def score(
         summary = score_all(factory, now=as_of, policy=load_policy(config.contact_policy_file),
                             reasons=load_reason_table(config.reason_templates_file),
                             challenger_share=config.challenger_share, chunk_size=chunk_size or config.score_chunk_size,
-                            parquet_path=path, progress=advance)
+                            parquet_path=path, explain_top=explain_top or config.score_explain_top, progress=advance)
     for problem in summary.load_errors:
         errors.print(f"[yellow]warning:[/yellow] model not loaded, ranking by rules instead: {problem}", highlight=False)
     print_decisions(top_decisions(factory, summary.run_id, top), summary)
@@ -364,7 +366,7 @@ def eval_propensity(
 @friendly
 def demo(
     prepare_only: Annotated[bool, typer.Option(help="Prepare data and models, then stop.")] = False,
-    customers: Annotated[int | None, typer.Option(min=100, help="Synthetic customers [default: DEMO_CUSTOMERS].")] = None,
+    customers: Annotated[int | None, typer.Option(min=100, help="Synthetic customers (default: DEMO_CUSTOMERS).")] = None,
 ) -> None:
     """Prepare the embedded demo and show the result: synthetic history, a trained model, scored decisions.
 

@@ -15,7 +15,9 @@ PLACEHOLDER_SECRET = "change-me"
 class Settings(BaseSettings):
     """Every knob of the product. Each field is documented in `.env.example`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty value (`DATABASE_URL=` in .env.example) means "use the embedded default".
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      env_parse_none_str="")
 
     environment: Literal["development", "production"] = "development"
     secret_key: str = PLACEHOLDER_SECRET
@@ -25,7 +27,6 @@ class Settings(BaseSettings):
     database_url: str | None = None
 
     seed: int = 0
-    default_timezone: str = "UTC"
     import_batch_size: int = Field(default=5000, ge=1)
 
     # Decisions: contact policy and reason templates are data files, editable without a retrain.
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     reason_templates_file: Path | None = None
     challenger_share: float = Field(default=0.1, ge=0.0, le=1.0)
     score_chunk_size: int = Field(default=20_000, ge=100)
+    # Share of each chunk (by confidence) that gets reasons; the rest is ranked, not offered this run.
+    score_explain_top: float = Field(default=1.0, gt=0.0, le=1.0)
     mlflow_tracking_uri: str | None = None
     demo_customers: int = Field(default=20_000, ge=100)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from app.models.propensity import TrainingDataError, evaluate, train_propensity
+from app.models.propensity import TrainingDataError, check_target, evaluate, train_propensity
 
 
 def load_labelled_csv(path: Path, *, sep: str, target: str, positive: str, drop: list[str]
@@ -45,6 +45,7 @@ def evaluate_propensity(path: Path, *, sep: str = ",", target: str, positive: st
     if not 0 < test_size < 1:
         raise TrainingDataError(f"--test-size must be between 0 and 1, got {test_size}")
     features, y = load_labelled_csv(path, sep=sep, target=target, positive=positive, drop=drop or [])
+    check_target(y, f"{path}: column {target!r}")
     train_x, test_x, train_y, test_y = train_test_split(features, y, test_size=test_size, stratify=y,
                                                         random_state=seed)
     model, info = train_propensity(train_x, train_y, seed=seed)

@@ -54,7 +54,7 @@ def _times(value: float) -> str:
     return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
-def render(template: ReasonTemplate, feature: str, value: Any, row: pd.Series, table: ReasonTable) -> str | None:
+def render(template: ReasonTemplate, feature: str, value: Any, row: dict[str, Any], table: ReasonTable) -> str | None:
     """The sentence for one feature of one row, or None when the value makes it untrue or unknown."""
     numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     if numeric:
@@ -75,12 +75,13 @@ def render(template: ReasonTemplate, feature: str, value: Any, row: pd.Series, t
 def explain(features: pd.DataFrame, contributions: pd.DataFrame, table: ReasonTable,
             limit: int = MAX_REASONS) -> list[list[dict[str, Any]]]:
     """Per row, up to `limit` reasons: the features that pushed the score up most and have a true sentence."""
-    values = contributions.to_numpy()
-    columns = list(contributions.columns)
+    # Only features with a sentence can become reasons: rank those alone, and read rows as plain dicts.
+    columns = [c for c in contributions.columns if c in table.reasons]
+    values = contributions[columns].to_numpy()
     order = np.argsort(-values, axis=1)
+    rows = features.to_dict("records")
     out: list[list[dict[str, Any]]] = []
-    for i in range(len(values)):
-        row = features.iloc[i]
+    for i, row in enumerate(rows):
         signals: list[dict[str, Any]] = []
         context: list[dict[str, Any]] = []
         for j in order[i]:
@@ -88,12 +89,10 @@ def explain(features: pd.DataFrame, contributions: pd.DataFrame, table: ReasonTa
             if weight < MIN_CONTRIBUTION or len(signals) >= limit:
                 break
             feature = columns[j]
-            template = table.reasons.get(feature)
-            if template is None:
-                continue
-            text = render(template, feature, row[feature], row, table)
+            template = table.reasons[feature]
+            value = row[feature]
+            text = render(template, feature, value, row, table)
             if text:
-                value = row[feature]
                 reason = {"feature": feature, "text": text, "contribution": round(float(weight), 4),
                           "value": value.item() if hasattr(value, "item") else value}
                 (context if template.context else signals).append(reason)

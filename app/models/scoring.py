@@ -97,8 +97,12 @@ def rule_scores(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Models, reasons: ReasonTable,
-           rejections: pd.DataFrame | None = None) -> tuple[pd.DataFrame, Counter]:
-    """One decision per customer of the chunk, and counters of what happened."""
+           rejections: pd.DataFrame | None = None, explain_top: float = 1.0) -> tuple[pd.DataFrame, Counter]:
+    """One decision per customer of the chunk, and counters of what happened.
+
+    `explain_top` < 1 explains (TreeSHAP + sentences, the costly part) only that top share of the
+    chunk by confidence; the others keep confidence, channel and slot with status "ranked": not
+    offered to reps in this run, since a recommendation without reasons is never shown."""
     stats: Counter = Counter()
     customers = history.customers.reset_index(drop=True)
     n = len(customers)
@@ -134,7 +138,8 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
             fallback[rows_idx] = True
             continue
         try:
-            _decide_with_model(out, rows_idx, bundle, arm, builder, customers, outcome, policy, zones, now_s, reasons)
+            _decide_with_model(out, rows_idx, bundle, arm, builder, customers, outcome, policy, zones, now_s, reasons,
+                               explain_top)
         except Exception as exc:  # noqa: BLE001 - a broken model must degrade to rules, not crash the run
             log.exception("model %s failed; falling back to rules", bundle.version)
             stats[f"model_error:{bundle.version}:{type(exc).__name__}"] += 1
@@ -145,6 +150,7 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
     recommended = out["status"] == "recommended"
     no_reason = (out["status"] == "suppressed") & out["suppressed_by"].map(lambda r: r == ["no_reason"])
     stats["recommended"] += int(recommended.sum())
+    stats["ranked_unexplained"] += int((out["status"] == "ranked").sum())
     stats["suppressed_no_reason"] += int(no_reason.sum())
     stats["rule_based"] += int((recommended & (out["method"] == "rule-based")).sum())
     return out, stats
@@ -179,7 +185,7 @@ def _attach_reasons(out: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame, cont
 
 def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, arm: str, builder: FeatureBuilder,
                        customers: pd.DataFrame, outcome: Any, policy: ContactPolicy, zones: np.ndarray, now_s: int,
-                       reasons: ReasonTable) -> None:
+                       reasons: ReasonTable, explain_top: float = 1.0) -> None:
     timing = bundle.timing
     groups = customers.loc[idx, timing.groups].astype("string").fillna("<missing>")
     keys = groups.agg("|".join, axis=1) if timing.groups else pd.Series("", index=idx)
@@ -201,7 +207,12 @@ def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, 
     out.loc[idx, ["method", "arm", "model_version"]] = ["model", arm, bundle.version]
     out.loc[idx, "confidence"] = confidence
     out.loc[idx, "score"] = confidence
-    _attach_reasons(out, idx, rows, bundle.propensity.contributions(prepared, prepared=True), reasons)
+    explained = np.ones(len(idx), dtype=bool)
+    if explain_top < 1.0:
+        explained = confidence >= np.quantile(confidence, 1.0 - explain_top)
+        out.loc[idx[~explained], "status"] = "ranked"
+    rows, prepared = rows[explained], prepared[explained]
+    _attach_reasons(out, idx[explained], rows, bundle.propensity.contributions(prepared, prepared=True), reasons)
 
 
 def _decide_with_rules(out: pd.DataFrame, idx: np.ndarray, builder: FeatureBuilder, customers: pd.DataFrame,
@@ -272,7 +283,7 @@ class ScoreSummary:
 
 def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactPolicy, reasons: ReasonTable,
               challenger_share: float, chunk_size: int = 20_000, parquet_path: Path | None = None,
-              progress: Callable[[int], None] | None = None) -> ScoreSummary:
+              explain_top: float = 1.0, progress: Callable[[int], None] | None = None) -> ScoreSummary:
     """Score every customer in chunks; each chunk's decisions are written in one transaction."""
     models = load_models(factory, challenger_share)
     run_id = f"run-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -289,7 +300,8 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
         for start in range(0, len(all_ids), chunk_size):
             chunk_ids = all_ids[start:start + chunk_size]
             history = load_history(factory, chunk_ids)
-            frame, chunk_stats = decide(history, now=now, policy=policy, models=models, reasons=reasons)
+            frame, chunk_stats = decide(history, now=now, policy=policy, models=models, reasons=reasons,
+                                        explain_top=explain_top)
             stats.update(chunk_stats)
             with transaction(factory) as session:
                 session.execute(Decision.__table__.insert(), _records(frame, run_id, now, policy.version))

@@ -1,0 +1,123 @@
+"""The `outreach` command as a user runs it: exit codes, messages naming the problem, no stack traces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.config import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_help_lists_the_commands() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("generate", "import", "demo", "train", "score", "models", "eval", "db"):
+        assert command in result.output
+
+
+@pytest.mark.slow
+def test_generate_train_score_promote_rollback(data_dir: Path) -> None:
+    assert invoke("generate", "--customers", "3000", "--now", "2026-11-01").exit_code == 0
+    assert (data_dir / "truth.json").exists() and (data_dir / "outreach.db").exists()
+    first = invoke("train", "--now", "2026-11-01T01:00")
+    assert first.exit_code == 0 and "as champion" in first.output
+    second = invoke("train", "--now", "2026-11-01T02:00", "--seed", "3")
+    assert second.exit_code == 0 and "as candidate" in second.output
+    versions = json.loads(invoke("models", "list", "--json").output)
+    assert [v["status"] for v in versions] == ["candidate", "champion"]
+    candidate, champion = versions[0]["id"], versions[1]["id"]
+    worse = versions[0]["metrics"]["roc_auc"] < versions[1]["metrics"]["roc_auc"]
+    promote = invoke("models", "promote", candidate)
+    if worse:
+        assert promote.exit_code == 2 and "--force" in promote.output
+        promote = invoke("models", "promote", candidate, "--force")
+    assert promote.exit_code == 0
+    rollback = invoke("models", "rollback")
+    assert rollback.exit_code == 0 and champion in rollback.output
+    scored = invoke("score", "--now", "2026-11-01T03:00", "--top", "3", "--out", str(data_dir / "d.parquet"))
+    assert scored.exit_code == 0, scored.output
+    assert "customers scored" in scored.output and (data_dir / "d.parquet").exists()
+
+
+def test_unknown_version_and_empty_store_are_clear(data_dir: Path) -> None:
+    result = invoke("models", "promote", "nope")
+    assert result.exit_code == 2 and "no model version 'nope'" in result.output
+    result = invoke("train")
+    assert result.exit_code == 2 and "no outreach history" in result.output
+    result = invoke("score")
+    assert result.exit_code == 2 and "no customers" in result.output
+    result = invoke("train", "--monotone", "x=up")
+    assert result.exit_code == 2 and "--monotone" in result.output
+
+
+def test_import_reports_rejects_and_exits_non_zero(data_dir: Path, tmp_path: Path) -> None:
+    header = ('"age";"job";"marital";"education";"default";"balance";"housing";"loan";"contact";"day";"month";'
+              '"duration";"campaign";"pdays";"previous";"poutcome";"y"\n')
+    good = '58;"management";"married";"tertiary";"no";2143;"yes";"no";"unknown";5;"may";261;1;-1;0;"unknown";"no"\n'
+    bad = '44;"technician";"single";"secondary";"no";29;"yes";"no";"unknown";5;"may";151;1;-1;0;"unknown";"perhaps"\n'
+    path = tmp_path / "bank.csv"
+    path.write_text(header + good + bad)
+    result = invoke("import", str(path), "--mapping", "bank-marketing")
+    assert result.exit_code == 1
+    assert "row 2: outreach.outcome (column 'y')" in result.output and "'perhaps'" in result.output
+    assert (tmp_path / "bank.rejected.csv").exists()
+    result = invoke("import", str(tmp_path / "missing.csv"), "--mapping", "bank-marketing")
+    assert result.exit_code == 2 and "no such file" in result.output
+    result = invoke("import", str(path), "--mapping", "no-such-mapping")
+    assert result.exit_code == 2 and "built-in mappings: bank-marketing" in result.output
+
+
+def test_bad_settings_are_named(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    get_settings.cache_clear()
+    result = invoke("db", "upgrade")
+    assert result.exit_code == 2 and "SECRET_KEY" in result.output
+
+
+@pytest.mark.slow
+def test_eval_propensity_on_bank_marketing(bank_file: Path) -> None:
+    result = invoke("eval", "propensity", "--data", str(bank_file), "--sep", ";", "--target", "y",
+                    "--positive", "yes", "--drop", "duration", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert {"roc_auc", "pr_auc", "top_decile_lift", "brier", "n_train", "n_test"} <= metrics.keys()
+    assert metrics["roc_auc"] > 0.78 and metrics["top_decile_lift"] > 3.5
+    assert (metrics["n_train"], metrics["n_test"]) == (33908, 11303)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--target", "yy", "--positive", "yes"], "no target column 'yy'"),
+    (["--target", "y", "--positive", "maybe"], "never equals --positive 'maybe'"),
+    (["--target", "y", "--positive", "yes", "--drop", "nope"], "unknown column(s) nope"),
+])
+def test_eval_propensity_bad_input(bank_file: Path, args: list[str], message: str) -> None:
+    result = invoke("eval", "propensity", "--data", str(bank_file), "--sep", ";", *args)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_eval_propensity_constant_target(tmp_path: Path) -> None:
+    path = tmp_path / "flat.csv"
+    path.write_text("x,y\n" + "".join(f"{i},no\n" for i in range(100)) + "1,yes\n")
+    result = invoke("eval", "propensity", "--data", str(path), "--target", "y", "--positive", "yes")
+    assert result.exit_code == 2 and "positives" in result.output
