@@ -1,0 +1,1 @@
+"""The template library: approved scripts, their versions, the vector index and retrieval."""

@@ -1,0 +1,141 @@
+"""Template files: Markdown with YAML front matter and a Jinja2 body, validated before anything is stored."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app.domain import Channel
+
+# What a template body may refer to: a placeholder outside this list fails validation.
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "customer": frozenset({"first_name", "last_name", "company", "segment", "industry"}),
+    "product": frozenset({"name", "key"}),
+    "rep": frozenset({"name", "first_name", "phone", "email"}),
+    "company": frozenset({"name", "website", "support_email", "phone"}),
+}
+SLUG = r"^[a-z0-9][a-z0-9-]{2,94}[a-z0-9]$"
+# The sandbox keeps a template from reaching Python internals; StrictUndefined makes a missing value fail.
+JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+class TemplateStatus(StrEnum):
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    RETIRED = "retired"
+
+
+class Stage(StrEnum):
+    NEW_LEAD = "new_lead"
+    FOLLOW_UP = "follow_up"
+    UPSELL = "upsell"
+    RENEWAL = "renewal"
+    WIN_BACK = "win_back"
+    CHANGE_REQUEST = "change_request"
+
+
+class TemplateFileError(ValueError):
+    """A template file that cannot be imported; the message names the file and the field."""
+
+
+class TemplateSpec(BaseModel):
+    """The front matter and body of one template version."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=True)
+
+    id: str = Field(pattern=SLUG)
+    title: str = Field(min_length=3, max_length=200)
+    channel: Channel
+    products: list[str] = Field(min_length=1)
+    stage: Stage
+    intents: list[str] = Field(default_factory=list)
+    language: str = Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    status: TemplateStatus
+    sensitive: bool
+    owner: str = Field(min_length=1, max_length=64)
+    version: int = Field(ge=1)
+    disclosures: list[str] = Field(default_factory=list)
+    body: str = Field(min_length=1)
+
+    @field_validator("body")
+    @classmethod
+    def _valid_jinja_with_known_placeholders(cls, body: str) -> str:
+        check_body(body)
+        return body
+
+    @property
+    def content_hash(self) -> str:
+        """What makes two versions the same: everything but status and version numbers."""
+        payload = self.model_dump(exclude={"status", "version"})
+        return hashlib.sha256(yaml.safe_dump(payload, sort_keys=True).encode()).hexdigest()
+
+    def search_text(self) -> str:
+        """What the embedding sees: purpose first, then the words of the script."""
+        return (f"{self.title}. Stage: {self.stage.replace('_', ' ')}. Intents: "
+                f"{', '.join(i.replace('_', ' ') for i in self.intents) or 'none'}. Channel: {self.channel}. "
+                f"Products: {', '.join(self.products)}.\n{self.body}")
+
+
+def check_body(body: str) -> None:
+    """Invalid Jinja2, or a placeholder that is not a known customer / product / rep / company field, fails."""
+    try:
+        tree = JINJA.parse(body)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"invalid Jinja2 at line {exc.lineno}: {exc.message}") from None
+    for node in tree.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name):
+            root, field = node.node.name, node.attr
+            if root not in PLACEHOLDERS:
+                raise ValueError(f"unknown placeholder {{{{ {root}.{field} }}}} (known: {', '.join(PLACEHOLDERS)})")
+            if field not in PLACEHOLDERS[root]:
+                raise ValueError(f"unknown placeholder {{{{ {root}.{field} }}}} "
+                                 f"(known {root} fields: {', '.join(sorted(PLACEHOLDERS[root]))})")
+    attribute_roots = {id(n.node) for n in tree.find_all(nodes.Getattr)}
+    for name in tree.find_all(nodes.Name):
+        if name.ctx == "load" and id(name) not in attribute_roots:
+            raise ValueError(f"placeholder {{{{ {name.name} }}}} must name a field, e.g. {{{{ customer.first_name }}}}")
+
+
+def render(body: str, context: dict[str, dict[str, Any]]) -> str:
+    """The body with the given values; a missing value raises instead of leaving a gap."""
+    return JINJA.from_string(body).render(**context)
+
+
+def parse_file(path: Path) -> TemplateSpec:
+    """One template file, fully validated; any problem names the file and the field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateFileError(f"{path}: cannot be read: {exc}") from None
+    if not text.startswith("---"):
+        raise TemplateFileError(f"{path}: no YAML front matter (the file must start with a line '---')")
+    parts = text.split("\n---", 1)
+    if len(parts) != 2:
+        raise TemplateFileError(f"{path}: the front matter is not closed by a line '---'")
+    try:
+        meta = yaml.safe_load(parts[0][3:]) or {}
+    except yaml.YAMLError as exc:
+        raise TemplateFileError(f"{path}: front matter is not valid YAML: {exc}") from None
+    if not isinstance(meta, dict):
+        raise TemplateFileError(f"{path}: front matter must be a mapping of fields")
+    body = parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
+    try:
+        return TemplateSpec.model_validate({**meta, "body": body.strip("\n") + "\n"})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(front matter)"
+        reason = "is required" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
+        raise TemplateFileError(f"{path}: {field}: {reason}") from None
+
+
+def to_file_text(spec: TemplateSpec) -> str:
+    meta = spec.model_dump(exclude={"body"})
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + spec.body
