@@ -24,9 +24,11 @@ app = typer.Typer(help="outreach: who to contact, when, on which channel and wha
 db_app = typer.Typer(help="Database schema and migrations.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry: list, promote, set a challenger, roll back.", no_args_is_help=True)
 eval_app = typer.Typer(help="Offline evaluation of the models on your own data.", no_args_is_help=True)
+library_app = typer.Typer(help="The script-template library: import, review, search.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
+app.add_typer(library_app, name="library")
 
 # Tables stay readable when output goes to a file or a pipe, where rich would assume 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -44,13 +46,15 @@ def friendly(command: F) -> F:
     from app.data.mapping import MappingError
     from app.models.propensity import TrainingDataError
     from app.models.registry import RegistryError
+    from app.library.service import LibraryError
     from app.policy.rules import PolicyError
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (UserError, ImportFileError, MappingError, TrainingDataError, RegistryError, PolicyError) as exc:
+        except (UserError, ImportFileError, MappingError, TrainingDataError, RegistryError, PolicyError,
+                LibraryError) as exc:
             errors.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except ValidationError as exc:
@@ -120,7 +124,7 @@ def generate(
 
     config = settings()
     end = parse_now(now) if now else default_now()
-    with console.status("generating history"):
+    with errors.status("generating history"):
         history = make_history(customers=customers, events_per_customer=events_per_customer, months=months,
                                seed=config.seed if seed is None else seed, now=end)
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +214,7 @@ def train(
             if sign not in ("+1", "1", "-1", "0"):
                 raise UserError(f"--monotone {item!r}: use FEATURE=+1 or FEATURE=-1")
             constraints[name] = int(sign)
-    with console.status("training propensity and timing models"):
+    with errors.status("training propensity and timing models"):
         result = train_and_register(store(), models_dir=config.models_dir, now=parse_now(now), actor=actor(),
                                     seed=config.seed if seed is None else seed, holdout_share=holdout,
                                     monotone=constraints, mlflow_uri=config.mlflow_tracking_uri)
@@ -352,7 +356,7 @@ def eval_propensity(
     """Train the propensity model on a stratified split of any CSV and report how well it ranks and calibrates."""
     from app.models.evaluation import evaluate_propensity
 
-    with console.status("training and evaluating"):
+    with errors.status("training and evaluating"):
         result = evaluate_propensity(data, sep=sep, target=target, positive=positive, drop=drop or [],
                                      test_size=test_size, seed=seed)
     if as_json:
@@ -377,7 +381,7 @@ def demo(
 
     config = settings()
     factory = store()
-    with console.status("preparing the demo (first run: generate, train, score)") as status:
+    with errors.status("preparing the demo (first run: generate, train, score)") as status:
         summary, steps = prepare_demo(factory, config, customers=customers or config.demo_customers,
                                       report=lambda text: status.update(text))
     for step in steps:
@@ -385,6 +389,172 @@ def demo(
     if prepare_only:
         return
     print_decisions(top_decisions(factory, summary.run_id, 10), summary)
+
+
+def template_index():  # noqa: ANN201 - TemplateIndex, imported lazily (it loads torch)
+    from app.library.index import TemplateIndex, default_embedder
+
+    config = settings()
+    with errors.status("loading the embedding model"):
+        return TemplateIndex.open(path=config.chroma_path, url=config.chroma_url,
+                                  embedder=default_embedder(config.embedding_model))
+
+
+def sync_index(factory) -> None:  # noqa: ANN001
+    from app.library import service
+
+    report = template_index().sync(service.live_versions(factory))
+    console.print(f"index synced: {report.added} added, {report.updated} updated, {report.removed} removed, "
+                  f"{report.unchanged} unchanged")
+
+
+@library_app.command("import")
+@friendly
+def library_import(
+    folder: Annotated[Path, typer.Argument(help="Folder of template files (Markdown with YAML front matter).")],
+    sync: Annotated[bool, typer.Option(help="Update the vector index afterwards.")] = True,
+) -> None:
+    """Validate and import every template file of a folder; a bad file is named and nothing of it imported.
+
+    A changed approved template becomes a new draft version that needs approval again.
+    """
+    from app.library import service
+
+    factory = store()
+    report = service.import_directory(factory, folder, actor=actor(), now=parse_now(None))
+    console.print(f"{len(report.created)} new, {len(report.new_versions)} new versions (drafts to approve), "
+                  f"{len(report.retired)} retired, {len(report.unchanged)} unchanged, {len(report.errors)} rejected")
+    for problem in report.errors:
+        errors.print(f"  [red]rejected[/red] {problem}", highlight=False)
+    if sync:
+        sync_index(factory)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@library_app.command("list")
+@friendly
+def library_list(
+    status: Annotated[str | None, typer.Option(help="Only this status: draft, in_review, approved, retired.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every template with its status and versions."""
+    from app.library import service
+
+    rows = service.list_templates(store(), status)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Templates ({len(rows)})")
+    for column in ("id", "title", "channel", "stage", "status", "latest", "live"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["id"], r["title"], r["channel"], r["stage"], r["status"], f"v{r['latest_version']}",
+                      f"v{r['approved_version']}" if r["approved_version"] else "-")
+    console.print(table)
+
+
+@library_app.command("show")
+@friendly
+def library_show(
+    template_id: Annotated[str, typer.Argument(help="Template id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One template: its text, versions, who changed what, and its usage and results by segment."""
+    from app.library import service
+
+    info = service.show(store(), template_id)
+    if as_json:
+        print(json.dumps(info, indent=2, default=str))
+        return
+    current = info["current"]
+    console.print(f"[bold]{info['id']}[/bold] {current['title']} ({current['channel']}, {current['stage']}) - "
+                  f"{info['status']}, latest v{info['latest_version']}, live "
+                  f"{'v' + str(info['approved_version']) if info['approved_version'] else 'none'}")
+    console.print(current["body"], markup=False, highlight=False)
+    for event in info["history"]:
+        console.print(f"  {event['at'][:19]}  {event['action']:<8} v{event['version']}  {event['actor']}"
+                      + (f"  ({event['note']})" if event["note"] else ""), highlight=False)
+    if info["usage"]:
+        for u in info["usage"]:
+            console.print(f"  used with {u['segment'] or 'no segment'}: {u['contacts']} contacts, {u['positive']} positive "
+                          f"({u['positive_rate']:.0%}), {u['converted']} converted", highlight=False)
+    else:
+        console.print("  not used in any recorded contact yet")
+
+
+@library_app.command("approve")
+@friendly
+def library_approve(
+    template_id: Annotated[str, typer.Argument(help="Template id.")],
+    version: Annotated[int | None, typer.Option(help="Version to approve (default: the latest).")] = None,
+    sync: Annotated[bool, typer.Option(help="Update the vector index afterwards.")] = True,
+) -> None:
+    """Approve a version: it becomes the live text that retrieval may return."""
+    from app.library import service
+
+    factory = store()
+    number = service.approve(factory, template_id, actor=actor(), now=parse_now(None), version=version)
+    console.print(f"{template_id} v{number} approved")
+    if sync:
+        sync_index(factory)
+
+
+@library_app.command("retire")
+@friendly
+def library_retire(
+    template_id: Annotated[str, typer.Argument(help="Template id.")],
+    note: Annotated[str | None, typer.Option(help="Why, for the history.")] = None,
+    sync: Annotated[bool, typer.Option(help="Update the vector index afterwards.")] = True,
+) -> None:
+    """Retire a template: it is never retrieved again."""
+    from app.library import service
+
+    factory = store()
+    service.retire(factory, template_id, actor=actor(), now=parse_now(None), note=note)
+    console.print(f"{template_id} retired")
+    if sync:
+        sync_index(factory)
+
+
+@library_app.command("sync")
+@friendly
+def library_sync() -> None:
+    """Make the vector index hold exactly the approved, live templates (idempotent)."""
+    sync_index(store())
+
+
+@library_app.command("search")
+@friendly
+def library_search(
+    text: Annotated[str, typer.Argument(help="What the script should be about.")],
+    channel: Annotated[str | None, typer.Option(help="email, sms, call or chat.")] = None,
+    product: Annotated[str | None, typer.Option(help="Product key, e.g. pro.")] = None,
+    stage: Annotated[str | None, typer.Option(help="new_lead, follow_up, upsell, renewal, win_back, change_request.")] = None,
+    intent: Annotated[list[str] | None, typer.Option(help="Customer intent, e.g. pricing_question (repeatable).")] = None,
+    segment: Annotated[str | None, typer.Option(help="Customer segment whose results count for ranking.")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=50, help="How many templates.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Search the approved templates, ranked by meaning and by measured results, with why each was chosen."""
+    from app.library.retrieval import RetrievalRequest, retrieve
+
+    try:
+        request = RetrievalRequest(text=text, channel=channel, product=product, stage=stage, intents=intent or [],
+                                   segment=segment, k=k)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UserError(f"--{first['loc'][0]}: {first['msg']}") from None
+    results = retrieve(store(), template_index(), request)
+    if as_json:
+        print(json.dumps([r.model_dump() for r in results], indent=2))
+        return
+    table = Table(title=f"Templates for {text!r}")
+    for column in ("#", "id", "version", "score", "title", "why"):
+        table.add_column(column)
+    for rank, r in enumerate(results, start=1):
+        table.add_row(str(rank), r.id, f"v{r.version}", f"{r.score:.3f}", r.title, "\n".join(r.why))
+    console.print(table)
 
 
 def main() -> None:  # pragma: no cover - console script entry for `python -m app.cli`

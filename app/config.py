@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None
     demo_customers: int = Field(default=20_000, ge=100)
 
-    # Vector store (template library): embedded folder by default, a Chroma server when set.
+    # Template library: the files `outreach demo` imports, and the vector store (embedded folder by
+    # default, a Chroma server when set).
+    library_dir: Path = Path("script_library")
     chroma_url: str | None = None
     embedding_model: str = "all-MiniLM-L6-v2"
 

@@ -11,17 +11,38 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.data.synthetic import default_now, generate, load_into_store
+from app.library import service as library
+from app.library.index import TemplateIndex, default_embedder
 from app.models import registry
 from app.models.reasons import load_reason_table
 from app.models.scoring import ScoreSummary, score_all
 from app.models.training import train_and_register
 from app.policy.rules import load_policy
-from app.store.tables import Customer, ScoreRun
+from app.store.tables import Customer, ScoreRun, Template
+
+
+def _prepare_library(factory: sessionmaker[Session], config: Settings, report: Callable[[str], None]) -> str:
+    """The starter template library in the store and in the vector index."""
+    with factory() as session:
+        has_templates = bool(session.scalar(select(func.count()).select_from(Template)))
+    imported = ""
+    if not has_templates:
+        report(f"importing the template library from {config.library_dir}")
+        result = library.import_directory(factory, config.library_dir, actor="demo", now=datetime.now(timezone.utc))
+        if result.errors:
+            raise library.LibraryError("the starter library has invalid files: " + "; ".join(result.errors))
+        imported = f"imported {len(result.created)} templates; "
+    report("indexing approved templates")
+    index = TemplateIndex.open(path=config.chroma_path, url=config.chroma_url,
+                               embedder=default_embedder(config.embedding_model))
+    synced = index.sync(library.live_versions(factory))
+    return (f"{imported}template index holds {synced.added + synced.updated + synced.unchanged} approved templates "
+            f"({synced.added} added now)")
 
 
 def prepare_demo(factory: sessionmaker[Session], config: Settings, *, customers: int,
                  report: Callable[[str], None] = lambda _: None) -> tuple[ScoreSummary, list[str]]:
-    """Generate, train and score as needed; returns the latest scoring run and what was done."""
+    """Generate, train, import the library and score as needed; returns the latest scoring run and what was done."""
     steps: list[str] = []
     with factory() as session:
         has_customers = bool(session.scalar(select(func.count()).select_from(Customer)))
@@ -43,6 +64,7 @@ def prepare_demo(factory: sessionmaker[Session], config: Settings, *, customers:
                      f"top-decile lift {result.metrics['top_decile_lift']:.2f}")
     else:
         steps.append("a champion model is already registered")
+    steps.append(_prepare_library(factory, config, report))
     with factory() as session:
         last_run = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None))
                                    .order_by(ScoreRun.started_at.desc())).first()

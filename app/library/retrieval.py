@@ -1,0 +1,119 @@
+"""Retrieval: the approved templates that fit a decision, ranked by meaning and by how they perform.
+
+Score = semantic similarity + intent match + performance. Performance is the template's positive-
+outcome rate in the customer's segment as a Beta posterior: its mean against the prior mean, plus
+an exploration bonus from its spread, so a new template (no results yet) gets tried and a proven
+weak one sinks. Every hit is checked against the store before it is returned: only the live,
+approved, not-retired version can come out, whatever the index holds.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.domain import Channel
+from app.library import service
+from app.library.index import TemplateIndex, where_clause
+from app.library.templates import Stage
+
+PRIOR_MEAN = 0.10  # positive-outcome rate assumed for a template with no results
+PRIOR_STRENGTH = 20.0  # how many contacts of evidence the prior is worth
+PERFORMANCE_WEIGHT = 1.0
+EXPLORATION_WEIGHT = 0.5
+INTENT_BONUS = 0.08
+CANDIDATES = 25
+
+
+class RetrievalRequest(BaseModel):
+    """What a decision knows when it asks for a script."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    text: str = ""
+    channel: Channel | None = None
+    product: str | None = None
+    stage: Stage | None = None
+    intents: list[str] = Field(default_factory=list)
+    language: str = "en"
+    segment: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    k: int = Field(default=5, ge=1, le=50)
+
+
+class RetrievedTemplate(BaseModel):
+    id: str
+    version: int
+    title: str
+    channel: str
+    stage: str
+    score: float
+    semantic: float
+    performance: float
+    contacts: int
+    positive: int
+    why: list[str]
+
+
+def build_query(request: RetrievalRequest) -> str:
+    """A natural-language query from the decision: purpose first, like the indexed text."""
+    parts = []
+    if request.stage:
+        parts.append(f"Stage: {request.stage.replace('_', ' ')}.")
+    if request.intents:
+        parts.append("Intents: " + ", ".join(i.replace("_", " ") for i in request.intents) + ".")
+    if request.product:
+        parts.append(f"Product: {request.product.replace('_', ' ')}.")
+    if request.reasons:
+        parts.append("Customer " + "; ".join(request.reasons) + ".")
+    if request.text:
+        parts.append(request.text)
+    return " ".join(parts) or "general follow up"
+
+
+def posterior(contacts: int, positive: int) -> tuple[float, float]:
+    """Beta posterior mean and standard deviation of the positive-outcome rate."""
+    a = PRIOR_MEAN * PRIOR_STRENGTH + positive
+    b = (1 - PRIOR_MEAN) * PRIOR_STRENGTH + contacts - positive
+    mean = a / (a + b)
+    return mean, math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+
+
+def retrieve(factory: sessionmaker[Session], index: TemplateIndex, request: RetrievalRequest) -> list[RetrievedTemplate]:
+    where = where_clause(channel=request.channel, language=request.language, product=request.product,
+                         stage=request.stage)
+    hits = index.query(build_query(request), n=max(CANDIDATES, request.k * 3), where=where)
+    live = {spec.id: spec for spec in service.live_versions(factory)}
+    # The approval gate: only the store's live version counts, whatever a stale index says.
+    hits = [(i, sim, meta) for i, sim, meta in hits if i in live and live[i].version == meta["version"]]
+    stats = service.performance(factory, [i for i, _, _ in hits], request.segment)
+    _, prior_sd = posterior(0, 0)
+    ranked = []
+    for template_id, similarity, _ in hits:
+        spec = live[template_id]
+        contacts, positive = stats.get(template_id, (0, 0))
+        mean, sd = posterior(contacts, positive)
+        performance = PERFORMANCE_WEIGHT * (mean - PRIOR_MEAN) + EXPLORATION_WEIGHT * (sd - prior_sd)
+        matched = sorted(set(request.intents) & set(spec.intents))
+        score = similarity + INTENT_BONUS * bool(matched) + performance
+        why = [f"semantic match {similarity:.2f} to the request"]
+        filters = [f"channel {spec.channel}" if request.channel else None,
+                   f"product {request.product}" if request.product else None,
+                   f"stage {spec.stage}" if request.stage else None]
+        if any(filters):
+            why.append("fits " + ", ".join(f for f in filters if f))
+        if matched:
+            why.append("written for " + ", ".join(m.replace("_", " ") for m in matched))
+        segment = f" in segment {request.segment}" if request.segment else ""
+        if contacts:
+            why.append(f"{positive} positive outcomes from {contacts} contacts{segment} ({positive / contacts:.0%})")
+        else:
+            why.append(f"no results yet{segment}: given a chance by the prior")
+        ranked.append(RetrievedTemplate(id=template_id, version=spec.version, title=spec.title, channel=spec.channel,
+                                        stage=spec.stage, score=round(score, 4), semantic=round(similarity, 4),
+                                        performance=round(performance, 4), contacts=contacts, positive=positive,
+                                        why=why))
+    ranked.sort(key=lambda r: (-r.score, r.id))
+    return ranked[: request.k]
