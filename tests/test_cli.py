@@ -121,3 +121,30 @@ def test_eval_propensity_constant_target(tmp_path: Path) -> None:
     path.write_text("x,y\n" + "".join(f"{i},no\n" for i in range(100)) + "1,yes\n")
     result = invoke("eval", "propensity", "--data", str(path), "--target", "y", "--positive", "yes")
     assert result.exit_code == 2 and "positives" in result.output
+
+
+@pytest.mark.slow
+def test_library_import_search_approve_retire(data_dir: Path, tmp_path: Path) -> None:
+    from tests.library.conftest import LIBRARY, template_text
+
+    result = invoke("library", "import", str(LIBRARY))
+    assert result.exit_code == 0 and "37 new" in result.output and "34 added" in result.output
+    found = json.loads(invoke("library", "search", "asked about the price", "--channel", "sms", "--stage",
+                              "follow_up", "-k", "2", "--json").output)
+    assert [f["id"] for f in found][0] == "sms-follow-up-pricing"
+    assert {"id", "version", "score", "why"} <= found[0].keys()
+    assert invoke("library", "approve", "email-upsell-payments-draft").exit_code == 0
+    assert invoke("library", "retire", "sms-follow-up-pricing", "--note", "replaced").exit_code == 0
+    found = json.loads(invoke("library", "search", "asked about the price", "--channel", "sms", "--stage",
+                              "follow_up", "--json").output)
+    assert "sms-follow-up-pricing" not in [f["id"] for f in found]
+    shown = json.loads(invoke("library", "show", "sms-follow-up-pricing", "--json").output)
+    assert shown["status"] == "retired" and shown["history"][-1]["note"] == "replaced"
+    listed = json.loads(invoke("library", "list", "--status", "approved", "--json").output)
+    assert len(listed) == 34  # one approved, one retired
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "email-broken.md").write_text(template_text("email-broken", body="Hi {{ customer.shoe_size }}"))
+    result = invoke("library", "import", str(bad), "--no-sync")
+    assert result.exit_code == 1 and "email-broken.md: body: unknown placeholder {{ customer.shoe_size }}" in result.output
+    assert invoke("library", "approve", "nope").exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "rep": frozenset({"name", "first_name", "phone", "email"}),
     "company": frozenset({"name", "website", "support_email", "phone"}),
 }
+PLACEHOLDER_WORDS = re.compile(r"\{\{\s*([a-z_]+\.[a-z_]+)\s*\}\}")
+_PLACEHOLDER_NAMES = {"customer.first_name": "the customer", "product.name": "the product", "rep.name": "",
+                      "rep.first_name": "", "company.name": "us", "company.website": "our website",
+                      "company.support_email": "support", "rep.phone": "our phone"}
+SALUTATION = re.compile(r"^((Hi|Hello|Dear)\b[^.!?]{0,40},|Best regards,?|Kind regards,?|Thanks,?)$")
 SLUG = r"^[a-z0-9][a-z0-9-]{2,94}[a-z0-9]$"
 # The sandbox keeps a template from reaching Python internals; StrictUndefined makes a missing value fail.
 JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -78,10 +84,17 @@ class TemplateSpec(BaseModel):
         return hashlib.sha256(yaml.safe_dump(payload, sort_keys=True).encode()).hexdigest()
 
     def search_text(self) -> str:
-        """What the embedding sees: purpose first, then the words of the script."""
-        return (f"{self.title}. Stage: {self.stage.replace('_', ' ')}. Intents: "
-                f"{', '.join(i.replace('_', ' ') for i in self.intents) or 'none'}. Channel: {self.channel}. "
-                f"Products: {', '.join(self.products)}.\n{self.body}")
+        """What the embedding sees: the purpose, then the script's own words without what every script
+        shares (disclosures, sign-offs, placeholders), which would pull all templates together."""
+        body = self.body
+        for line in self.disclosures:
+            body = body.replace(line, " ")
+        body = PLACEHOLDER_WORDS.sub(lambda m: _PLACEHOLDER_NAMES.get(m.group(1), " "), body)
+        body = " ".join(line.strip("- ").removeprefix("Subject:").strip() for line in body.splitlines()
+                        if line.strip() and not SALUTATION.match(line.strip()))
+        return (f"{self.title}. {self.stage.replace('_', ' ')}"
+                + (f", {', '.join(i.replace('_', ' ') for i in self.intents)}" if self.intents else "")
+                + f". {body}")
 
 
 def check_body(body: str) -> None:
