@@ -264,16 +264,18 @@ def score(
     print_decisions(top_decisions(factory, summary.run_id, top), summary)
 
 
-def print_decisions(decisions: list, summary: Any) -> None:  # noqa: ANN001
+def print_decisions(decisions: list, summary: Any, scripts: dict[int, str] | None = None) -> None:  # noqa: ANN001
     stats = summary.stats
     table = Table(title=f"Top recommendations ({summary.run_id})", show_lines=True)
-    for column in ("#", "customer", "confidence", "channel", "when (customer's time)", "product", "why", "flags"):
+    columns = ["#", "customer", "confidence", "channel", "when (customer's time)", "product", "why", "flags"]
+    for column in columns + (["script template"] if scripts is not None else []):
         table.add_column(column, overflow="fold")
     for rank, d in enumerate(decisions, start=1):
         confidence = f"{d.confidence:.0%}" if d.confidence is not None else f"score {d.score:.2f}"
         flags = [d.method] + (["needs confirmation (sensitive)"] if d.requires_confirmation else [])
         table.add_row(str(rank), d.customer_id, confidence, d.channel or "", d.slot_local or "", d.product or "",
-                      "\n".join(f"• {r['text']}" for r in d.reasons), ", ".join(flags))
+                      "\n".join(f"• {r['text']}" for r in d.reasons), ", ".join(flags),
+                      *([scripts.get(d.id, "")] if scripts is not None else []))
     console.print(table)
     rules = ", ".join(f"{k.split(':', 1)[1]} {v:,}" for k, v in sorted(stats.items()) if k.startswith("rule:"))
     console.print(f"{stats.get('customers', 0):,} customers scored: {stats.get('recommended', 0):,} recommended "
@@ -388,7 +390,26 @@ def demo(
         console.print(f"[green]✓[/green] {step}")
     if prepare_only:
         return
-    print_decisions(top_decisions(factory, summary.run_id, 10), summary)
+    decisions = top_decisions(factory, summary.run_id, 10)
+    print_decisions(decisions, summary, scripts=suggest_templates(factory, decisions))
+
+
+def suggest_templates(factory, decisions: list) -> dict[int, str]:  # noqa: ANN001
+    """The best approved template for each decision: where "what to say" starts."""
+    from app.library.retrieval import request_for_decision, retrieve
+    from app.store.tables import Customer
+
+    index = template_index()
+    out = {}
+    with factory() as session:
+        customers = {c.id: c for c in session.query(Customer).filter(Customer.id.in_([d.customer_id for d in decisions]))}
+    for d in decisions:
+        customer = customers[d.customer_id]
+        request = request_for_decision(channel=d.channel, product=d.product, reasons=d.reasons,
+                                       lifecycle_stage=customer.lifecycle_stage, segment=customer.segment, k=1)
+        found = retrieve(factory, index, request) or retrieve(factory, index, request.model_copy(update={"stage": None}))
+        out[d.id] = found[0].id if found else "(no approved template)"
+    return out
 
 
 def template_index():  # noqa: ANN201 - TemplateIndex, imported lazily (it loads torch)

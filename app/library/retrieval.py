@@ -57,6 +57,31 @@ class RetrievedTemplate(BaseModel):
     why: list[str]
 
 
+INTENT_FEATURES = {f"{intent}_14d": intent for intent in
+                   ("pricing_question", "upsell_interest", "renewal_risk", "implementation_blocker",
+                    "change_request", "complaint")}
+CONTACT_FEATURES = {"days_since_last_contact", "previous_responses", "days_since_last_response"}
+
+
+def request_for_decision(*, channel: str, product: str | None, reasons: list[dict], lifecycle_stage: str | None,
+                         segment: str | None, k: int = 3) -> RetrievalRequest:
+    """What to ask the library for a decision: intents and stage follow from the reasons the rep will see."""
+    features = {r["feature"] for r in reasons}
+    intents = [INTENT_FEATURES[f] for f in features if f in INTENT_FEATURES]
+    if "change_request" in intents:
+        stage = Stage.CHANGE_REQUEST
+    elif "renewal_risk" in intents:
+        stage = Stage.RENEWAL
+    elif "upsell_interest" in intents or lifecycle_stage == "active":
+        stage = Stage.UPSELL
+    elif lifecycle_stage == "churned":
+        stage = Stage.WIN_BACK
+    else:
+        stage = Stage.FOLLOW_UP if features & CONTACT_FEATURES else Stage.NEW_LEAD
+    return RetrievalRequest(channel=channel, product=product, stage=stage, intents=sorted(intents), segment=segment,
+                            reasons=[r["text"] for r in reasons], k=k)
+
+
 def build_query(request: RetrievalRequest) -> str:
     """A natural-language query from the decision: purpose first, like the indexed text."""
     parts = []

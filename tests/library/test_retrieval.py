@@ -122,3 +122,31 @@ def test_results_in_the_segment_rerank_and_new_templates_get_a_chance(library) -
     weak_mean, weak_sd = posterior(120, 1)
     assert new_mean == pytest.approx(PRIOR_MEAN) and new_sd > weak_sd and weak_mean < new_mean
     assert after[1].id == "sms-follow-up-pricing" and after[1].performance < 0 < after[0].performance
+
+
+@pytest.mark.parametrize(("features", "lifecycle", "stage", "intents"), [
+    (["pricing_question_14d", "days_since_product_view"], "lead", "new_lead", ["pricing_question"]),
+    (["pricing_question_14d", "days_since_last_contact"], "lead", "follow_up", ["pricing_question"]),
+    (["renewal_risk_14d"], "active", "renewal", ["renewal_risk"]),
+    (["change_request_14d", "upsell_interest_14d"], "active", "change_request", ["change_request", "upsell_interest"]),
+    (["days_since_page_view"], "active", "upsell", []),
+    (["days_since_page_view"], "churned", "win_back", []),
+])
+def test_a_decision_asks_for_the_stage_its_reasons_imply(features, lifecycle, stage, intents) -> None:
+    from app.library.retrieval import request_for_decision
+
+    reasons = [{"feature": f, "text": f"reason {f}"} for f in features]
+    request = request_for_decision(channel="email", product="pro", reasons=reasons, lifecycle_stage=lifecycle,
+                                   segment="smb_owner")
+    assert (request.stage, request.intents) == (stage, sorted(intents))
+    assert request.reasons == [r["text"] for r in reasons]
+
+
+def test_decision_request_finds_a_matching_template(library) -> None:
+    from app.library.retrieval import request_for_decision
+
+    factory, index = library
+    request = request_for_decision(channel="sms", product="pro", lifecycle_stage="lead", segment="smb_owner",
+                                   reasons=[{"feature": "pricing_question_14d", "text": "asked about pricing twice"},
+                                            {"feature": "days_since_last_contact", "text": "no follow-up for 20 days"}])
+    assert ids(retrieve(factory, index, request))[0] == "sms-follow-up-pricing"
