@@ -578,6 +578,22 @@ def library_search(
     console.print(table)
 
 
+@app.command()
+@friendly
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+) -> None:
+    """Run the HTTP service: the API (docs at /docs) and the pages."""
+    import uvicorn
+
+    from app.api.main import create_app
+
+    store()  # migrate before the first request
+    console.print(f"outreach on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings()), host=host, port=port, log_level="info")
+
+
 def main() -> None:  # pragma: no cover - console script entry for `python -m app.cli`
     app()
 
