@@ -57,11 +57,6 @@ def friendly(command: F) -> F:
                 LibraryError) as exc:
             errors.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            errors.print(f"[red]error:[/red] setting {where.upper()}: {first['msg']}", highlight=False)
-            raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence against stack traces
@@ -72,7 +67,12 @@ def friendly(command: F) -> F:
 
 
 def settings() -> Settings:
-    return get_settings()
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise UserError(f"setting {where.upper()}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def store():  # noqa: ANN201 - sessionmaker, imported lazily to keep `--help` fast

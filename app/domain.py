@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class Channel(StrEnum):
@@ -59,11 +59,22 @@ class Intent(StrEnum):
 _TIMEZONES = frozenset(available_timezones())
 
 
+def first_problem(exc: ValidationError) -> str:
+    """The first validation error as 'field.path: reason', for messages that name the field."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    reason = "is required" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
+    return f"{where}: {reason}"
+
+
 def _as_utc(value: datetime) -> datetime:
-    # Naive timestamps in source files are taken as UTC; aware ones are converted.
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+# Naive timestamps in source files are taken as UTC; aware ones are converted to UTC.
+UTCDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class Record(BaseModel):
@@ -85,7 +96,7 @@ class CustomerRecord(Record):
     do_not_contact: bool = False
     owner_rep: str | None = Field(default=None, max_length=64)
     team: str | None = Field(default=None, max_length=64)
-    created_at: datetime | None = None
+    created_at: UTCDatetime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("timezone")
@@ -95,29 +106,21 @@ class CustomerRecord(Record):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Lisbon)")
         return value
 
-    @field_validator("created_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _as_utc(value)
 
 
 class ConsentRecord(Record):
     customer_id: str = Field(min_length=1, max_length=64)
     channel: Channel
     granted: bool
-    updated_at: datetime | None = None
+    updated_at: UTCDatetime | None = None
     source: str | None = Field(default=None, max_length=64)
 
-    @field_validator("updated_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _as_utc(value)
 
 
 class EventRecord(Record):
     id: str = Field(min_length=1, max_length=96)
     customer_id: str = Field(min_length=1, max_length=64)
-    occurred_at: datetime
+    occurred_at: UTCDatetime
     type: EventType
     product: str | None = Field(default=None, max_length=64)
     intent: Intent | None = None
@@ -125,16 +128,12 @@ class EventRecord(Record):
     text: str | None = Field(default=None, max_length=10_000)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("occurred_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return _as_utc(value)
 
 
 class OutreachRecord(Record):
     id: str = Field(min_length=1, max_length=96)
     customer_id: str = Field(min_length=1, max_length=64)
-    attempted_at: datetime
+    attempted_at: UTCDatetime
     channel: Channel
     outcome: Outcome
     template_id: str | None = Field(default=None, max_length=96)
@@ -144,10 +143,6 @@ class OutreachRecord(Record):
     value: float | None = Field(default=None, ge=0)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("attempted_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return _as_utc(value)
 
 
 RECORD_TYPES: dict[str, type[Record]] = {

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from app.domain import RECORD_TYPES
+from app.domain import RECORD_TYPES, first_problem
 
 BUILTIN_MAPPINGS_DIR = Path(__file__).parent / "mappings"
 MONTHS = {name: number for number, name in enumerate(
@@ -139,9 +139,7 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
     try:
         return Mapping.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise MappingError(f"{path}: {where}: {first['msg']}") from None
+        raise MappingError(f"{path}: {first_problem(exc)}") from None
 
 
 def is_missing(value: Any) -> bool:

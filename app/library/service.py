@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.domain import POSITIVE_OUTCOMES
+from app.domain import POSITIVE_OUTCOMES, first_problem
 from app.library.templates import TemplateFileError, TemplateSpec, TemplateStatus, parse_file
 from app.store.db import transaction
 from app.store.tables import Customer, OutreachAttempt, Template, TemplateEvent, TemplateVersion
@@ -128,8 +128,7 @@ def edit(factory: sessionmaker[Session], template_id: str, changes: dict[str, An
             spec = TemplateSpec.model_validate({**spec_of(latest).model_dump(), **changes,
                                                 "status": TemplateStatus.DRAFT, "version": template.latest_version + 1})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise LibraryError(f"{template_id}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            raise LibraryError(f"{template_id}: {first_problem(exc)}") from None
         if spec.content_hash == latest.content_hash:
             raise LibraryError(f"{template_id}: nothing changed")
         session.add(_version_row(spec, spec.version, TemplateStatus.DRAFT, actor, now))

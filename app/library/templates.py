@@ -13,7 +13,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from app.domain import Channel
+from app.domain import Channel, first_problem
 
 # What a template body may refer to: a placeholder outside this list fails validation.
 PLACEHOLDERS: dict[str, frozenset[str]] = {
@@ -143,10 +143,7 @@ def parse_file(path: Path) -> TemplateSpec:
     try:
         return TemplateSpec.model_validate({**meta, "body": body.strip("\n") + "\n"})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(front matter)"
-        reason = "is required" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
-        raise TemplateFileError(f"{path}: {field}: {reason}") from None
+        raise TemplateFileError(f"{path}: {first_problem(exc)}") from None
 
 
 def to_file_text(spec: TemplateSpec) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from app.domain import first_problem
 
 DEFAULT_REASON_FILE = Path(__file__).with_name("reason_templates.yaml")
 MIN_CONTRIBUTION = 0.02  # log-odds: below this a feature did not really push the decision
@@ -45,8 +46,7 @@ def load_reason_table(path: Path | None = None) -> ReasonTable:
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: cannot read reason templates: {exc}") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ValueError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise ValueError(f"{path}: {first_problem(exc)}") from None
 
 
 def _times(value: float) -> str:

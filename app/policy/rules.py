@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from app.domain import Channel
+from app.domain import Channel, first_problem
 from app.features.pointintime import TimeIndex, epoch_seconds
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.yaml")
@@ -90,8 +90,7 @@ def load_policy(path: Path | None = None) -> ContactPolicy:
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: not valid YAML: {exc}") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise PolicyError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise PolicyError(f"{path}: {first_problem(exc)}") from None
 
 
 @dataclass
