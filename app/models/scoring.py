@@ -8,6 +8,7 @@ transparent rules and the decision says "rule-based": never an empty screen, nev
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections import Counter
@@ -187,13 +188,21 @@ def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, 
                        customers: pd.DataFrame, outcome: Any, policy: ContactPolicy, zones: np.ndarray, now_s: int,
                        reasons: ReasonTable, explain_top: float = 1.0) -> None:
     timing = bundle.timing
-    groups = customers.loc[idx, timing.groups].astype("string").fillna("<missing>")
-    keys = groups.agg("|".join, axis=1) if timing.groups else pd.Series("", index=idx)
-    unique_keys, group_of = np.unique(keys.to_numpy(), return_inverse=True)
-    first_rows = pd.Series(np.arange(len(idx))).groupby(group_of).first().to_numpy()
-    grid = timing.grid(customers.loc[idx[first_rows], timing.groups].replace({"<missing>": None})
-                       .reset_index(drop=True))
-    channel, how, _ = best_plans(grid[group_of], outcome.allowed[idx], policy.allowed_hours_of_week())
+    # The timing grid depends only on the customer's group, and the choice on the group and which
+    # channels are open: solve each distinct (group, open channels) once, not once per customer.
+    frame = customers.loc[idx, timing.groups].reset_index(drop=True)
+    if timing.groups:
+        group_of, _ = pd.MultiIndex.from_frame(frame.astype("string").fillna("<missing>")).factorize()
+    else:
+        group_of = np.zeros(len(idx), dtype=np.int64)
+    first_of_group = pd.Series(np.arange(len(idx))).groupby(group_of).first().to_numpy()
+    grid = timing.grid(frame.iloc[first_of_group].reset_index(drop=True))
+    allowed = outcome.allowed[idx]
+    open_bits = allowed @ (1 << np.arange(allowed.shape[1]))
+    _, pair_of = np.unique(group_of * (1 << allowed.shape[1]) + open_bits, return_inverse=True)
+    pair_first = pd.Series(np.arange(len(idx))).groupby(pair_of).first().to_numpy()
+    channel, how, _ = best_plans(grid[group_of[pair_first]], allowed[pair_first], policy.allowed_hours_of_week())
+    channel, how = channel[pair_of], how[pair_of]
     slot = next_occurrence(how, outcome.earliest[idx], zones[idx])
     inside = _finish(out, idx, channel, slot, zones, policy, now_s)
     idx = idx[inside]
@@ -259,8 +268,6 @@ def _records(frame: pd.DataFrame, run_id: str, now: datetime, policy_version: st
 
 
 def _parquet_table(frame: pd.DataFrame, run_id: str, policy_version: str) -> pa.Table:
-    import json
-
     flat = frame[DECISION_COLUMNS].copy()
     flat["reasons"] = flat["reasons"].map(lambda r: " | ".join(x["text"] for x in r))
     flat["reason_details"] = frame["reasons"].map(json.dumps)
