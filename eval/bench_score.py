@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,10 +25,8 @@ import pandas as pd
 
 from app.data.synthetic import generate, load_into_store
 from app.features.build import FeatureBuilder, load_history
-from app.models.reasons import load_reason_table
-from app.models.scoring import load_models, score_all
+from app.models.scoring import load_models
 from app.models.training import train_and_register
-from app.policy.rules import load_policy
 from app.store.db import open_store
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -9,7 +9,6 @@ attempts as of their own time; scoring rows are candidates as of "now".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -185,14 +184,11 @@ class FeatureBuilder:
         return out
 
 
-def training_frame(history: History, until: datetime | None = None) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+def training_frame(history: History) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     """One row per past attempt, featured as of its own time; the target is a positive outcome.
     Returns features, target and attempt times (for time-ordered splits)."""
-    attempts = history.attempts
-    if until is not None:
-        attempts = attempts[pd.to_datetime(attempts["attempted_at"], utc=True) < pd.Timestamp(until)]
-    attempts = attempts.reset_index(drop=True)
-    builder = FeatureBuilder(History(history.customers, history.consents, history.events, history.attempts))
+    attempts = history.attempts.reset_index(drop=True)
+    builder = FeatureBuilder(history)
     context = _expand(attempts["attributes"], "context_") if "attributes" in attempts else None
     features = builder.rows(attempts["customer_id"], attempts["attempted_at"], attempts["channel"],
                             attempts["product"], context)
