@@ -1,0 +1,43 @@
+"""Reading the history back from the store gives the same typed frames on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from app.data.synthetic import generate, load_into_store
+from app.features.build import load_history
+from app.store.db import transaction
+from app.store.tables import Customer, Event
+from tests.conftest import NOW
+
+
+def test_history_round_trips_with_types(store) -> None:
+    history = generate(customers=200, now=NOW, seed=2)
+    load_into_store(history, store)
+    loaded = load_history(store)
+    assert len(loaded.customers) == 200 and len(loaded.events) == len(history.events)
+    assert loaded.customers["sensitive"].dtype == bool and isinstance(loaded.customers["attributes"][0], dict)
+    expected = history.events.sort_values("id")["occurred_at"].reset_index(drop=True)
+    got = loaded.events.sort_values(["occurred_at"]).reset_index(drop=True)["occurred_at"]
+    pd.testing.assert_series_equal(got.sort_values().reset_index(drop=True),
+                                   expected.sort_values().reset_index(drop=True).dt.as_unit("us"),
+                                   check_names=False)
+    assert str(loaded.attempts["attempted_at"].dt.tz) == "UTC"
+
+
+def test_only_the_asked_customers_and_quotes_in_ids_are_safe(store) -> None:
+    odd = "o'brien; drop table events; --"
+    with transaction(store) as session:
+        for customer in (odd, "plain"):
+            session.add(Customer(id=customer, attributes={"note": "it's"}))
+            session.flush()
+            session.add(Event(id=f"e-{customer}", customer_id=customer, type="page_view", attributes={},
+                              occurred_at=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    chunk = load_history(store, [odd])
+    assert chunk.customers["id"].tolist() == [odd] and chunk.customers["attributes"][0] == {"note": "it's"}
+    assert chunk.events["customer_id"].tolist() == [odd]
+    assert len(load_history(store).events) == 2  # nothing was dropped
+    empty = load_history(store, ["nobody"])
+    assert empty.customers.empty and empty.events.empty
