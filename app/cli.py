@@ -261,6 +261,11 @@ def score(
                             parquet_path=path, explain_top=explain_top or config.score_explain_top, progress=advance)
     for problem in summary.load_errors:
         errors.print(f"[yellow]warning:[/yellow] model not loaded, ranking by rules instead: {problem}", highlight=False)
+    for key, count in summary.stats.items():
+        if key.startswith("model_error:"):
+            _, version, error = key.split(":", 2)
+            errors.print(f"[yellow]warning:[/yellow] model {version} failed on {count} chunk(s) ({error}); those "
+                         "customers were ranked by rules (see the log)", highlight=False)
     print_decisions(top_decisions(factory, summary.run_id, top), summary)
 
 

@@ -29,6 +29,7 @@ OUTCOME_LAG_S = DAY
 PROFILE_CATEGORIES = ["segment", "industry", "lifecycle_stage"]
 CONTEXT_CATEGORIES = ["channel", "product"]
 POSITIVE = sorted(str(o) for o in POSITIVE_OUTCOMES)
+CONTEXT_PREFIX = "context_"  # columns from an attempt's own attributes (campaign context)
 
 
 @dataclass
@@ -207,7 +208,7 @@ def training_frame(history: History) -> tuple[pd.DataFrame, pd.Series, pd.Series
     Returns features, target and attempt times (for time-ordered splits)."""
     attempts = history.attempts.reset_index(drop=True)
     builder = FeatureBuilder(history)
-    context = _expand(attempts["attributes"], "context_") if "attributes" in attempts else None
+    context = _expand(attempts["attributes"], CONTEXT_PREFIX) if "attributes" in attempts else None
     features = builder.rows(attempts["customer_id"], attempts["attempted_at"], attempts["channel"],
                             attempts["product"], context)
     target = attempts["outcome"].isin(POSITIVE)

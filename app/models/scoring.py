@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.features.build import DAY, FeatureBuilder, History, load_history
+from app.features.build import CONTEXT_PREFIX, DAY, FeatureBuilder, History, load_history
 from app.features.pointintime import epoch_seconds
 from app.models import registry
 from app.models.reasons import ReasonTable, explain
@@ -139,8 +139,9 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
             fallback[rows_idx] = True
             continue
         try:
-            _decide_with_model(out, rows_idx, bundle, arm, builder, customers, outcome, policy, zones, now_s, reasons,
-                               explain_top)
+            unjudged = _decide_with_model(out, rows_idx, bundle, arm, builder, customers, outcome, policy, zones,
+                                          now_s, reasons, explain_top)
+            fallback[unjudged] = True
         except Exception as exc:  # noqa: BLE001 - a broken model must degrade to rules, not crash the run
             log.exception("model %s failed; falling back to rules", bundle.version)
             stats[f"model_error:{bundle.version}:{type(exc).__name__}"] += 1
@@ -186,7 +187,8 @@ def _attach_reasons(out: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame, cont
 
 def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, arm: str, builder: FeatureBuilder,
                        customers: pd.DataFrame, outcome: Any, policy: ContactPolicy, zones: np.ndarray, now_s: int,
-                       reasons: ReasonTable, explain_top: float = 1.0) -> None:
+                       reasons: ReasonTable, explain_top: float = 1.0) -> np.ndarray:
+    """Decide for `idx` with the model; returns the customers it cannot judge (left for the rules)."""
     timing = bundle.timing
     # The timing grid depends only on the customer's group, and the choice on the group and which
     # channels are open: solve each distinct (group, open channels) once, not once per customer.
@@ -197,7 +199,14 @@ def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, 
         group_of = np.zeros(len(idx), dtype=np.int64)
     first_of_group = pd.Series(np.arange(len(idx))).groupby(group_of).first().to_numpy()
     grid = timing.grid(frame.iloc[first_of_group].reset_index(drop=True))
-    allowed = outcome.allowed[idx]
+    # A channel the model never saw in training cannot be judged by it: those customers go to rules.
+    known = np.isin(CHANNELS, timing.categories.get("channel", CHANNELS))
+    allowed = outcome.allowed[idx] & known
+    judged = allowed.any(axis=1)
+    unjudged = idx[~judged]
+    idx, allowed, group_of = idx[judged], allowed[judged], group_of[judged]
+    if not len(idx):
+        return unjudged
     open_bits = allowed @ (1 << np.arange(allowed.shape[1]))
     _, pair_of = np.unique(group_of * (1 << allowed.shape[1]) + open_bits, return_inverse=True)
     pair_first = pd.Series(np.arange(len(idx))).groupby(pair_of).first().to_numpy()
@@ -207,9 +216,14 @@ def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, 
     inside = _finish(out, idx, channel, slot, zones, policy, now_s)
     idx = idx[inside]
     if not len(idx):
-        return
+        return unjudged
     rows = builder.rows(customers.loc[idx, "id"], out.loc[idx, "slot_at"], out.loc[idx, "channel"],
                         out.loc[idx, "product"])
+    # Campaign context (a past attempt's own attributes, e.g. the bank file's contact counts) is
+    # unknown for a contact not yet made: the model sees it as missing, as it does any gap.
+    for name in bundle.propensity.features:
+        if name.startswith(CONTEXT_PREFIX) and name not in rows:
+            rows[name] = np.nan
     prepared = bundle.propensity.prepare(rows)
     raw = bundle.propensity.raw_score(prepared, prepared=True)
     confidence = bundle.propensity.calibrate(raw)
@@ -222,6 +236,7 @@ def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, 
         out.loc[idx[~explained], "status"] = "ranked"
     rows, prepared = rows[explained], prepared[explained]
     _attach_reasons(out, idx[explained], rows, bundle.propensity.contributions(prepared, prepared=True), reasons)
+    return unjudged
 
 
 def _decide_with_rules(out: pd.DataFrame, idx: np.ndarray, builder: FeatureBuilder, customers: pd.DataFrame,

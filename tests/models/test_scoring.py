@@ -113,3 +113,35 @@ def test_missing_artifact_is_reported_and_scoring_goes_on(trained, tmp_path: Pat
         assert models.champion is None and "FileNotFoundError" in models.load_errors[0]
     finally:
         shutil.move(backup, champion.artifact_path)
+
+
+def test_channels_the_model_never_saw_are_left_to_rules(trained, chunk) -> None:
+    factory, _, _ = trained
+    models = load_models(factory, 0.0)
+    timing = models.champion.timing
+    narrow = type(timing)(timing.booster, timing.groups, {**timing.categories, "channel": ["sms"]})
+    bundle = ModelBundle(models.champion.version, models.champion.propensity, narrow)
+    frame, stats = decide(chunk, now=NOW, policy=load_policy(), models=Models(champion=bundle),
+                          reasons=load_reason_table())
+    recommended = frame[frame["status"] == "recommended"]
+    assert not any(key.startswith("model_error") for key in stats)
+    assert set(recommended.loc[recommended["method"] == "model", "channel"]) == {"sms"}
+    assert (recommended.loc[recommended["channel"] != "sms", "method"] == "rule-based").all()
+    assert (recommended["method"] == "rule-based").any()
+
+
+def test_campaign_context_unknown_at_scoring_is_missing_not_an_error(tmp_path: Path) -> None:
+    from app.data.synthetic import generate, load_into_store
+    from app.store.db import open_store
+
+    history = generate(customers=2500, now=NOW, seed=9)
+    history.attempts["attributes"] = [{"wave": i % 3, "list": "spring" if i % 2 else "autumn"}
+                                      for i in range(len(history.attempts))]
+    factory = open_store(f"sqlite:///{tmp_path / 'outreach.db'}")
+    load_into_store(history, factory)
+    result = train_and_register(factory, models_dir=tmp_path / "models", now=NOW, actor="test")
+    assert {"context_wave", "context_list"} <= set(registry.champion(factory).features["propensity"])
+    frame, stats = decide(load_history(factory), now=NOW, policy=load_policy(), models=load_models(factory, 0.0),
+                          reasons=load_reason_table())
+    assert result.status == "champion" and not any(key.startswith("model_error") for key in stats)
+    assert (frame.loc[frame["status"] == "recommended", "method"] == "model").all()
