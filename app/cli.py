@@ -418,12 +418,9 @@ def suggest_templates(factory, decisions: list) -> dict[int, str]:  # noqa: ANN0
 
 
 def template_index():  # noqa: ANN201 - TemplateIndex, imported lazily (it loads torch)
-    from app.library.index import TemplateIndex, default_embedder
+    from app.library.index import TemplateIndex
 
-    config = settings()
-    with errors.status("loading the embedding model"):
-        return TemplateIndex.open(path=config.chroma_path, url=config.chroma_url,
-                                  embedder=default_embedder(config.embedding_model))
+    return TemplateIndex.configured(settings())
 
 
 def sync_index(factory) -> None:  # noqa: ANN001

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.data.synthetic import default_now, generate, load_into_store
 from app.library import service as library
-from app.library.index import TemplateIndex, default_embedder
+from app.library.index import TemplateIndex
 from app.models import registry
 from app.models.reasons import load_reason_table
 from app.models.scoring import ScoreSummary, score_all
@@ -33,8 +33,7 @@ def _prepare_library(factory: sessionmaker[Session], config: Settings, report: C
             raise library.LibraryError("the starter library has invalid files: " + "; ".join(result.errors))
         imported = f"imported {len(result.created)} templates; "
     report("indexing approved templates")
-    index = TemplateIndex.open(path=config.chroma_path, url=config.chroma_url,
-                               embedder=default_embedder(config.embedding_model))
+    index = TemplateIndex.configured(config)
     synced = index.sync(library.live_versions(factory))
     return (f"{imported}template index holds {synced.added + synced.updated + synced.unchanged} approved templates "
             f"({synced.added} added now)")

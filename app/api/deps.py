@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.library.index import TemplateIndex, default_embedder
+from app.library.index import TemplateIndex
 from app.store.db import open_store
 
 
@@ -30,9 +30,7 @@ def get_index(request: Request) -> TemplateIndex:
     """One index per app, opened on first use (the embedding model loads on the first query)."""
     state = request.app.state
     if getattr(state, "template_index", None) is None:
-        settings = state.settings
-        state.template_index = TemplateIndex.open(path=settings.chroma_path, url=settings.chroma_url,
-                                                  embedder=default_embedder(settings.embedding_model))
+        state.template_index = TemplateIndex.configured(state.settings)
     return state.template_index
 
 

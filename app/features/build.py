@@ -126,26 +126,32 @@ class FeatureBuilder:
         events = history.events
         event_code = self.code.get_indexer(events["customer_id"])
         event_time = epoch_seconds(events["occurred_at"])
-        keep = event_code >= 0
-        self._by_type = {t: TimeIndex(event_code[keep & (events["type"] == t).to_numpy()],
-                                      event_time[keep & (events["type"] == t).to_numpy()])
+        known_event = event_code >= 0
+
+        def events_where(mask: pd.Series) -> TimeIndex:
+            chosen = known_event & mask.to_numpy()
+            return TimeIndex(event_code[chosen], event_time[chosen])
+
+        self._by_type = {t: events_where(events["type"] == t)
                          for t in BEHAVIOUR_TYPES + [EventType.SERVICE_CONVERSATION.value]}
-        self._by_intent = {i: TimeIndex(event_code[keep & (events["intent"] == i).to_numpy()],
-                                        event_time[keep & (events["intent"] == i).to_numpy()]) for i in INTENTS}
-        views = keep & (events["type"] == EventType.PRODUCT_VIEW.value).to_numpy() & events["product"].notna().to_numpy()
+        self._by_intent = {i: events_where(events["intent"] == i) for i in INTENTS}
+        views = known_event & (events["type"] == EventType.PRODUCT_VIEW.value).to_numpy() & events["product"].notna().to_numpy()
         self._product_views = TimeIndex(event_code[views] * max(len(self._products), 1)
                                         + self._products.get_indexer(events["product"][views]), event_time[views])
         self._any_view = TimeIndex(event_code[views], event_time[views])
         attempts = history.attempts
         attempt_code = self.code.get_indexer(attempts["customer_id"])
         attempt_time = epoch_seconds(attempts["attempted_at"])
-        keep = attempt_code >= 0
-        positive = keep & attempts["outcome"].isin(POSITIVE).to_numpy()
-        self._contacts = TimeIndex(attempt_code[keep], attempt_time[keep])
-        # A response becomes known OUTCOME_LAG_S after its attempt.
-        self._responses = TimeIndex(attempt_code[positive], attempt_time[positive] + OUTCOME_LAG_S)
-        self._declines = TimeIndex(attempt_code[keep & (attempts["outcome"] == "declined").to_numpy()],
-                                   attempt_time[keep & (attempts["outcome"] == "declined").to_numpy()] + OUTCOME_LAG_S)
+        known_attempt = attempt_code >= 0
+
+        def attempts_where(mask: pd.Series, lag_s: int = 0) -> TimeIndex:
+            chosen = known_attempt & mask.to_numpy()
+            return TimeIndex(attempt_code[chosen], attempt_time[chosen] + lag_s)
+
+        self._contacts = TimeIndex(attempt_code[known_attempt], attempt_time[known_attempt])
+        # An outcome (a response, a "no") becomes known OUTCOME_LAG_S after its attempt.
+        self._responses = attempts_where(attempts["outcome"].isin(POSITIVE), OUTCOME_LAG_S)
+        self._declines = attempts_where(attempts["outcome"] == "declined", OUTCOME_LAG_S)
         self._profile = self._profile_frame()
 
     def _profile_frame(self) -> pd.DataFrame:
@@ -156,9 +162,6 @@ class FeatureBuilder:
         profile.loc[c["created_at"].isna().to_numpy(), "created_at_s"] = np.nan
         expanded = _expand(c["attributes"], "profile_")
         return pd.concat([profile, expanded], axis=1).reset_index(drop=True)
-
-    def product_code(self, products: pd.Series) -> np.ndarray:
-        return self._products.get_indexer(products)
 
     def rows(self, customer_ids: pd.Series, at: pd.Series, channel: pd.Series, product: pd.Series,
              context: pd.DataFrame | None = None) -> pd.DataFrame:

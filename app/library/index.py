@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from app.config import Settings
 from app.library.templates import TemplateSpec
 
 COLLECTION = "approved-templates"
@@ -131,6 +132,12 @@ class TemplateIndex:
             path.mkdir(parents=True, exist_ok=True)
             client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
         return cls(client, embedder)
+
+    @classmethod
+    def configured(cls, settings: Settings) -> TemplateIndex:
+        """The index the settings name (embedded folder or Chroma server) with the configured embedder."""
+        return cls.open(path=settings.chroma_path, url=settings.chroma_url,
+                        embedder=default_embedder(settings.embedding_model))
 
     def entries(self) -> dict[str, tuple[int, str]]:
         """What the index holds now: template id -> (version, content hash)."""

@@ -164,7 +164,7 @@ def _finish(out: pd.DataFrame, idx: np.ndarray, channel: np.ndarray, slot: pd.Se
     horizon = pd.Timestamp(now_s + policy.horizon_days * DAY, unit="s", tz="UTC")
     slot = pd.Series(pd.to_datetime(slot, utc=True).to_numpy(), index=idx)
     inside = (slot.notna() & (slot <= horizon) & (channel >= 0)).to_numpy()
-    for i, j in zip(idx[~inside], channel[~inside]):
+    for i in idx[~inside]:
         out.at[i, "suppressed_by"] = [*out.at[i, "suppressed_by"], "no_slot_in_horizon"]
     keep = idx[inside]
     out.loc[keep, "channel"] = np.array(CHANNELS, dtype=object)[channel[inside]]

@@ -45,6 +45,10 @@ class TimingModel:
             out[name] = out[name].astype(np.float64)
         return out
 
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Expected response (uncalibrated probability) for feature rows."""
+        return self.booster.predict(self._prepare(frame))
+
     def grid(self, groups: pd.DataFrame) -> np.ndarray:
         """Expected response (uncalibrated probability) for each group row x channel x hour-of-week."""
         n = len(groups)
@@ -54,7 +58,7 @@ class TimingModel:
         rows["hour_of_week"] = np.tile(how, n * len(CHANNELS))
         rows["hour"] = rows["hour_of_week"] % 24
         rows["day_of_week"] = rows["hour_of_week"] // 24
-        scores = self.booster.predict(self._prepare(rows))
+        scores = self.predict(rows)
         return scores.reshape(n, len(CHANNELS), HOURS_OF_WEEK)
 
     def save(self, folder: Path) -> None:

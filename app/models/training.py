@@ -82,7 +82,7 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     propensity, info = train_propensity(features[train], target[train], seed=seed, monotone=monotone)
     metrics = evaluate(propensity.predict(features[test]), target[test])
     timing = train_timing(features[train], target[train], seed=seed)
-    timing_scores = timing.booster.predict(timing._prepare(features[test]))
+    timing_scores = timing.predict(features[test])
     metrics["timing_roc_auc"] = float(roc_auc_score(target[test].astype(int), timing_scores))
     metrics.update({"n_train": int(train.sum()), "n_test": int(test.sum()),
                     "test_from": times[test].min().isoformat()})
