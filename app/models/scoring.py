@@ -234,6 +234,8 @@ def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, 
     if explain_top < 1.0:
         explained = confidence >= np.quantile(confidence, 1.0 - explain_top)
         out.loc[idx[~explained], "status"] = "ranked"
+        for i in idx[~explained]:
+            out.at[i, "suppressed_by"] = []  # it still lists the channels policy closed: not a suppression
     rows, prepared = rows[explained], prepared[explained]
     _attach_reasons(out, idx[explained], rows, bundle.propensity.contributions(prepared, prepared=True), reasons)
     return unjudged

@@ -145,3 +145,12 @@ def test_campaign_context_unknown_at_scoring_is_missing_not_an_error(tmp_path: P
                           reasons=load_reason_table())
     assert result.status == "champion" and not any(key.startswith("model_error") for key in stats)
     assert (frame.loc[frame["status"] == "recommended", "method"] == "model").all()
+
+
+def test_ranked_but_unexplained_decisions_are_not_marked_suppressed(trained, chunk) -> None:
+    factory, _, _ = trained
+    frame, stats = decide(chunk, now=NOW, policy=load_policy(), models=load_models(factory, 0.0),
+                          reasons=load_reason_table(), explain_top=0.1)
+    ranked = frame[frame["status"] == "ranked"]
+    assert stats["ranked_unexplained"] == len(ranked) > 0
+    assert (ranked["suppressed_by"].map(len) == 0).all() and ranked["confidence"].notna().all()
