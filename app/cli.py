@@ -25,10 +25,12 @@ db_app = typer.Typer(help="Database schema and migrations.", no_args_is_help=Tru
 models_app = typer.Typer(help="The model registry: list, promote, set a challenger, roll back.", no_args_is_help=True)
 eval_app = typer.Typer(help="Offline evaluation of the models on your own data.", no_args_is_help=True)
 library_app = typer.Typer(help="The script-template library: import, review, search.", no_args_is_help=True)
+llm_app = typer.Typer(help="The local drafting model: serve, start, stop, status.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.add_typer(library_app, name="library")
+app.add_typer(llm_app, name="llm")
 
 # Tables stay readable when output goes to a file or a pipe, where rich would assume 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -46,6 +48,8 @@ def friendly(command: F) -> F:
     from app.data.mapping import MappingError
     from app.models.propensity import TrainingDataError
     from app.models.registry import RegistryError
+    from app.drafting.llm import LLMError
+    from app.drafting.prompts import PromptError
     from app.library.service import LibraryError
     from app.policy.rules import PolicyError
 
@@ -54,7 +58,7 @@ def friendly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except (UserError, ImportFileError, MappingError, TrainingDataError, RegistryError, PolicyError,
-                LibraryError) as exc:
+                LibraryError, LLMError, PromptError, LookupError, FileNotFoundError) as exc:
             errors.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
@@ -401,7 +405,7 @@ def demo(
 
 def suggest_templates(factory, decisions: list) -> dict[int, str]:  # noqa: ANN001
     """The best approved template for each decision: where "what to say" starts."""
-    from app.library.retrieval import request_for_decision, retrieve
+    from app.library.retrieval import best_for_decision
     from app.store.tables import Customer
 
     index = template_index()
@@ -410,10 +414,8 @@ def suggest_templates(factory, decisions: list) -> dict[int, str]:  # noqa: ANN0
         customers = {c.id: c for c in session.query(Customer).filter(Customer.id.in_([d.customer_id for d in decisions]))}
     for d in decisions:
         customer = customers[d.customer_id]
-        request = request_for_decision(channel=d.channel, product=d.product, reasons=d.reasons,
-                                       lifecycle_stage=customer.lifecycle_stage, segment=customer.segment, k=1)
-        found = retrieve(factory, index, request) or retrieve(factory, index, request.model_copy(update={"stage": None}))
-        out[d.id] = found[0].id if found else "(no approved template)"
+        found = best_for_decision(factory, index, d, customer.lifecycle_stage, customer.segment)
+        out[d.id] = found.id if found else "(no approved template)"
     return out
 
 
@@ -578,6 +580,118 @@ def library_search(
     for rank, r in enumerate(results, start=1):
         table.add_row(str(rank), r.id, f"v{r.version}", f"{r.score:.3f}", r.title, "\n".join(r.why))
     console.print(table)
+
+
+@app.command()
+@friendly
+def draft(
+    customer: Annotated[str | None, typer.Option(help="Customer id (default: the top-ranked recommendation).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Draft the script for a customer's latest decision: decision, chosen template, draft and timings."""
+    import time
+
+    from app.drafting.service import Drafter, DraftRequest, draft_json
+    from app.library.retrieval import best_for_decision
+    from app.models.scoring import latest_decision
+    from app.store.tables import Customer
+
+    config = settings()
+    factory = store()
+    decision = latest_decision(factory, customer)
+    with factory() as session:
+        record = session.get(Customer, decision.customer_id)
+        stage, segment = record.lifecycle_stage, record.segment
+    started = time.perf_counter()
+    chosen = best_for_decision(factory, template_index(), decision, stage, segment)
+    retrieval_ms = (time.perf_counter() - started) * 1000
+    if chosen is None:
+        raise UserError(f"no approved {decision.channel} template fits customer {decision.customer_id}")
+    drafter = Drafter(config)
+    with errors.status(f"drafting with {drafter.model}"):
+        result = drafter.draft(factory, DraftRequest(customer_id=decision.customer_id, channel=decision.channel,
+                                                     template_id=chosen.id, product=decision.product,
+                                                     reasons=[r["text"] for r in decision.reasons],
+                                                     decision_id=decision.id), now=datetime.now(timezone.utc))
+    timings = {"retrieval_ms": round(retrieval_ms, 1), "llm_start_s": round(drafter.startup_s, 2),
+               "draft_ms": result.latency_ms}
+    if as_json:
+        print(json.dumps({**draft_json(result), "decision": {
+            "id": decision.id, "run_id": decision.run_id, "confidence": decision.confidence, "channel": decision.channel,
+            "when": decision.slot_local, "product": decision.product, "reasons": [r["text"] for r in decision.reasons],
+            "model_version": decision.model_version, "policy_version": decision.policy_version,
+            "requires_confirmation": decision.requires_confirmation}, "template_why": chosen.why,
+            "timings": timings}, indent=2, ensure_ascii=False))
+        return
+    confidence = f"{decision.confidence:.0%}" if decision.confidence is not None else "rule-based"
+    console.print(f"[bold]{decision.customer_id}[/bold]: {decision.channel} at {decision.slot_local} about "
+                  f"{decision.product} (confidence {confidence}, {decision.method})", highlight=False)
+    for reason in decision.reasons:
+        console.print(f"  • {reason['text']}", highlight=False)
+    console.print(f"template: {chosen.id} v{chosen.version} ({'; '.join(chosen.why)})", highlight=False)
+    console.print(f"[bold]{result.label}[/bold]" + (" (cached)" if result.cached else "")
+                  + f" · prompt {result.prompt_version}", highlight=False)
+    if result.fallback_reason:
+        console.print(f"[yellow]template only because:[/yellow] {result.fallback_reason}", highlight=False)
+    console.rule()
+    if result.subject:
+        console.print(f"Subject: {result.subject}\n", highlight=False, markup=False)
+    console.print(result.body, highlight=False, markup=False)
+    console.rule()
+    speed = f", {result.tokens_per_second:.0f} tokens/s" if result.completion_tokens else ""
+    console.print(f"retrieval {timings['retrieval_ms']:.0f} ms · model start {timings['llm_start_s']:.1f} s · "
+                  f"draft {result.latency_ms:.0f} ms{speed}", highlight=False)
+
+
+@llm_app.command("serve")
+@friendly
+def llm_serve() -> None:
+    """Run the local model's OpenAI-compatible server on 127.0.0.1 in the foreground (Ctrl-C stops it)."""
+    from app.drafting.local import MODEL_NAME, LocalServer
+
+    server = LocalServer.configured(settings())
+    console.print(f"starting {MODEL_NAME} on {server.base_url} (log: {server.log_file})")
+    code = server.serve(on_ready=lambda s: console.print(f"ready in {s:.1f} s: {server.base_url}"))
+    raise typer.Exit(code)
+
+
+@llm_app.command("start")
+@friendly
+def llm_start() -> None:
+    """Start the local model server in the background (drafting also does this on demand)."""
+    from app.drafting.local import LocalServer
+
+    server = LocalServer.configured(settings())
+    seconds = server.ensure_running()
+    console.print(f"local model answering on {server.base_url}" + (f" (started in {seconds:.1f} s)" if seconds else ""))
+
+
+@llm_app.command("stop")
+@friendly
+def llm_stop() -> None:
+    """Stop the local model server this product started."""
+    from app.drafting.local import LocalServer
+
+    stopped = LocalServer.configured(settings()).stop()
+    console.print("stopped" if stopped else "no local model server was running")
+
+
+@llm_app.command("status")
+@friendly
+def llm_status() -> None:
+    """Which model drafts, where, and whether it answers."""
+    from app.drafting.local import MODEL_NAME, LocalServer
+    from app.drafting.service import resolve_mode
+
+    config = settings()
+    if config.uses_local_llm:
+        server = LocalServer.configured(config)
+        state = "answering" if server.is_ready() else "not running (starts on the first draft)"
+        console.print(f"local model {MODEL_NAME} on {server.base_url}: {state}; "
+                      f"drafting mode {resolve_mode(config.llm_draft_mode, local=True)}")
+    else:
+        console.print(f"endpoint {config.llm_base_url}, model {config.llm_model}; "
+                      f"drafting mode {resolve_mode(config.llm_draft_mode, local=False)}")
 
 
 @app.command()

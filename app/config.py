@@ -49,12 +49,28 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
-    llm_timeout_s: float = 30.0
+    llm_timeout_s: float = Field(default=30.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_concurrency: int = Field(default=4, ge=1)
+    # What the model may write: `opening` (a personal first sentence around the verbatim approved body,
+    # safe for a small model), `rewrite` (the whole text, for a capable model), `auto` (opening for the
+    # local model, rewrite for a configured endpoint).
+    llm_draft_mode: Literal["auto", "opening", "rewrite"] = "auto"
+    llm_local_port: int = Field(default=8765, ge=1024, le=65535)
+    llm_local_threads: int = Field(default=2, ge=1)
+    prompts_dir: Path = Path("prompts")
+    company_profile_file: Path | None = None
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> Settings:
         if self.environment == "production" and self.secret_key == PLACEHOLDER_SECRET:
             raise ValueError("SECRET_KEY must be set to a real secret when ENVIRONMENT=production")
+        return self
+
+    @model_validator(mode="after")
+    def _endpoint_needs_a_model(self) -> Settings:
+        if self.llm_base_url and not self.llm_model:
+            raise ValueError("LLM_MODEL must name the model when LLM_BASE_URL is set")
         return self
 
     @property
@@ -70,6 +86,18 @@ class Settings(BaseSettings):
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
+
+    @property
+    def llm_dir(self) -> Path:
+        return self.data_dir / "llm"
+
+    @property
+    def company_profile(self) -> Path:
+        return self.company_profile_file or self.library_dir / "company.yaml"
+
+    @property
+    def uses_local_llm(self) -> bool:
+        return not self.llm_base_url
 
     @property
     def exports_dir(self) -> Path:

@@ -148,3 +148,40 @@ def test_library_import_search_approve_retire(data_dir: Path, tmp_path: Path) ->
     result = invoke("library", "import", str(bad), "--no-sync")
     assert result.exit_code == 1 and "email-broken.md: body: unknown placeholder {{ customer.shoe_size }}" in result.output
     assert invoke("library", "approve", "nope").exit_code == 2
+
+
+DRAFT_FIELDS = {"customer_id", "template_id", "template_version", "prompt_version", "mode", "model", "body",
+                "latency_ms"}
+
+
+@pytest.mark.slow
+def test_draft_with_the_local_model_started_on_demand_and_with_an_endpoint_down(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.drafting.conftest import free_port
+
+    assert invoke("demo", "--prepare-only", "--customers", "400").exit_code == 0
+    monkeypatch.setenv("LLM_LOCAL_PORT", str(free_port()))
+    get_settings.cache_clear()
+    try:
+        result = invoke("draft", "--json")
+        assert result.exit_code == 0, result.output
+        drafted = json.loads(result.output)
+        assert DRAFT_FIELDS <= drafted.keys() and drafted["mode"] in {"llm", "template_only"}
+        assert drafted["model"] == "SmolLM2-135M-Instruct-Q4_1" and drafted["timings"]["llm_start_s"] > 0
+        assert drafted["decision"]["reasons"] and drafted["body"] and "{{" not in drafted["body"]
+        again = json.loads(invoke("draft", "--customer", drafted["customer_id"], "--json").output)
+        assert again["customer_id"] == drafted["customer_id"] and again["timings"]["llm_start_s"] == 0
+        if drafted["mode"] == "llm":
+            assert again["cached"] and again["id"] == drafted["id"]
+        assert "answering" in invoke("llm", "status").output
+    finally:
+        assert "stopped" in invoke("llm", "stop").output
+    monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    monkeypatch.setenv("LLM_MODEL", "gpt-4o-mini")
+    monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+    get_settings.cache_clear()
+    fallback = json.loads(invoke("draft", "--json").output)
+    assert fallback["mode"] == "template_only" and fallback["model"] == "gpt-4o-mini"
+    assert fallback["fallback_reason"].startswith("unavailable") and fallback["label"] == "template only"
+    result = invoke("draft", "--customer", "nobody")
+    assert result.exit_code == 2 and "customer 'nobody' has no decision" in result.output

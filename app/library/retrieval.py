@@ -142,3 +142,13 @@ def retrieve(factory: sessionmaker[Session], index: TemplateIndex, request: Retr
                                         why=why))
     ranked.sort(key=lambda r: (-r.score, r.id))
     return ranked[: request.k]
+
+
+def best_for_decision(factory: sessionmaker[Session], index: TemplateIndex, decision: object,
+                      lifecycle_stage: str | None, segment: str | None) -> RetrievedTemplate | None:
+    """The best approved template for a decision; falls back to any stage when none fits the exact stage."""
+    request = request_for_decision(channel=decision.channel, product=decision.product,  # type: ignore[attr-defined]
+                                   reasons=decision.reasons, lifecycle_stage=lifecycle_stage,  # type: ignore[attr-defined]
+                                   segment=segment, k=1)
+    found = retrieve(factory, index, request) or retrieve(factory, index, request.model_copy(update={"stage": None}))
+    return found[0] if found else None

@@ -197,12 +197,15 @@ def list_templates(factory: sessionmaker[Session], status: str | None = None) ->
     return [row for row in out if status is None or row["status"] == status]
 
 
-def live_versions(factory: sessionmaker[Session]) -> list[TemplateSpec]:
-    """The approved, not retired version of every template: all that may ever reach a draft."""
+def live_versions(factory: sessionmaker[Session], template_id: str | None = None) -> list[TemplateSpec]:
+    """The approved, not retired version of every template (or of one): all that may ever reach a draft."""
+    statement = select(TemplateVersion).join(
+        Template, (TemplateVersion.template_id == Template.id)
+        & (TemplateVersion.version == Template.approved_version)).where(Template.retired.is_(False))
+    if template_id is not None:
+        statement = statement.where(Template.id == template_id)
     with factory() as session:
-        rows = session.scalars(select(TemplateVersion).join(
-            Template, (TemplateVersion.template_id == Template.id)
-            & (TemplateVersion.version == Template.approved_version)).where(Template.retired.is_(False))).all()
+        rows = session.scalars(statement).all()
         return [spec_of(row).model_copy(update={"status": TemplateStatus.APPROVED}) for row in rows]
 
 

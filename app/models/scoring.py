@@ -353,3 +353,30 @@ def top_decisions(factory: sessionmaker[Session], run_id: str, limit: int = 20) 
     with factory() as session:
         return list(session.scalars(select(Decision).where(Decision.run_id == run_id, Decision.status == "recommended")
                                     .order_by(Decision.score.desc()).limit(limit)))
+
+
+def latest_decision(factory: sessionmaker[Session], customer_id: str | None = None) -> Decision:
+    """The newest finished run's decision for a customer, or its top-ranked recommendation.
+
+    Raises LookupError with the reason when there is nothing to draft for.
+    """
+    with factory() as session:
+        run = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None))
+                              .order_by(ScoreRun.started_at.desc())).first()
+        if run is None:
+            raise LookupError("no finished scoring run: run `outreach score` (or `outreach demo`) first")
+        statement = select(Decision).where(Decision.run_id == run.id)
+        if customer_id is None:
+            found = session.scalars(statement.where(Decision.status == "recommended")
+                                    .order_by(Decision.score.desc())).first()
+            if found is None:
+                raise LookupError(f"run {run.id} recommended nobody")
+            return found
+        found = session.scalars(statement.where(Decision.customer_id == customer_id)).first()
+        if found is None:
+            raise LookupError(f"customer {customer_id!r} has no decision in run {run.id}")
+        if found.status != "recommended":
+            why = ", ".join(str(s.get("rule", s)) if isinstance(s, dict) else str(s) for s in found.suppressed_by)
+            raise LookupError(f"customer {customer_id!r} is not recommended in run {run.id} "
+                              f"({found.status}{': ' + why if why else ''})")
+        return found

@@ -235,3 +235,31 @@ class TemplateEvent(Base):
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class Draft(Base):
+    """A drafted script: what was written, by which model and prompt, from which template version and facts."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16))
+    template_id: Mapped[str] = mapped_column(String(96))
+    template_version: Mapped[int] = mapped_column(Integer)
+    prompt_version: Mapped[str | None] = mapped_column(String(64))
+    profile_version: Mapped[str | None] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16))  # llm | template_only
+    drafting: Mapped[str | None] = mapped_column(String(16))  # opening | rewrite
+    model: Mapped[str | None] = mapped_column(String(128))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    facts_used: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    fallback_reason: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # Same template version + prompt version + model + facts => same draft, served from here.
+    cache_key: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime]
