@@ -49,6 +49,21 @@ class RewriteOutput(BaseModel):
 OUTPUTS: dict[str, type[BaseModel]] = {"opening": OpeningOutput, "rewrite": RewriteOutput}
 
 
+def wire_schema(mode: str, opening_chars: int | None = None) -> dict[str, Any]:
+    """The JSON schema sent to the server. Servers that compile it into a grammar (llama.cpp) expand a
+    length limit into one rule per character: a 4,000-character limit failed to parse and killed the
+    server, so long limits stay on our side (pydantic) and only the opening's short one is sent."""
+    schema = OUTPUTS[mode].model_json_schema()
+    for spec in schema["properties"].values():
+        spec.pop("maxLength", None)
+        spec.pop("maxItems", None)
+        for option in spec.get("anyOf", []):
+            option.pop("maxLength", None)
+    if mode == "opening" and opening_chars:
+        schema["properties"]["opening"]["maxLength"] = opening_chars
+    return schema
+
+
 def split_subject(text: str) -> tuple[str | None, str]:
     """An email template's `Subject:` first line apart from its body."""
     found = SUBJECT_LINE.match(text)
@@ -78,20 +93,26 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOPWORDS and len(w) > 2}
 
 
-def check_opening(opening: str, max_chars: int, grounding: str) -> None:
-    """An opening is one complete sentence that fits the room the channel leaves and refers to the product
-    or the reasons (`grounding`); ValueError says what is wrong."""
-    text = " ".join(opening.split())
+def first_sentence(text: str) -> str:
+    """The first sentence of what a small model wrote: it tends to ramble on after a good first sentence."""
+    text = " ".join(text.split())
+    found = SENTENCE_BREAK.search(text)
+    return text[: found.start() + 1] if found else text
+
+
+def check_opening(opening: str, max_chars: int, grounding: str) -> str:
+    """The usable opening: the first sentence, complete, within the room the channel leaves, and about the
+    product or the reasons (`grounding`). ValueError says what is wrong."""
+    text = first_sentence(opening)
     if len(text) > max_chars:
         raise ValueError(f"the opening is {len(text)} characters; write one sentence under {max_chars}")
-    if SENTENCE_BREAK.search(text.rstrip(".!? ")):
-        raise ValueError("the opening must be exactly one sentence")
     if GREETING.match(text):
         raise ValueError("the opening must not start with a greeting")
     if not text.endswith((".", "!", "?")):
         raise ValueError("the opening must be a complete sentence ending with a full stop")
     if not _words(text) & _words(grounding):
         raise ValueError("the opening must refer to the product or to why we are writing")
+    return text
 
 
 def with_opening(body: str, opening: str) -> str:

@@ -104,7 +104,7 @@ class Drafter:
         self.settings = settings
         self._client = client
         self.local = LocalServer.configured(settings) if client is None and settings.uses_local_llm else None
-        self.mode = resolve_mode(settings.llm_draft_mode, local=client is None and settings.uses_local_llm)
+        self.mode = resolve_mode(settings.llm_draft_mode, local=settings.uses_local_llm)
         self.prompts = PromptSet.load(settings.prompts_dir, self.mode)
         self.profile = load_profile(settings.company_profile)
         self.startup_s = 0.0
@@ -156,6 +156,8 @@ class Drafter:
             row.prompt_tokens, row.completion_tokens = spent
             row.latency_ms = round(completion.latency_ms, 1)
         except (LLMError, Unusable) as exc:
+            if isinstance(exc, LLMError) and exc.kind == "unavailable" and self.local is not None:
+                self._client = None  # the local server went away: the next draft starts it again
             row.mode, row.drafting = "template_only", None
             row.subject = masker.unmask(masked_subject) if masked_subject else None
             row.body = masker.unmask(masked_body)
@@ -195,9 +197,8 @@ class Drafter:
         messages.append({"role": "user", "content": self.prompts.render("user", **values)})
         trusted = " ".join([masker.unmask(subject or ""), masker.unmask(body), *facts.reasons,
                             *facts.customer.values(), facts.product["name"], *facts.company.values()])
-        schema = compose.OUTPUTS[self.mode].model_json_schema()
-        if self.mode == "opening":  # servers that compile the schema to a grammar stop the model at the limit
-            schema["properties"]["opening"]["maxLength"] = values["max_chars"]
+        # A server that compiles the schema into a grammar stops the model at the opening's limit.
+        schema = compose.wire_schema(self.mode, values["max_chars"])
         client = self.client()
         spent = [0, 0]
         problem = ""
@@ -208,9 +209,9 @@ class Drafter:
             try:
                 output = compose.parse_output(completion.text, self.mode)
                 if isinstance(output, compose.OpeningOutput):
-                    compose.check_opening(masker.unmask(output.opening), values["max_chars"],
-                                          " ".join([facts.product["name"], *facts.reasons]))
-                    draft_subject, draft_body = subject, compose.with_opening(body, output.opening)
+                    opening = compose.check_opening(output.opening, values["max_chars"],
+                                                    " ".join([facts.product["name"], *facts.reasons]))
+                    draft_subject, draft_body = subject, compose.with_opening(body, opening)
                 else:
                     draft_subject, draft_body = (output.subject or subject), output.body
                 draft_subject = masker.unmask(draft_subject) if draft_subject else None

@@ -21,7 +21,6 @@ def test_opening_goes_after_the_greeting_whatever_the_layout() -> None:
 
 
 @pytest.mark.parametrize(("opening", "problem"), [
-    ("I saw you looked at Pro Plan. We have a sale on now.", "exactly one sentence"),
     ("I saw you looked at Pro Plan and", "complete sentence"),
     ("Hi Ana, I saw you looked at Pro Plan.", "greeting"),
     ("I am sorry for any confusion.", "refer to the product"),
@@ -30,7 +29,8 @@ def test_opening_goes_after_the_greeting_whatever_the_layout() -> None:
 def test_unusable_openings_are_named(opening: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         compose.check_opening(opening, 160, "Pro Plan browsed Pro Plan 3 days ago")
-    compose.check_opening("I saw you were looking at the Pro Plan recently.", 160, "Pro Plan browsed Pro Plan 3 days ago")
+    assert compose.check_opening("I saw you were looking at the Pro Plan recently. We have a sale!", 160,
+                                 "Pro Plan browsed Pro Plan 3 days ago") == "I saw you were looking at the Pro Plan recently."
 
 
 def test_draft_problems_cover_disclosure_length_placeholders_and_unsupported_claims() -> None:

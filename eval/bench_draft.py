@@ -1,0 +1,218 @@
+"""Drafting report: quality checks and speed over a fixed set of customers, on any OpenAI-compatible endpoint.
+
+    .venv/bin/python eval/bench_draft.py --drafts 40                        # the embedded local model
+    .venv/bin/python eval/bench_draft.py --base-url http://gpu:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+
+The fixed set: a seeded synthetic history (2,000 customers, seed 0), trained and scored as the demo
+does; the top-N recommendations are drafted with the template retrieval picks. For every draft it
+reports whether each required disclosure is kept, no placeholder is left unfilled, the channel length
+holds and no number, price or other product appears that is absent from the template and the facts;
+the share drafted by the model (the rest fell back to the template, with the reasons counted);
+p50 / p95 drafting latency and generation speed. Speed is also given as a ratio to the raw runtime's
+own speed on the same prompts: llama-cpp-python in-process on the same GGUF for the local model, a
+direct `openai` call without our pipeline for an endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.config import Settings
+from app.data.synthetic import default_now, generate, load_into_store
+from app.drafting import compose
+from app.drafting.llm import Completion, LLMClient, OpenAICompatibleClient
+from app.drafting.local import LocalServer, model_path
+from app.drafting.service import Drafter, DraftRequest
+from app.library import service as library
+from app.library.index import TemplateIndex
+from app.library.retrieval import best_for_decision
+from app.models.reasons import load_reason_table
+from app.models.scoring import score_all, top_decisions
+from app.models.training import train_and_register
+from app.policy.rules import load_policy
+from app.store.db import open_store
+from app.store.tables import Customer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Recorder:
+    """Wraps a client and keeps every request and answer, so the raw runtime can replay the same prompts."""
+
+    def __init__(self, inner: LLMClient) -> None:
+        self.inner = inner
+        self.model = inner.model
+        self.calls: list[tuple[list[dict[str, str]], dict[str, Any] | None, int, Completion]] = []
+
+    def complete(self, messages: list[dict[str, str]], *, max_tokens: int, schema: dict[str, Any] | None = None,
+                 temperature: float = 0.2) -> Completion:
+        completion = self.inner.complete(messages, max_tokens=max_tokens, schema=schema, temperature=temperature)
+        self.calls.append((messages, schema, max_tokens, completion))
+        return completion
+
+
+def fixed_set(folder: Path, customers: int, drafts: int, settings: Settings) -> tuple[Any, list[tuple[Any, Any]]]:
+    factory = open_store(settings.resolved_database_url)
+    history = generate(customers=customers, seed=0, now=default_now())
+    load_into_store(history, factory)
+    train_and_register(factory, models_dir=settings.models_dir, now=datetime.now(timezone.utc), actor="eval", seed=0)
+    library.import_directory(factory, ROOT / "script_library", actor="eval", now=datetime.now(timezone.utc))
+    index = TemplateIndex.configured(settings)
+    index.sync(library.live_versions(factory))
+    summary = score_all(factory, now=default_now(), policy=load_policy(None), reasons=load_reason_table(None),
+                        challenger_share=0.0, chunk_size=5000)
+    decisions = top_decisions(factory, summary.run_id, drafts)
+    with factory() as session:
+        records = {c.id: c for c in session.query(Customer).filter(Customer.id.in_([d.customer_id for d in decisions]))}
+    picked = []
+    for decision in decisions:
+        customer = records[decision.customer_id]
+        template = best_for_decision(factory, index, decision, customer.lifecycle_stage, customer.segment)
+        if template is not None:
+            picked.append((decision, template))
+    return factory, picked
+
+
+def check(result: Any, spec: Any, facts_text: str, products: dict[str, str], product_key: str) -> list[str]:
+    found = compose.problems(subject=result.subject if result.channel == "email" else None, body=result.body,
+                             channel=result.channel, disclosures=spec.disclosures, trusted=facts_text,
+                             product_names=products, product_key=product_key)
+    kinds = []
+    for problem in found:
+        kinds.append("disclosure" if problem.startswith("required line") else
+                     "placeholder" if problem.startswith("unfilled") else
+                     "unsupported_fact" if problem.startswith("claims") else "length")
+    return kinds
+
+
+def raw_speed(calls: list, base_url: str | None, model: str, api_key: str | None, limit: int) -> dict[str, float]:
+    """The runtime's own generation speed on the same prompts, without our pipeline."""
+    timings, tokens = [], []
+    if base_url is None:
+        from llama_cpp import Llama
+
+        llm = Llama(model_path=str(model_path()), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False)
+        for messages, schema, max_tokens, _ in calls[:limit]:
+            fmt = {"type": "json_object", "schema": schema} if schema else None
+            started = time.perf_counter()
+            out = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.2,
+                                             response_format=fmt)
+            timings.append(time.perf_counter() - started)
+            tokens.append(out["usage"]["completion_tokens"])
+    else:
+        from openai import OpenAI
+
+        client = OpenAI(base_url=base_url, api_key=api_key or "not-needed")
+        for messages, schema, max_tokens, _ in calls[:limit]:
+            fmt = {"type": "json_schema", "json_schema": {"name": "draft", "schema": schema}} if schema else None
+            started = time.perf_counter()
+            out = client.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens,
+                                                 temperature=0.2, **({"response_format": fmt} if fmt else {}))
+            timings.append(time.perf_counter() - started)
+            tokens.append(out.usage.completion_tokens if out.usage else 0)
+    return {"calls": len(timings), "tokens_per_s": round(sum(tokens) / sum(timings), 1) if timings else 0.0,
+            "p50_ms": round(float(np.percentile(np.array(timings) * 1000, 50)), 1) if timings else 0.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drafts", type=int, default=40)
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--base-url", help="An OpenAI-compatible endpoint (default: the embedded local model).")
+    parser.add_argument("--model", help="Model name at --base-url.")
+    parser.add_argument("--api-key")
+    parser.add_argument("--mode", choices=["auto", "opening", "rewrite"], default="auto")
+    parser.add_argument("--raw-calls", type=int, default=20, help="Prompts replayed on the raw runtime.")
+    parser.add_argument("--out", type=Path, default=ROOT / "eval" / "reports" / "bench_draft.json")
+    args = parser.parse_args()
+    if args.base_url and not args.model:
+        parser.error("--model is required with --base-url")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(_env_file=None, data_dir=Path(tmp), prompts_dir=ROOT / "prompts",
+                            library_dir=ROOT / "script_library", llm_base_url=args.base_url, llm_model=args.model,
+                            llm_api_key=args.api_key, llm_draft_mode=args.mode, llm_timeout_s=120)
+        print(f"preparing the fixed set: {args.customers} customers, top {args.drafts} recommendations")
+        factory, picked = fixed_set(Path(tmp), args.customers, args.drafts, settings)
+        started = time.perf_counter()
+        if args.base_url:
+            inner: LLMClient = OpenAICompatibleClient(base_url=args.base_url, model=args.model, api_key=args.api_key,
+                                                      timeout_s=120, max_retries=1)
+            server = None
+        else:
+            server = LocalServer.configured(settings)
+            server.ensure_running()
+            inner = server.client(settings)
+        startup_s = time.perf_counter() - started
+        recorder = Recorder(inner)
+        drafter = Drafter(settings, client=recorder)
+        rows, failures, fallbacks = [], collections.Counter(), collections.Counter()
+        try:
+            for decision, template in picked:
+                spec = library.live_versions(factory, template.id)[0]
+                request = DraftRequest(customer_id=decision.customer_id, channel=decision.channel, template_id=template.id,
+                                       product=decision.product, reasons=[r["text"] for r in decision.reasons],
+                                       decision_id=decision.id)
+                calls_before = len(recorder.calls)
+                began = time.perf_counter()
+                result = drafter.draft(factory, request, now=datetime.now(timezone.utc))
+                wall_ms = (time.perf_counter() - began) * 1000
+                spent = recorder.calls[calls_before:]
+                with factory() as session:
+                    customer = session.get(Customer, decision.customer_id)
+                product = drafter.profile.product(decision.product)
+                trusted = " ".join([spec.body, *request.reasons, product["name"], customer.first_name or "",
+                                    *drafter.profile.rep(customer.owner_rep).values(), *drafter.profile.company.values()])
+                kinds = check(result, spec, trusted, drafter.profile.products, product["key"])
+                failures.update(kinds)
+                if result.mode == "template_only":
+                    fallbacks[(result.fallback_reason or "")[:90]] += 1
+                rows.append({"customer_id": result.customer_id, "channel": result.channel, "template": spec.id,
+                             "mode": result.mode, "model_calls": len(spent), "wall_ms": round(wall_ms, 1),
+                             "llm_ms": round(sum(c[3].latency_ms for c in spent), 1),
+                             "completion_tokens": sum(c[3].completion_tokens for c in spent), "problems": kinds,
+                             "fallback_reason": result.fallback_reason, "body": result.body})
+        finally:
+            if server is not None:
+                server.stop()
+        n = len(rows)
+        called = [c for c in recorder.calls]
+        ours_tps = sum(c[3].completion_tokens for c in called) / (sum(c[3].latency_ms for c in called) / 1000) if called else 0
+        raw = raw_speed(called, args.base_url, args.model or "", args.api_key, args.raw_calls)
+        wall = np.array([r["wall_ms"] for r in rows])
+        report = {
+            "endpoint": args.base_url or "local llama.cpp server", "model": drafter.model, "drafting_mode": drafter.mode,
+            "prompt_version": drafter.prompts.version, "drafts": n, "server_start_s": round(startup_s, 2),
+            "drafted_by_model": round(sum(r["mode"] == "llm" for r in rows) / n, 3),
+            "fallback_reasons": dict(fallbacks),
+            "kept_every_disclosure": round(1 - sum("disclosure" in r["problems"] for r in rows) / n, 3),
+            "no_unfilled_placeholder": round(1 - sum("placeholder" in r["problems"] for r in rows) / n, 3),
+            "within_channel_length": round(1 - sum("length" in r["problems"] for r in rows) / n, 3),
+            "no_unsupported_fact": round(1 - sum("unsupported_fact" in r["problems"] for r in rows) / n, 3),
+            "latency_ms": {"p50": round(float(np.percentile(wall, 50)), 1), "p95": round(float(np.percentile(wall, 95)), 1)},
+            "model_calls": len(called),
+            "tokens_per_s": round(ours_tps, 1),
+            "raw_runtime": raw,
+            "speed_ratio_vs_raw": round(ours_tps / raw["tokens_per_s"], 3) if raw["tokens_per_s"] else None,
+            "by_channel": {ch: {"drafts": sum(r["channel"] == ch for r in rows),
+                                "drafted_by_model": sum(r["channel"] == ch and r["mode"] == "llm" for r in rows)}
+                           for ch in sorted({r["channel"] for r in rows})},
+            "examples": [r for r in rows if r["mode"] == "llm"][:5],
+        }
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(json.dumps({k: v for k, v in report.items() if k != "examples"}, indent=2))
+    print(f"report written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
