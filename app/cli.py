@@ -25,12 +25,16 @@ db_app = typer.Typer(help="Database schema and migrations.", no_args_is_help=Tru
 models_app = typer.Typer(help="The model registry: list, promote, set a challenger, roll back.", no_args_is_help=True)
 eval_app = typer.Typer(help="Offline evaluation of the models on your own data.", no_args_is_help=True)
 library_app = typer.Typer(help="The script-template library: import, review, search.", no_args_is_help=True)
+review_app = typer.Typer(help="Guardrails and the compliance queue: check, queue, approve, reject.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail: verify, export.", no_args_is_help=True)
 llm_app = typer.Typer(help="The local drafting model: serve, start, stop, status.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.add_typer(library_app, name="library")
 app.add_typer(llm_app, name="llm")
+app.add_typer(review_app, name="review")
+app.add_typer(audit_app, name="audit")
 
 # Tables stay readable when output goes to a file or a pipe, where rich would assume 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -52,13 +56,16 @@ def friendly(command: F) -> F:
     from app.drafting.prompts import PromptError
     from app.library.service import LibraryError
     from app.policy.rules import PolicyError
+    from app.review.policy import ReviewPolicyError
+    from app.review.service import Conflict, NotReleasable, ReviewError
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except (UserError, ImportFileError, MappingError, TrainingDataError, RegistryError, PolicyError,
-                LibraryError, LLMError, PromptError, LookupError, FileNotFoundError) as exc:
+                LibraryError, LLMError, PromptError, LookupError, FileNotFoundError, ReviewPolicyError, ReviewError,
+                Conflict, NotReleasable) as exc:
             errors.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
@@ -641,6 +648,135 @@ def draft(
     speed = f", {result.tokens_per_second:.0f} tokens/s" if result.completion_tokens else ""
     console.print(f"retrieval {timings['retrieval_ms']:.0f} ms · model start {timings['llm_start_s']:.1f} s · "
                   f"draft {result.latency_ms:.0f} ms{speed}", highlight=False)
+
+
+def reviewer():  # noqa: ANN201 - Reviewer, imported lazily (the embedder loads torch)
+    from app.library.index import default_embedder
+    from app.review.checks import Reviewer
+
+    config = settings()
+    return Reviewer.from_folder(config.guardrails_dir, default_embedder(config.embedding_model))
+
+
+def company_profile():  # noqa: ANN201
+    from app.drafting.facts import load_profile
+
+    return load_profile(settings().company_profile)
+
+
+@review_app.command("check")
+@friendly
+def review_check(
+    file: Annotated[Path, typer.Option("--file", help="JSON Lines: {id, channel, text, customer?, template_id?, subject?}.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per message.")] = False,
+) -> None:
+    """Check past or proposed messages against the current policy: one verdict and the findings per message.
+
+    Exit code 0 when every line was checked (whatever the verdicts), 1 when some lines were unreadable.
+    """
+    from app.review.batch import check_lines
+
+    config = settings()
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--file {file}: cannot be read ({exc})") from None
+    factory = store() if config.database_url or (config.data_dir / "outreach.db").exists() else None
+    bad = 0
+    for result in check_lines(lines, reviewer(), factory=factory, profile=company_profile()):
+        bad += "error" in result
+        if as_json:
+            print(json.dumps(result, ensure_ascii=False))
+        elif "error" in result:
+            errors.print(f"[red]line {result['line']}:[/red] {result['error']}", highlight=False)
+        else:
+            failed = "; ".join(f"{f['validator']}: {f['reason']}" for f in result["findings"])
+            console.print(f"{result['id']}: [bold]{result['verdict']}[/bold] {failed}", highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+@review_app.command("queue")
+@friendly
+def review_queue(
+    status: Annotated[str, typer.Option(help="pending, approved, rejected or all.")] = "pending",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The compliance queue: drafts waiting for approval, with findings, reasons and data sources."""
+    from app.review.service import queue
+
+    items = queue(store(), None if status == "all" else status)
+    if as_json:
+        print(json.dumps(items, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"Compliance queue ({status})", show_lines=True)
+    for column in ("item", "v", "customer", "channel", "why it needs approval", "draft"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(item["id"], str(item["version"]), item["customer_id"], item["channel"],
+                      "\n".join(item["routing"]), item["body"][:300])
+    console.print(table)
+
+
+@review_app.command("approve")
+@friendly
+def review_approve(
+    item: Annotated[str, typer.Argument(help="Queue item id.")],
+    version: Annotated[int, typer.Option(help="The item version you reviewed (from the queue).")],
+    by: Annotated[str, typer.Option("--by", help="Reviewer name.")],
+    edit_file: Annotated[Path | None, typer.Option(help="A file with the edited text to approve instead.")] = None,
+    comment: Annotated[str | None, typer.Option(help="Note for the audit trail.")] = None,
+) -> None:
+    """Approve a queued draft (optionally edited; an edit is checked again)."""
+    from app.review.service import approve
+
+    edited = edit_file.read_text(encoding="utf-8") if edit_file else None
+    done = approve(store(), reviewer(), company_profile(), item, version=version, by=by,
+                   now=datetime.now(timezone.utc), edited_body=edited, comment=comment)
+    console.print(f"approved {done.id} (version {done.version}); the draft may now be sent")
+
+
+@review_app.command("reject")
+@friendly
+def review_reject(
+    item: Annotated[str, typer.Argument(help="Queue item id.")],
+    version: Annotated[int, typer.Option(help="The item version you reviewed (from the queue).")],
+    by: Annotated[str, typer.Option("--by", help="Reviewer name.")],
+    reason: Annotated[str, typer.Option(help="Reason code: prohibited_claim, missing_disclosure, personal_data, tone, "
+                                             "inaccurate, off_brand, wrong_customer, other.")],
+    comment: Annotated[str | None, typer.Option(help="What should change.")] = None,
+) -> None:
+    """Reject a queued draft with a reason code and a comment asking for changes."""
+    from app.review.service import reject
+
+    done = reject(store(), item, version=version, by=by, reason_code=reason, comment=comment,
+                  now=datetime.now(timezone.utc))
+    console.print(f"rejected {done.id} ({done.reason_code}); the template ranks lower for similar customers")
+
+
+@audit_app.command("verify")
+@friendly
+def audit_verify() -> None:
+    """Recompute the hash chain: exit 0 when intact, 1 naming the first entry that was tampered with."""
+    from app.review.audit import verify
+
+    result = verify(store())
+    if result.ok:
+        console.print(f"audit trail intact: {result.entries:,} entries")
+        return
+    errors.print(f"[red]audit trail broken:[/red] {result.problem} ({result.entries:,} entries verified before it)",
+                 highlight=False)
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+@friendly
+def audit_export(out: Annotated[Path, typer.Option(help="JSON Lines file to write.")]) -> None:
+    """Write every audit entry, with its hashes, as JSON Lines for auditors."""
+    from app.review.audit import export
+
+    count = export(store(), out)
+    console.print(f"{count:,} audit entries written to {out}")
 
 
 @llm_app.command("serve")

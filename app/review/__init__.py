@@ -1,0 +1,1 @@
+"""Review: guardrail validators, routing, the compliance queue, and the hash-chained audit trail."""

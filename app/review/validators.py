@@ -1,0 +1,315 @@
+"""The guardrail validators, registered with guardrails-ai. Each returns pass, or fail with spans and a
+reason a human can read; whether a fail blocks or asks for approval is policy (`guardrails/policy.yaml`).
+
+Every validator reads the same metadata: `context`, a ReviewContext with the channel, the recipient,
+the approved template and the facts the draft may use.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from guardrails.classes.rc import RC
+from guardrails.settings import settings as guardrails_settings
+from guardrails.validator_base import (ErrorSpan, FailResult, PassResult, ValidationResult, Validator,
+                                       register_validator)
+from pydantic import BaseModel, Field
+
+from app.drafting.compose import NUMBER
+from app.review.policy import Category, ReviewPolicy
+from app.review.semantic import ExampleMatcher, sentences
+
+# guardrails-ai turns on its hub metrics when ~/.guardrailsrc is missing; nothing leaves this machine, and
+# writing into the user's home is not ours to do: configure it in-process (tracing: OTEL_SDK_DISABLED, config.py).
+guardrails_settings.rc = RC(enable_metrics=False, use_remote_inferencing=False)
+guardrails_settings.disable_tracing = True
+
+NEGATION = re.compile(r"\b(not|never|no one|nobody|cannot|can't|won't|don't|doesn't|isn't|aren't)\b[^.!?]{0,30}$", re.I)
+# Claims whose honest negation ("we cannot guarantee returns") is fine to say.
+NEGATION_CLEARS = frozenset({"guaranteed_returns", "pre_approved", "medical_or_legal"})
+# Offer wording: a word, and the pattern that makes it an offer ("feel free to" is not one).
+OFFERS = {"free": r"\bfree\b(?!\s+to\b)(?<!feel free)", "discount": r"\bdiscount", "% off": r"%\s*off\b",
+          "percent off": r"\bpercent off\b", "coupon": r"\bcoupon", "promo code": r"\bpromo code",
+          "waive": r"\bwaive", "complimentary": r"\bcomplimentary\b", "bonus": r"\bbonus\b", "refund": r"\brefund",
+          "cashback": r"\bcash ?back\b", "rebate": r"\brebate", "half price": r"\bhalf[- ]price",
+          "lowest price": r"\blowest price", "cheapest": r"\bcheapest\b"}
+DATE_WORDS = re.compile(r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|"
+                        r"sep(?:tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\s+\d{1,2}\b|\b\d{1,2}\s+(?:jan|feb|mar|"
+                        r"apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b", re.I)
+
+
+class ReviewContext(BaseModel):
+    """What the validators know besides the text."""
+
+    channel: str
+    subject: str | None = None
+    recipient: dict[str, str] = Field(default_factory=dict)  # first_name, email, phone of the customer written to
+    allowed_contacts: list[str] = Field(default_factory=list)  # company and rep contact details
+    template_text: str | None = None  # the approved template as rendered for this customer
+    template_disclosures: list[str] = Field(default_factory=list)
+    facts: list[str] = Field(default_factory=list)  # trusted facts: reasons, product, names
+    product_names: dict[str, str] = Field(default_factory=dict)
+    product_key: str | None = None
+
+
+def _ctx(metadata: dict[str, Any]) -> ReviewContext:
+    return metadata["context"]
+
+
+def _fail(reason: str, spans: list[tuple[int, int, str]]) -> FailResult:
+    return FailResult(error_message=reason, error_spans=[ErrorSpan(start=s, end=e, reason=r) for s, e, r in spans])
+
+
+def _find_phrases(text: str, category: Category) -> list[tuple[int, int, str]]:
+    lowered = text.lower()
+    spans = []
+    for phrase in category.phrases:
+        for match in re.finditer(rf"(?<!\w){re.escape(phrase)}(?!\w)", lowered):
+            spans.append((match.start(), match.end(), category.reason))
+    for pattern in category.patterns:
+        spans += [(m.start(), m.end(), category.reason) for m in pattern.finditer(text)]
+    return spans
+
+
+def _category_fail(text: str, categories: tuple[Category, ...], matcher: ExampleMatcher | None, threshold: float,
+                   approved: str | None, negation_clears: frozenset[str] = frozenset()) -> ValidationResult:
+    spans = []
+    for category in categories:
+        for start, end, reason in _find_phrases(text, category):
+            if category.name in negation_clears and NEGATION.search(text[max(0, start - 40):start]):
+                continue  # "we cannot guarantee returns" is the honest opposite of the claim
+            spans.append((start, end, f"{category.name}: {reason}"))
+    if matcher is not None:
+        reasons = {c.name: c.reason for c in categories}
+        covered = {(s, e) for s, e, _ in spans}
+        for sentence, name, score in matcher.matches(text, threshold, approved):
+            if not any(s >= sentence.start and e <= sentence.end for s, e in covered) \
+                    and not (name in negation_clears and NEGATION.search(sentence.text)):
+                spans.append((sentence.start, sentence.end, f"{name}: {reasons[name]} (reads like a known example, "
+                                                            f"similarity {score:.2f})"))
+    if not spans:
+        return PassResult()
+    spans.sort()
+    return _fail("; ".join(sorted({r.split(" (reads")[0] for _, _, r in spans})), spans)
+
+
+@register_validator(name="outreach/pii", data_type="string")
+class NoForeignPII(Validator):
+    """No one else's email or phone, and no card, account or national id number, in an outgoing message."""
+
+    def __init__(self, policy: ReviewPolicy, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy = policy
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        context = _ctx(metadata)
+        allowed = {_norm(v) for v in context.allowed_contacts if v}
+        allowed |= {_norm(context.recipient[k]) for k in self.policy.allow_recipient if context.recipient.get(k)}
+        spans = []
+        taken: list[tuple[int, int]] = []
+        for kind in ("email", "iban", "card_number", "national_id", "account_number", "phone"):
+            for match in self.policy.pii_patterns[kind].finditer(value):
+                if any(match.start() < e and s < match.end() for s, e in taken):
+                    continue
+                digits = re.sub(r"\D", "", match.group())
+                if kind == "phone" and len(digits) < 7:
+                    continue
+                if kind == "card_number" and not _luhn(digits):
+                    continue
+                if _norm(match.group()) in allowed:
+                    continue
+                taken.append((match.start(), match.end()))
+                who = "someone else's " if kind in ("email", "phone") else ""
+                spans.append((match.start(), match.end(), f"{who}{kind.replace('_', ' ')} in an outgoing message"))
+        if not spans:
+            return PassResult()
+        return _fail("personal data that must not be sent: " + ", ".join(sorted({r for _, _, r in spans})), spans)
+
+
+def _norm(value: str) -> str:
+    return re.sub(r"[^\w@.+]", "", value.lower())
+
+
+def _luhn(digits: str) -> bool:
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+@register_validator(name="outreach/claims", data_type="string")
+class NoProhibitedClaims(Validator):
+    """Guaranteed returns, risk-free, pre-approval, medical or legal promises, false urgency: literal or paraphrased."""
+
+    def __init__(self, policy: ReviewPolicy, matcher: ExampleMatcher | None, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy, self.matcher = policy, matcher
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        return _category_fail(value, self.policy.claims, self.matcher, self.policy.semantic["claims_threshold"],
+                              _ctx(metadata).template_text, negation_clears=NEGATION_CLEARS)
+
+
+@register_validator(name="outreach/disclosures", data_type="string")
+class RequiredDisclosures(Validator):
+    """The template's disclosures word for word, and the channel's opt-out line, are in the text."""
+
+    def __init__(self, policy: ReviewPolicy, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy = policy
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        context = _ctx(metadata)
+        flat = " ".join(value.split())
+        missing = [f"the template's line {line!r} is missing" for line in context.template_disclosures
+                   if " ".join(line.split()) not in flat]
+        for rule in self.policy.disclosures.get(context.channel, []):
+            if not any(form.lower() in flat.lower() for form in rule["any_of"]):
+                missing.append(f"{rule['reason']} (e.g. {rule['any_of'][0]!r})")
+        if not missing:
+            return PassResult()
+        end = len(value)
+        return _fail("; ".join(missing), [(max(0, end - 1), end, m) for m in missing])
+
+
+@register_validator(name="outreach/faithfulness", data_type="string")
+class OnlyGivenFacts(Validator):
+    """No price, number, date, offer or other product that the template and the facts do not contain."""
+
+    def __init__(self, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        context = _ctx(metadata)
+        sources = " ".join([context.template_text or "", *context.facts, *context.allowed_contacts,
+                            *context.recipient.values()])
+        source_numbers = set(re.findall(r"\d+", sources))
+        flat_sources = " ".join(sources.lower().split())
+        spans = []
+        for match in NUMBER.finditer(value):
+            numbers = re.findall(r"\d+", match.group())
+            if numbers and not all(n in source_numbers for n in numbers):
+                spans.append((match.start(), match.end(), f"{match.group().strip()!r} is not in the template or the facts"))
+        for match in DATE_WORDS.finditer(value):
+            if match.group().lower() not in flat_sources:
+                spans.append((match.start(), match.end(), f"date {match.group()!r} is not in the template or the facts"))
+        for word, pattern in OFFERS.items():
+            for match in re.finditer(pattern, value, re.I):
+                if not re.search(pattern, flat_sources, re.I):
+                    spans.append((match.start(), match.end(), f"offer wording {word!r} is not in the template"))
+        for key, name in context.product_names.items():
+            if context.product_key and key != context.product_key and name.lower() not in flat_sources:
+                for match in re.finditer(rf"\b{re.escape(name)}\b", value, re.I):
+                    spans.append((match.start(), match.end(), f"product {name!r} is not the one recommended"))
+        if not spans:
+            return PassResult()
+        spans = sorted(set(spans))
+        return _fail("claims not backed by the template or the facts: " + "; ".join(r for _, _, r in spans[:5]), spans)
+
+
+@register_validator(name="outreach/tone", data_type="string")
+class RespectfulTone(Validator):
+    """No aggressive, discriminatory or manipulative wording."""
+
+    def __init__(self, policy: ReviewPolicy, matcher: ExampleMatcher | None, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy, self.matcher = policy, matcher
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        return _category_fail(value, self.policy.tone, self.matcher, self.policy.semantic["tone_threshold"],
+                              _ctx(metadata).template_text)
+
+
+@register_validator(name="outreach/paraphrase_watch", data_type="string")
+class ParaphraseWatch(Validator):
+    """Sentences that read somewhat like a prohibited claim or bad tone, below the blocking threshold: a human
+    decides. Catches new wording the policy has no example of yet."""
+
+    def __init__(self, policy: ReviewPolicy, matchers: list[ExampleMatcher], on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy, self.matchers = policy, matchers
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        low = self.policy.semantic["review_threshold"]
+        # The channel's mandatory lines (opt-out, recording notice) are policy text, not the writer's.
+        mandatory = [form.lower() for rule in self.policy.disclosures.get(_ctx(metadata).channel, [])
+                     for form in rule["any_of"]]
+        spans = []
+        for matcher, high in zip(self.matchers, (self.policy.semantic["claims_threshold"],
+                                                 self.policy.semantic["tone_threshold"])):
+            reasons = {c.name: c.reason for c in matcher.categories}
+            for sentence, name, score in matcher.matches(value, low, _ctx(metadata).template_text):
+                if any(form in sentence.text.lower() for form in mandatory):
+                    continue
+                if score < high and not (name in NEGATION_CLEARS and NEGATION.search(sentence.text)):
+                    spans.append((sentence.start, sentence.end, f"may be {name.replace('_', ' ')}: {reasons[name]} "
+                                                                f"(similarity {score:.2f})"))
+        if not spans:
+            return PassResult()
+        return _fail("wording close to the policy's examples: a reviewer should look", sorted(set(spans)))
+
+
+@register_validator(name="outreach/injection_echo", data_type="string")
+class NoInstructionLeak(Validator):
+    """No leaked instructions, prompt text, data markup or unfilled placeholders."""
+
+    def __init__(self, policy: ReviewPolicy, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy = policy
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        lowered = value.lower()
+        spans = []
+        for phrase in self.policy.injection_phrases:
+            start = lowered.find(phrase)
+            if start >= 0:
+                spans.append((start, start + len(phrase), f"instruction or prompt text {phrase!r}"))
+        for pattern in self.policy.injection_patterns:
+            spans += [(m.start(), m.end(), f"markup that should never reach a customer: {m.group()!r}")
+                      for m in pattern.finditer(value)]
+        if not spans:
+            return PassResult()
+        return _fail("leaked instructions or markup", sorted(spans))
+
+
+@register_validator(name="outreach/channel_limits", data_type="string")
+class ChannelLimits(Validator):
+    """SMS length, chat length, an email's subject line present and short enough."""
+
+    def __init__(self, policy: ReviewPolicy, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy = policy
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        context = _ctx(metadata)
+        limits = self.policy.limits
+        problems = []
+        if context.channel == "sms" and len(value) > limits["sms_chars"]:
+            problems.append((limits["sms_chars"], len(value), f"SMS is {len(value)} characters (limit {limits['sms_chars']})"))
+        if context.channel == "chat" and len(value) > limits["chat_chars"]:
+            problems.append((limits["chat_chars"], len(value), f"chat message is {len(value)} characters"))
+        if context.channel == "email":
+            if not (context.subject or "").strip():
+                problems.append((0, 0, "email has no subject line"))
+            elif len(context.subject or "") > limits["subject_chars"]:
+                problems.append((0, 0, f"subject is {len(context.subject or '')} characters (limit {limits['subject_chars']})"))
+        if not problems:
+            return PassResult()
+        return _fail("; ".join(p[2] for p in problems), problems)
+
+
+def build(policy: ReviewPolicy, matcher_claims: ExampleMatcher | None, matcher_tone: ExampleMatcher | None
+          ) -> dict[str, Validator]:
+    """One instance of every validator, by the name policy.yaml uses."""
+    return {"pii": NoForeignPII(policy), "claims": NoProhibitedClaims(policy, matcher_claims),
+            "disclosures": RequiredDisclosures(policy), "faithfulness": OnlyGivenFacts(),
+            "tone": RespectfulTone(policy, matcher_tone), "injection_echo": NoInstructionLeak(policy),
+            "channel_limits": ChannelLimits(policy),
+            "paraphrase_watch": ParaphraseWatch(policy, [m for m in (matcher_claims, matcher_tone) if m is not None])}
+
+
+__all__ = ["ReviewContext", "build", "sentences"]

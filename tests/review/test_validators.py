@@ -1,0 +1,116 @@
+"""Each guardrail validator: what it catches, with the span and a reason a human can read, and what it lets pass."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from guardrails.validator_base import FailResult, Validator, register_validator
+
+from app.review.checks import Verdict
+from tests.review.conftest import sms_context
+
+OK = "Hi Ana, Jordan from Brightwave here. Any questions about Pro Plan? Happy to help. Reply STOP to opt out."
+
+
+def failed(reviewer, text: str, **context: Any) -> dict[str, Any]:
+    review = reviewer.check(text, sms_context(**context))
+    return {f.validator: f for f in review.failed}
+
+
+def test_the_approved_template_passes_everything(reviewer) -> None:
+    review = reviewer.check(OK, sms_context())
+    assert review.verdict == Verdict.READY and review.failed == [] and review.policy_version.startswith("2026-")
+
+
+def test_pii_of_others_is_caught_with_its_span_and_own_and_company_details_pass(reviewer) -> None:
+    text = "Hi Ana, bob@other.example or card 4111 1111 1111 1111 or SSN 123-45-6789. Reply STOP to opt out."
+    finding = failed(reviewer, text)["pii"]
+    assert {s.text for s in finding.spans} == {"bob@other.example", "4111 1111 1111 1111", "123-45-6789"}
+    assert "someone else's email" in finding.reason and finding.severity == "hard"
+    own = "Hi Ana, we will write to ana@lima.example; call Jordan on +1 555 0103. Reply STOP to opt out."
+    assert "pii" not in failed(reviewer, own)
+    assert "pii" not in failed(reviewer, "Hi Ana, order 12345 shipped. Reply STOP to opt out.")  # too short to identify anyone
+
+
+@pytest.mark.parametrize("claim", ["It is totally risk-free.", "You have been pre-approved!", "Returns are guaranteed.",
+                                   "Act now, last chance!", "Your account is already cleared for the premium tier."])
+def test_prohibited_claims_block(reviewer, claim: str) -> None:
+    finding = failed(reviewer, f"Hi Ana, {claim} Reply STOP to opt out.")["claims"]
+    assert finding.severity == "hard" and finding.spans and finding.spans[0].text.lower() in claim.lower()
+
+
+def test_paraphrase_of_a_policy_example_is_caught_by_meaning(reviewer) -> None:
+    finding = failed(reviewer, "Hi Ana, signing up has no downside at all for you. Reply STOP to opt out.")
+    assert "claims" in finding
+    semantic = failed(reviewer, "Hi Ana, you will certainly make more money. Reply STOP to opt out.")["claims"]
+    assert "guaranteed_returns" in semantic.reason
+
+
+def test_honest_negations_and_template_sentences_pass(reviewer) -> None:
+    assert "claims" not in failed(reviewer, "Hi Ana, we cannot guarantee returns, but a trial shows the fit. Reply STOP to opt out.")
+    assert failed(reviewer, OK) == {}  # "Any questions ... Happy to help" is the approved text: no paraphrase watch
+
+
+def test_disclosures_must_survive(reviewer) -> None:
+    finding = failed(reviewer, "Hi Ana, any questions about Pro Plan?")["disclosures"]
+    assert "Reply STOP to opt out." in finding.reason and "how to opt out" in finding.reason
+
+
+def test_faithfulness_flags_prices_offers_dates_and_other_products(reviewer) -> None:
+    finding = failed(reviewer, "Hi Ana, Pro Plan is 20% off until March 3, with Payments free. Reply STOP to opt out.")["faithfulness"]
+    flagged = {s.text for s in finding.spans}
+    assert {"20%", "March 3", "Payments", "free"} <= flagged and finding.severity == "soft"
+    assert "faithfulness" not in failed(reviewer, "Hi Ana, you browsed Pro Plan 3 days ago. Reply STOP to opt out.")
+
+
+def test_tone_and_injection_echo(reviewer) -> None:
+    tone = failed(reviewer, "Hi Ana, stop ignoring us or you will regret it. Reply STOP to opt out.")["tone"]
+    assert tone.severity == "soft" and "aggressive" in tone.reason
+    leak = failed(reviewer, "Hi [FIRST_NAME], as an AI language model I suggest Pro Plan. Reply STOP to opt out.")
+    assert {s.text for s in leak["injection_echo"].spans} >= {"[FIRST_NAME]", "as an AI language model"}
+
+
+def test_channel_limits(reviewer) -> None:
+    long = "Hi Ana, " + "Pro Plan helps. " * 12 + "Reply STOP to opt out."
+    assert "SMS is" in failed(reviewer, long)["channel_limits"].reason
+    email = failed(reviewer, "Hi Ana, about Pro Plan. To stop these emails, reply UNSUBSCRIBE.", channel="email",
+                   template_disclosures=[])
+    assert email["channel_limits"].reason == "email has no subject line"
+
+
+def test_routing_sensitive_soft_and_low_confidence_need_approval(reviewer) -> None:
+    assert reviewer.check(OK, sms_context(), sensitive=["the customer is marked sensitive"]).verdict == Verdict.NEEDS_APPROVAL
+    review = reviewer.check(OK, sms_context(), confidence=0.01)
+    assert review.verdict == Verdict.NEEDS_APPROVAL and "below" in review.routing[0]
+    soft = reviewer.check("Hi Ana, Pro Plan is 20% off. Reply STOP to opt out.", sms_context())
+    assert soft.verdict == Verdict.NEEDS_APPROVAL
+    hard = reviewer.check("Hi Ana, Pro Plan is risk-free and 20% off. Reply STOP to opt out.", sms_context())
+    assert hard.verdict == Verdict.BLOCKED
+    assert reviewer.sensitivity(customer_sensitive=False, industry="Healthcare", template_sensitive=False)
+
+
+@register_validator(name="test/broken", data_type="string")
+class Broken(Validator):
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> FailResult:
+        raise RuntimeError("policy store unreachable")
+
+
+@register_validator(name="test/slow", data_type="string")
+class Slow(Validator):
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> FailResult:
+        time.sleep(5)
+        return FailResult(error_message="late")
+
+
+@pytest.mark.parametrize(("validator", "reason"), [(Broken(), "could not run (RuntimeError: policy store unreachable)"),
+                                                   (Slow(), "did not finish within")])
+def test_a_validator_that_fails_or_hangs_fails_closed(reviewer, validator: Validator, reason: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(reviewer.validators, "tone", validator)
+    monkeypatch.setitem(reviewer.policy.routing, "validator_timeout_s", 0.5)
+    review = reviewer.check(OK, sms_context())
+    assert review.verdict == Verdict.BLOCKED
+    tone = next(f for f in review.findings if f.validator == "tone")
+    assert tone.error and reason in tone.reason and reason in review.routing[0]
