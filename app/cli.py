@@ -620,10 +620,15 @@ def draft(
                                                      template_id=chosen.id, product=decision.product,
                                                      reasons=[r["text"] for r in decision.reasons],
                                                      decision_id=decision.id), now=datetime.now(timezone.utc))
+    from app.review.service import review_draft
+
+    checked = review_draft(factory, reviewer(), drafter.profile, result.id, now=datetime.now(timezone.utc))
     timings = {"retrieval_ms": round(retrieval_ms, 1), "llm_start_s": round(drafter.startup_s, 2),
-               "draft_ms": result.latency_ms}
+               "draft_ms": result.latency_ms, "review_ms": checked.latency_ms}
+    review_json = {"verdict": checked.verdict.value, "routing": checked.routing, "policy_version": checked.policy_version,
+                   "findings": [f.model_dump(exclude={"passed"}) for f in checked.failed]}
     if as_json:
-        print(json.dumps({**draft_json(result), "decision": {
+        print(json.dumps({**draft_json(result), "review": review_json, "decision": {
             "id": decision.id, "run_id": decision.run_id, "confidence": decision.confidence, "channel": decision.channel,
             "when": decision.slot_local, "product": decision.product, "reasons": [r["text"] for r in decision.reasons],
             "model_version": decision.model_version, "policy_version": decision.policy_version,
@@ -645,9 +650,13 @@ def draft(
         console.print(f"Subject: {result.subject}\n", highlight=False, markup=False)
     console.print(result.body, highlight=False, markup=False)
     console.rule()
+    colour = {"ready": "green", "needs_approval": "yellow", "blocked": "red"}[checked.verdict.value]
+    console.print(f"review: [{colour}]{checked.verdict.value}[/{colour}] (policy {checked.policy_version})", highlight=False)
+    for why in checked.routing:
+        console.print(f"  • {why}", highlight=False, markup=False)
     speed = f", {result.tokens_per_second:.0f} tokens/s" if result.completion_tokens else ""
     console.print(f"retrieval {timings['retrieval_ms']:.0f} ms · model start {timings['llm_start_s']:.1f} s · "
-                  f"draft {result.latency_ms:.0f} ms{speed}", highlight=False)
+                  f"draft {result.latency_ms:.0f} ms{speed} · review {checked.latency_ms:.0f} ms", highlight=False)
 
 
 def reviewer():  # noqa: ANN201 - Reviewer, imported lazily (the embedder loads torch)

@@ -169,6 +169,8 @@ def test_draft_with_the_local_model_started_on_demand_and_with_an_endpoint_down(
         assert DRAFT_FIELDS <= drafted.keys() and drafted["mode"] in {"llm", "template_only"}
         assert drafted["model"] == "SmolLM2-135M-Instruct-Q4_1" and drafted["timings"]["llm_start_s"] > 0
         assert drafted["decision"]["reasons"] and drafted["body"] and "{{" not in drafted["body"]
+        assert drafted["review"]["verdict"] in {"ready", "needs_approval", "blocked"}
+        assert drafted["review"]["policy_version"]
         again = json.loads(invoke("draft", "--customer", drafted["customer_id"], "--json").output)
         assert again["customer_id"] == drafted["customer_id"] and again["timings"]["llm_start_s"] == 0
         if drafted["mode"] == "llm":

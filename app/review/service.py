@@ -23,7 +23,8 @@ from app.review import audit
 from app.review.checks import Review, Reviewer, Verdict
 from app.review.validators import ReviewContext
 from app.store.db import transaction
-from app.store.tables import (Customer, Decision, Draft, Event, Feedback, PolicySuggestion, ReviewItem, TemplateVersion)
+from app.store.tables import (AuditEntry, Customer, Decision, Draft, Event, Feedback, PolicySuggestion, ReviewItem,
+                              TemplateVersion)
 
 # Why compliance rejects, and which policy file a rejected wording should teach.
 REASON_CODES: dict[str, str | None] = {
@@ -112,16 +113,19 @@ def review_draft(factory: sessionmaker[Session], reviewer: Reviewer, profile: Co
         row = session.get(Draft, draft_id)
         row.review_status, row.policy_version, row.findings = review.verdict.value, review.policy_version, findings
         versions = _versions(row, decision, review.policy_version)
-        if decision is not None:
+        first_review = session.scalars(select(AuditEntry.seq).where(AuditEntry.subject_id == row.id,
+                                                                    AuditEntry.action == "draft")).first() is None
+        if decision is not None and first_review:
             audit.record(session, actor=actor, action="recommendation", subject_type="decision",
                          subject_id=str(decision.id), now=now, versions=versions,
                          details={"customer_id": decision.customer_id, "channel": decision.channel,
                                   "slot": decision.slot_local, "confidence": decision.confidence,
                                   "reasons": [r["text"] for r in decision.reasons], "method": decision.method})
-        audit.record(session, actor=actor, action="draft", subject_type="draft", subject_id=row.id, now=now,
-                     versions=versions, details={"customer_id": row.customer_id, "mode": row.mode,
-                                                 "fallback_reason": row.fallback_reason,
-                                                 "body_sha256": hashlib.sha256(row.body.encode()).hexdigest()})
+        if first_review:  # a cached draft reviewed again (say, under a new policy) is not a new draft
+            audit.record(session, actor=actor, action="draft", subject_type="draft", subject_id=row.id, now=now,
+                         versions=versions, details={"customer_id": row.customer_id, "mode": row.mode,
+                                                     "fallback_reason": row.fallback_reason,
+                                                     "body_sha256": hashlib.sha256(row.body.encode()).hexdigest()})
         audit.record(session, actor=actor, action="review", subject_type="draft", subject_id=row.id, now=now,
                      versions=versions, details={"verdict": review.verdict.value, "routing": review.routing,
                                                  "failed": [f["validator"] for f in findings],
