@@ -27,12 +27,16 @@ eval_app = typer.Typer(help="Offline evaluation of the models on your own data."
 library_app = typer.Typer(help="The script-template library: import, review, search.", no_args_is_help=True)
 review_app = typer.Typer(help="Guardrails and the compliance queue: check, queue, approve, reject.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail: verify, export.", no_args_is_help=True)
+users_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
+cards_app = typer.Typer(help="The day's recommendation cards.", no_args_is_help=True)
 llm_app = typer.Typer(help="The local drafting model: serve, start, stop, status.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.add_typer(library_app, name="library")
 app.add_typer(llm_app, name="llm")
+app.add_typer(users_app, name="users")
+app.add_typer(cards_app, name="cards")
 app.add_typer(review_app, name="review")
 app.add_typer(audit_app, name="audit")
 
@@ -58,6 +62,7 @@ def friendly(command: F) -> F:
     from app.policy.rules import PolicyError
     from app.review.policy import ReviewPolicyError
     from app.review.service import Conflict, NotReleasable, ReviewError
+    from app.users.service import UserError
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -65,7 +70,7 @@ def friendly(command: F) -> F:
             return command(*args, **kwargs)
         except (UserError, ImportFileError, MappingError, TrainingDataError, RegistryError, PolicyError,
                 LibraryError, LLMError, PromptError, LookupError, FileNotFoundError, ReviewPolicyError, ReviewError,
-                Conflict, NotReleasable) as exc:
+                Conflict, NotReleasable, UserError) as exc:
             errors.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
@@ -387,27 +392,56 @@ def eval_propensity(
 @app.command()
 @friendly
 def demo(
-    prepare_only: Annotated[bool, typer.Option(help="Prepare data and models, then stop.")] = False,
+    prepare_only: Annotated[bool, typer.Option(help="Prepare data, models and cards, then stop.")] = False,
     customers: Annotated[int | None, typer.Option(min=100, help="Synthetic customers (default: DEMO_CUSTOMERS).")] = None,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
 ) -> None:
-    """Prepare the embedded demo and show the result: synthetic history, a trained model, scored decisions.
+    """The whole product on embedded defaults: synthetic history, a trained model, scored decisions, the
+    day's cards with drafts by the local model, demo users; then the service, with its URL and sign-in tokens.
 
     Idempotent: what is already prepared is reused. Delete the data folder to start again.
     """
+    from app.api.workbench import Workbench
+    from app.cards import service as cards
     from app.demo import prepare_demo
     from app.models.scoring import top_decisions
+    from app.users.service import ensure_demo_users
 
     config = settings()
     factory = store()
     with errors.status("preparing the demo (first run: generate, train, score)") as status:
         summary, steps = prepare_demo(factory, config, customers=customers or config.demo_customers,
                                       report=lambda text: status.update(text))
+        now = datetime.now(timezone.utc)
+        if not cards.list_cards(factory, _admin(), status=None, limit=1):
+            status.update("building the day's cards")
+            built = cards.build_cards(factory, summary.run_id, now=now, daily_cap=config.card_daily_cap,
+                                      sla_hours=config.card_sla_hours)
+            steps.append(f"built {built.open:,} open cards ({config.card_daily_cap} per rep) and queued {built.queued:,}")
+        tokens = ensure_demo_users(factory, now=now)
+        steps.append("demo users: " + ", ".join(tokens))
     for step in steps:
         console.print(f"[green]✓[/green] {step}")
     if prepare_only:
         return
     decisions = top_decisions(factory, summary.run_id, 10)
     print_decisions(decisions, summary, scripts=suggest_templates(factory, decisions))
+    bench = Workbench(config, factory, template_index())
+    with errors.status("drafting demo-rep's cards with the local model (the rest are drafted in the background)"):
+        drafted = cards.draft_pending(factory, drafter=bench.drafter, reviewer=bench.reviewer, index=bench.index,
+                                      now=now, limit=config.card_daily_cap, rep_id="rep-01")
+    console.print(f"[green]✓[/green] drafted {drafted} cards for demo-rep ({bench.drafter.model})")
+    console.print("\nSign in at the URL below with one of these tokens (`outreach users token NAME` makes new ones):")
+    for name, token in tokens.items():
+        console.print(f"  {name:16} {token}", highlight=False)
+    run_server(host, port)
+
+
+def _admin():  # noqa: ANN202 - a User that sees every card, for the CLI's own checks
+    from app.store.tables import User
+
+    return User(name="cli", role="admin")
 
 
 def suggest_templates(factory, decisions: list) -> dict[int, str]:  # noqa: ANN001
@@ -788,6 +822,65 @@ def audit_export(out: Annotated[Path, typer.Option(help="JSON Lines file to writ
     console.print(f"{count:,} audit entries written to {out}")
 
 
+@users_app.command("add")
+@friendly
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option(help="rep, content, compliance, data_scientist or admin.")],
+    rep_id: Annotated[str | None, typer.Option(help="For a rep: the rep id customers are assigned to (owner_rep).")] = None,
+    team: Annotated[str | None, typer.Option(help="For a rep: the team whose queue they share.")] = None,
+) -> None:
+    """Add a user with a role."""
+    from app.users import service as users
+
+    user = users.add(store(), name, role, now=datetime.now(timezone.utc), rep_id=rep_id, team=team)
+    console.print(f"added {user.name} ({user.role}); `outreach users token {user.name}` prints an API token")
+
+
+@users_app.command("list")
+@friendly
+def users_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Every user with role, rep id and team (never tokens)."""
+    from app.users import service as users
+
+    rows = [{"name": u.name, "role": u.role, "rep_id": u.rep_id, "team": u.team, "has_token": bool(u.token_hash)}
+            for u in users.list_users(store())]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Users")
+    for column in ("name", "role", "rep id", "team", "token"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["name"], r["role"], r["rep_id"] or "", r["team"] or "", "yes" if r["has_token"] else "no")
+    console.print(table)
+
+
+@users_app.command("token")
+@friendly
+def users_token(name: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """Print a new API token for the user (the previous one stops working). Use it as `Authorization: Bearer TOKEN`."""
+    from app.users import service as users
+
+    print(users.issue_token(store(), name))
+
+
+@cards_app.command("build")
+@friendly
+def cards_build() -> None:
+    """Build today's cards from the latest scoring run (customers with a live card keep theirs)."""
+    from app.cards import service as cards
+
+    config = settings()
+    factory = store()
+    run = cards.latest_run(factory)
+    if run is None:
+        raise UserError("no finished scoring run: run `outreach score` first")
+    built = cards.build_cards(factory, run.id, now=datetime.now(timezone.utc), daily_cap=config.card_daily_cap,
+                              sla_hours=config.card_sla_hours)
+    console.print(f"{built.open:,} open cards, {built.queued:,} queued, {built.skipped_live:,} customers kept their live card")
+
+
 @llm_app.command("serve")
 @friendly
 def llm_serve() -> None:
@@ -845,14 +938,19 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
 ) -> None:
-    """Run the HTTP service: the API (docs at /docs) and the pages."""
+    """Run the HTTP service: the API (docs at /docs), the pages, and the background worker (triggers from
+    POST /api/events, drafting of new cards, SLA reminders and reassignment)."""
+    store()  # migrate before the first request
+    run_server(host, port)
+
+
+def run_server(host: str, port: int) -> None:
     import uvicorn
 
     from app.api.main import create_app
 
-    store()  # migrate before the first request
     console.print(f"outreach on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings()), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings(), worker=True), host=host, port=port, log_level="warning")
 
 
 def main() -> None:  # pragma: no cover - console script entry for `python -m app.cli`

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     llm_local_port: int = Field(default=8765, ge=1024, le=65535)
     llm_local_threads: int = Field(default=2, ge=1)
     prompts_dir: Path = Path("prompts")
+    # Cards: open cards per rep per day (the rest wait, queued), hours before a reminder and then a
+    # reassignment to the team queue, seconds between background rounds (triggers, drafts, SLA).
+    card_daily_cap: int = Field(default=10, ge=1)
+    card_sla_hours: float = Field(default=24.0, gt=0)
+    worker_interval_s: float = Field(default=5.0, gt=0)
     # Review policy (YAML data for the guardrail validators).
     guardrails_dir: Path = Path("guardrails")
     company_profile_file: Path | None = None

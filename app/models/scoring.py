@@ -325,7 +325,7 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
             chunk_ids = all_ids[start:start + chunk_size]
             history = load_history(factory, chunk_ids)
             frame, chunk_stats = decide(history, now=now, policy=policy, models=models, reasons=reasons,
-                                        explain_top=explain_top)
+                                        explain_top=explain_top, rejections=rep_rejections(factory, chunk_ids))
             stats.update(chunk_stats)
             with transaction(factory) as session:
                 session.execute(Decision.__table__.insert(), _records(frame, run_id, now, policy.version))
@@ -380,3 +380,39 @@ def latest_decision(factory: sessionmaker[Session], customer_id: str | None = No
             raise LookupError(f"customer {customer_id!r} is not recommended in run {run.id} "
                               f"({found.status}{': ' + why if why else ''})")
         return found
+
+
+def rep_rejections(factory: sessionmaker[Session], customer_ids: list[str]) -> pd.DataFrame:
+    """Reps' rejections of recommendations (customer_id, rejected_at): the contact policy's cooldown input."""
+    from app.store.tables import Feedback
+
+    with factory() as session:
+        rows = session.execute(select(Feedback.customer_id, Feedback.created_at)
+                               .where(Feedback.kind == "rep_rejection", Feedback.customer_id.in_(customer_ids))).all()
+    return pd.DataFrame({"customer_id": [r[0] for r in rows],
+                         "rejected_at": pd.to_datetime([r[1] for r in rows], utc=True)})
+
+
+def decide_one(factory: sessionmaker[Session], customer_id: str, *, now: datetime, policy: ContactPolicy,
+               reasons: ReasonTable, challenger_share: float) -> Decision:
+    """A fresh decision for one customer, outside a batch run (a trigger fired); stored in the day's live run."""
+    models = load_models(factory, challenger_share)
+    history = load_history(factory, [customer_id])
+    if history.customers.empty:
+        raise LookupError(f"customer {customer_id!r} not found")
+    frame, _ = decide(history, now=now, policy=policy, models=models, reasons=reasons,
+                      rejections=rep_rejections(factory, [customer_id]))
+    run_id = f"live-{now:%Y%m%d}"
+    with transaction(factory) as session:
+        if session.get(ScoreRun, run_id) is None:
+            session.add(ScoreRun(id=run_id, started_at=now, finished_at=now, as_of=now, policy_version=policy.version,
+                                 champion_version=models.champion.version if models.champion else None,
+                                 challenger_version=models.challenger.version if models.challenger else None,
+                                 stats={"source": "triggers"}))
+            session.flush()
+        record = _records(frame, run_id, now, policy.version)[0]
+        decision = Decision(**record)
+        session.add(decision)
+        session.flush()
+        session.refresh(decision)
+        return decision
