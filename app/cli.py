@@ -62,7 +62,7 @@ def friendly(command: F) -> F:
     from app.policy.rules import PolicyError
     from app.review.policy import ReviewPolicyError
     from app.review.service import Conflict, NotReleasable, ReviewError
-    from app.users.service import UserError
+    from app.users.service import UserError as AccountError
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -70,7 +70,7 @@ def friendly(command: F) -> F:
             return command(*args, **kwargs)
         except (UserError, ImportFileError, MappingError, TrainingDataError, RegistryError, PolicyError,
                 LibraryError, LLMError, PromptError, LookupError, FileNotFoundError, ReviewPolicyError, ReviewError,
-                Conflict, NotReleasable, UserError) as exc:
+                Conflict, NotReleasable, AccountError) as exc:
             errors.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):

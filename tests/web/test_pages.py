@@ -1,0 +1,77 @@
+"""Test cases A-1 and B-1 once through the browser: adopt a card, reject with a reason, approve in the queue."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.store.tables import Card, Feedback
+from tests.web.conftest import signed_in
+
+pytestmark = pytest.mark.slow
+
+
+def test_a1_rep_adopts_a_card_and_rejects_another_with_a_reason(browser, live) -> None:
+    live.bench.tick()
+    page = signed_in(browser, live, "rep1")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    assert page.url.endswith("/inbox")
+    cards = page.locator("section.card")
+    assert cards.count() == 2
+    first = cards.nth(0)
+    assert "browsed Analytics Add-on 3 days ago" in first.inner_text()
+    assert "Hi Kim0," in first.locator("pre.script").inner_text()
+    first.locator("button.adopt").click()
+    assert "Adopted" in page.locator(".flash").inner_text()
+    second = page.locator("section.card", has_text="Kim1")
+    second.locator("summary", has_text="Reject").click()
+    second.locator("select[name=reason]").select_option("bad_timing")
+    second.locator("input[name=note]").fill("<script>alert('x')</script> call next week")
+    second.locator("button", has_text="Reject").click()
+    assert "Rejected" in page.locator(".flash").inner_text()
+    assert dialogs == []  # the note was stored as text, never run as script
+    with live.factory() as session:
+        statuses = {c.customer_id: c.status for c in session.scalars(select(Card).where(Card.rep_id == "rep-01"))}
+        assert statuses["cus-a1"] == "adopted" and statuses["cus-a2"] == "rejected" and statuses["cus-a3"] == "open"
+        note = session.scalars(select(Feedback.comment).where(Feedback.kind == "rep_rejection")).one()
+        assert note.startswith("<script>")
+
+
+def test_b1_send_waits_for_compliance_who_approves_in_the_queue(browser, live) -> None:
+    live.bench.tick()
+    rep = signed_in(browser, live, "rep1")
+    sensitive = rep.locator("section.card", has_text="Kim1")
+    assert "requires approval" in sensitive.inner_text()
+    sensitive.locator("button", has_text="Mark sent").click()
+    assert "waits for compliance approval" in rep.locator(".flash.error").inner_text()
+
+    officer = signed_in(browser, live, "comp")
+    assert officer.url.endswith("/compliance")
+    item = officer.locator("section.card").first
+    assert "the customer's industry (healthcare) is sensitive" in item.inner_text()
+    item.locator("button", has_text="Approve").click()
+    assert "Approved" in officer.locator(".flash").inner_text()
+    assert officer.locator("section.card").count() == 0
+
+    rep.goto(f"{live.base}/inbox")
+    rep.locator("section.card", has_text="Kim1").locator("button", has_text="Mark sent").click()
+    assert "Marked as sent" in rep.locator(".flash").inner_text()
+
+
+def test_compliance_sees_the_findings_highlighted(browser, live) -> None:
+    live.bench.tick()
+    rep = signed_in(browser, live, "rep1")
+    card = rep.locator("section.card", has_text="Kim0")
+    card.locator("summary", has_text="Edit, then adopt").click()
+    text = card.locator("textarea[name=text]")
+    text.fill(text.input_value().replace("a short demo", "a short demo with 20% off"))
+    card.locator("button", has_text="Adopt edited").click()
+    assert "waits for compliance approval" in rep.locator(".flash").inner_text()
+    officer = signed_in(browser, live, "comp")
+    item = officer.locator("section.card", has_text="20%")
+    assert item.locator("mark").first.inner_text() == "20%"
+    item.locator("select[name=reason_code]").select_option("inaccurate")
+    item.locator("input[aria-label=\"rejection comment\"]").fill("no discounts in this campaign")
+    item.locator("button", has_text="Reject").click()
+    assert "Rejected" in officer.locator(".flash").inner_text()
