@@ -354,6 +354,45 @@ def models_challenger(version: Annotated[str, typer.Argument(help="Version id to
     console.print(f"{chosen.id} is now the challenger for {settings().challenger_share:.0%} of customers")
 
 
+@models_app.command("hold")
+@friendly
+def models_hold(
+    reason: Annotated[str, typer.Option(help="Why (recorded in the registry log).")],
+    by: Annotated[str, typer.Option("--by", help="Who decides.")],
+    release: Annotated[bool, typer.Option(help="Lift the hold instead.")] = False,
+) -> None:
+    """A business override: stop (or allow again) automatic promotion by `outreach retrain`."""
+    from app.models.retrain import hold
+
+    hold(store(), actor=by, reason=reason, now=datetime.now(timezone.utc), release=release)
+    console.print("hold lifted" if release else "held: `outreach retrain` will train and report but change nothing")
+
+
+@app.command()
+@friendly
+def retrain(
+    min_gain: Annotated[float, typer.Option(help="Held-out ROC AUC gain needed to become the challenger.")] = 0.0,
+    min_live: Annotated[int, typer.Option(help="Outcomes per arm needed before the live split can promote.")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Retrain on history plus feedback, compare with the champion offline and on the live A/B split, and
+    deploy only what is better (a business hold stops changes). Schedule it, e.g. nightly with cron:
+    `0 2 * * * cd /srv/outreach && .venv/bin/outreach retrain >> data/retrain.log 2>&1`."""
+    from app.models.retrain import retrain as run
+
+    config = settings()
+    with errors.status("training on history and feedback"):
+        report = run(store(), models_dir=config.models_dir, now=datetime.now(timezone.utc), actor="retrain",
+                     seed=config.seed, min_gain=min_gain, min_live=min_live)
+    if as_json:
+        print(json.dumps(report.__dict__, indent=2, default=str))
+        return
+    console.print(f"trained {report.version}: {report.offline}", highlight=False)
+    console.print(f"live split: {report.live}", highlight=False)
+    for action in report.actions:
+        console.print(f"• {action}", highlight=False)
+
+
 @models_app.command("rollback")
 @friendly
 def models_rollback() -> None:

@@ -86,6 +86,7 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     metrics["timing_roc_auc"] = float(roc_auc_score(target[test].astype(int), timing_scores))
     metrics.update({"n_train": int(train.sum()), "n_test": int(test.sum()),
                     "test_from": times[test].min().isoformat()})
+    metrics["champion_on_same_holdout"] = _champion_on(factory, models_dir, features[test], target[test])
 
     data = snapshot(history)
     version = f"m{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -103,6 +104,21 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     if mlflow_uri:
         _log_to_mlflow(mlflow_uri, version, params, metrics)
     return TrainResult(version, registered.status, metrics, str(folder))
+
+
+def _champion_on(factory: sessionmaker[Session], models_dir: Path, features: pd.DataFrame, target: pd.Series
+                 ) -> dict[str, Any] | None:
+    """The current champion measured on this version's held-out slice: a like-for-like comparison."""
+    from app.models import registry
+
+    current = registry.champion(factory)
+    if current is None:
+        return None
+    try:
+        bundle = ModelBundle.load(current.id, Path(current.artifact_path))
+        return {"version": current.id, **evaluate(bundle.propensity.predict(features), target)}
+    except Exception as exc:  # noqa: BLE001 - an unloadable champion is reported, not fatal
+        return {"version": current.id, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _log_to_mlflow(uri: str, version: str, params: dict[str, Any], metrics: dict[str, Any]) -> None:

@@ -57,8 +57,14 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commits on success, rolls back everything on any error."""
+    """One unit of work: commits on success, rolls back everything on any error.
+
+    On SQLite the write lock is taken at the start (BEGIN IMMEDIATE): a transaction that reads and then
+    writes would otherwise fail with "database is locked" when another writer commits in between, since
+    SQLite cannot upgrade a stale read snapshot. Concurrent writers now wait (busy timeout) instead."""
     with factory() as session, session.begin():
+        if session.get_bind().dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield session
 
 

@@ -49,7 +49,8 @@ def test_list_and_filter(client: TestClient) -> None:
     drafts = client.get("/api/templates", params={"status": "draft"}).json()
     assert [t["id"] for t in drafts] == ["email-upsell-payments-draft"]
     bad = client.get("/api/templates", params={"status": "published"})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "status"]
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("query.status:")
+    assert bad.json()["errors"][0]["field"] == "query.status"
 
 
 def test_show_has_usage_and_results(client: TestClient) -> None:
@@ -64,7 +65,7 @@ def test_search(client: TestClient) -> None:
                                                         "stage": "follow_up", "k": 2}).json()
     assert [f["id"] for f in found][0] == "sms-follow-up-pricing" and found[0]["why"]
     bad = client.get("/api/templates/search", params={"channel": "fax"})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "channel"]
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.channel"
 
 
 def test_template_page_shows_usage_and_escapes_text(client: TestClient) -> None:

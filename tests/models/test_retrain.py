@@ -1,0 +1,34 @@
+"""`outreach retrain`: like-for-like comparison with the champion, challenger only when better, business hold."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from app.models import registry
+from app.models.retrain import current_hold, hold, retrain
+from tests.conftest import NOW
+
+
+@pytest.mark.slow
+def test_retrain_compares_on_the_same_slice_and_respects_a_hold(trained) -> None:
+    factory, models, first = trained
+    later = NOW + timedelta(hours=1)
+    report = retrain(factory, models_dir=models, now=later, actor="test", min_gain=-1.0)  # any new version qualifies
+    same = report.metrics["champion_on_same_holdout"]
+    assert same["version"] == registry.champion(factory).id and 0.5 < same["roc_auc"] <= 1.0
+    assert "on the same slice" in report.offline
+    assert registry.challenger(factory).id == report.version
+    assert any("fewer than 200 outcomes" in a for a in report.actions)  # no live evidence: champion kept
+    assert registry.champion(factory).id == first.version
+
+    hold(factory, actor="head-of-sales", reason="quarter-end freeze", now=later)
+    assert current_hold(factory).actor == "head-of-sales"
+    held = retrain(factory, models_dir=models, now=later + timedelta(minutes=1), actor="test", min_gain=-1.0)
+    assert held.actions == [f"no change: held by head-of-sales since {later:%Y-%m-%d} (quarter-end freeze)"]
+    assert registry.challenger(factory).id == report.version  # the held run changed nothing
+    hold(factory, actor="head-of-sales", reason="freeze over", now=later, release=True)
+    assert current_hold(factory) is None
+    strict = retrain(factory, models_dir=models, now=later + timedelta(minutes=2), actor="test", min_gain=1.0)
+    assert any("stays a candidate" in a for a in strict.actions)
