@@ -216,3 +216,18 @@ def test_audit_verify_and_export_on_an_empty_trail(data_dir: Path, tmp_path: Pat
     assert "audit trail intact: 0 entries" in invoke("audit", "verify").output
     result = invoke("audit", "export", "--out", str(tmp_path / "audit.jsonl"))
     assert result.exit_code == 0 and (tmp_path / "audit.jsonl").read_text() == ""
+
+
+def test_users_add_list_and_token(data_dir: Path) -> None:
+    assert invoke("users", "add", "ana", "--role", "rep", "--rep-id", "rep-01", "--team", "team-a").exit_code == 0
+    assert invoke("users", "add", "carol", "--role", "compliance").exit_code == 0
+    bad = invoke("users", "add", "x", "--role", "boss")
+    assert bad.exit_code == 2 and "role: 'boss' is not one of" in bad.output
+    no_rep = invoke("users", "add", "y", "--role", "rep")
+    assert no_rep.exit_code == 2 and "rep_id:" in no_rep.output
+    assert invoke("users", "add", "ana", "--role", "content").exit_code == 2
+    token = invoke("users", "token", "ana").output.strip()
+    assert len(token) > 20
+    listed = json.loads(invoke("users", "list", "--json").output)
+    assert [(u["name"], u["role"], u["has_token"]) for u in listed] == [("ana", "rep", True), ("carol", "compliance", False)]
+    assert token not in invoke("users", "list").output
