@@ -269,10 +269,14 @@ def act(factory: sessionmaker[Session], user: User, card_id: str, kind: str, *, 
             if draft.review_status not in review.RELEASABLE:
                 raise Conflict(f"card {card_id} cannot be sent: the draft is {draft.review_status or 'not reviewed'}"
                                + (" and waits for compliance approval" if draft.review_status == "needs_approval" else ""))
-            channel = payload.get("channel") or session.get(Decision, card.decision_id).channel
+            decision = session.get(Decision, card.decision_id) if card.decision_id else None
+            channel = payload.get("channel") or (decision.channel if decision else None)
             if channel not in set(Channel):
                 raise CardError(f"channel: {channel!r} is not one of {', '.join(Channel)}")
-            card.status, card.executed_at, card.executed_channel = "executed", payload.get("at") or now, channel
+            sent_at = payload.get("at") or now
+            if sent_at > now:
+                raise CardError("at: the time it was sent cannot be in the future")
+            card.status, card.executed_at, card.executed_channel = "executed", sent_at, channel
             draft.sent_at = draft.sent_at or now
             details = {"channel": channel, "at": card.executed_at.isoformat(), "draft_id": draft.id}
             promote_queued(session, card.rep_id, now.date().isoformat(), daily_cap)
@@ -391,7 +395,13 @@ def process_events(factory: sessionmaker[Session], *, now: datetime, decide: Any
     for job in jobs:
         with factory() as session:
             event = session.get(Event, job.event_id)
-            customer = session.get(Customer, event.customer_id)
+            customer = session.get(Customer, event.customer_id) if event is not None else None
+        if event is None or customer is None:
+            with transaction(factory) as session:
+                row = session.get(EventJob, job.event_id)
+                row.status, row.processed_at, row.result = "failed", now, "failed: the event or its customer is gone"
+            done.append(f"{job.event_id}: failed: the event or its customer is gone")
+            continue
         stage = customer.lifecycle_stage
         fired = (event.intent, stage) in TRIGGERS or (event.intent, None) in TRIGGERS
         result = "no trigger"

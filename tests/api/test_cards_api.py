@@ -184,3 +184,11 @@ def test_sla_reminds_then_reassigns_to_the_team_queue(product) -> None:
         assert moved.rep_id is None and moved.team
     teammates = {c["id"] for c in inbox(product, "rep2")}
     assert moved.id in teammates or moved.team != "team-a"  # the team queue is visible to the whole team
+
+
+def test_a_send_time_in_the_future_is_refused(product) -> None:
+    product.bench.tick()
+    card = inbox(product)[0]
+    later = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    refused = product.post(f"/api/cards/{card['id']}/send", json={"at": later}, headers=auth(product, "rep1", "f1"))
+    assert refused.status_code == 422 and refused.json()["detail"].startswith("at:")
