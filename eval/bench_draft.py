@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import statistics
 import tempfile
 import time
 from datetime import datetime, timezone

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
@@ -53,10 +52,7 @@ def get_card(card_id: str, user: CurrentUser, factory: StoreDep) -> dict[str, An
 
 
 def _act(kind: str, card_id: str, user: Any, factory: Any, key: str, payload: dict[str, Any], bench: Any) -> dict[str, Any]:
-    needs_review = kind == "adopt" and payload.get("text") is not None
-    return cards.act(factory, user, card_id, kind, key=key, now=datetime.now(timezone.utc), payload=payload,
-                     reviewer=bench.reviewer if needs_review else None, profile=bench.profile if needs_review else None,
-                     daily_cap=bench.settings.card_daily_cap)
+    return bench.act(user, card_id, kind, key=key, payload=payload)
 
 
 @router.post("/{card_id}/adopt")

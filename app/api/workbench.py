@@ -40,6 +40,15 @@ class Workbench:
     def profile(self) -> Any:
         return self.drafter.profile
 
+    def act(self, user: Any, card_id: str, kind: str, *, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A card action from the API or a page; an edited script is reviewed like any draft."""
+        from app.cards import service as cards
+
+        edited = kind == "adopt" and payload.get("text") is not None
+        return cards.act(self.factory, user, card_id, kind, key=key, now=datetime.now(timezone.utc), payload=payload,
+                         reviewer=self.reviewer if edited else None, profile=self.profile if edited else None,
+                         daily_cap=self.settings.card_daily_cap)
+
     def decide(self, customer_id: str) -> Any:
         from app.models.reasons import load_reason_table
         from app.models.scoring import decide_one

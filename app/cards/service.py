@@ -320,7 +320,7 @@ def _edited_draft(factory: sessionmaker[Session], user: User, card_id: str, text
     """A rep's edit becomes a new draft, reviewed like any other: blocked is refused, needing approval goes
     to the compliance queue (and the card cannot be sent until it is approved). None if nothing changed."""
     from app.review.checks import Verdict
-    from app.review.service import context_for, review_draft
+    from app.review.service import check_edit, review_draft
 
     if not text.strip():
         raise CardError("text: the edited script must not be empty")
@@ -335,10 +335,7 @@ def _edited_draft(factory: sessionmaker[Session], user: User, card_id: str, text
             raise Conflict(f"card {card_id} has no draft yet: try again in a moment")
         if text == draft.body:
             return None
-        customer = session.get(Customer, card.customer_id)
-        decision = session.get(Decision, card.decision_id) if card.decision_id else None
-        context = context_for(session, draft, profile, customer, decision)
-    check = reviewer.check(text, context)
+    check = check_edit(factory, reviewer, profile, draft.id, text)
     if check.verdict == Verdict.BLOCKED:
         raise CardError("text: the edited script is blocked by the guardrails: " + "; ".join(check.routing))
     new_id = uuid.uuid4().hex

@@ -92,6 +92,17 @@ def _sources(session: Session, customer: Customer, decision: Decision | None, no
     }
 
 
+def check_edit(factory: sessionmaker[Session], reviewer: Reviewer, profile: CompanyProfile, draft_id: str,
+               text: str) -> Review:
+    """Someone's edit of a draft through the same validators, against the same template and facts."""
+    with factory() as session:
+        draft = session.get(Draft, draft_id)
+        customer = session.get(Customer, draft.customer_id)
+        decision = session.get(Decision, draft.decision_id) if draft.decision_id else None
+        context = context_for(session, draft, profile, customer, decision)
+    return reviewer.check(text, context)
+
+
 def review_draft(factory: sessionmaker[Session], reviewer: Reviewer, profile: CompanyProfile, draft_id: str, *,
                  now: datetime, actor: str = "system") -> Review:
     """Run the validators on a draft, route it, queue it if it needs approval, and audit all of it."""
@@ -190,11 +201,7 @@ def approve(factory: sessionmaker[Session], reviewer: Reviewer, profile: Company
             item = session.get(ReviewItem, item_id)
             if item is None:
                 raise ReviewError(f"review item {item_id!r} not found")
-            draft = session.get(Draft, item.draft_id)
-            customer = session.get(Customer, draft.customer_id)
-            decision = session.get(Decision, draft.decision_id) if draft.decision_id else None
-            context = context_for(session, draft, profile, customer, decision)
-        recheck = reviewer.check(edited_body, context)
+        recheck = check_edit(factory, reviewer, profile, item.draft_id, edited_body)
         if recheck.verdict == Verdict.BLOCKED:
             raise ReviewError("edited_body: the edit is blocked by the guardrails: " + "; ".join(recheck.routing))
     with transaction(factory) as session:

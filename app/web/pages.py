@@ -105,9 +105,7 @@ async def card_action(card_id: str, action: str, request: Request, user: PageUse
         except ValueError:
             return _back("/inbox", "value: must be a number", error=True)
     try:
-        card = cards.act(factory, user, card_id, action, key=str(form.get("key") or ""), now=datetime.now(timezone.utc),
-                         payload=payload, reviewer=bench.reviewer if "text" in payload else None,
-                         profile=bench.profile if "text" in payload else None, daily_cap=bench.settings.card_daily_cap)
+        card = bench.act(user, card_id, action, key=str(form.get("key") or ""), payload=payload)
     except (cards.CardError, cards.Conflict, cards.Forbidden, cards.NotFound) as exc:
         return _back("/inbox", str(exc), error=True)
     done = {"adopt": "Adopted: the script is on your clipboard", "reject": "Rejected, thank you for the reason",

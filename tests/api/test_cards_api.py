@@ -150,9 +150,7 @@ def test_hostile_and_malformed_requests_get_clear_4xx_and_store_nothing(product)
         assert session.get(Card, card["id"]).status == "adopted"
 
 
-def test_a_trigger_event_creates_a_card_without_a_batch_run(product, monkeypatch) -> None:
-    from app.models import scoring
-
+def test_a_trigger_event_creates_a_card_without_a_batch_run(product) -> None:
     now = datetime.now(timezone.utc)
     event = {"id": "ev-live-1", "customer_id": "cus-a4", "occurred_at": (now - timedelta(minutes=1)).isoformat(),
              "type": "service_conversation", "intent": "upsell_interest", "product": "analytics",
@@ -192,3 +190,30 @@ def test_a_send_time_in_the_future_is_refused(product) -> None:
     later = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
     refused = product.post(f"/api/cards/{card['id']}/send", json={"at": later}, headers=auth(product, "rep1", "f1"))
     assert refused.status_code == 422 and refused.json()["detail"].startswith("at:")
+
+
+def test_the_running_worker_handles_a_posted_event_well_within_two_minutes(product) -> None:
+    import time
+
+    from app.store.tables import EventJob
+
+    product.bench.settings = product.bench.settings.model_copy(update={"worker_interval_s": 0.2})
+    product.bench.tick()  # drafts made up front, so the timed round is the trigger's
+    product.bench.start()
+    try:
+        now = datetime.now(timezone.utc)
+        event = {"id": "ev-live-2", "customer_id": "cus-a3", "occurred_at": now.isoformat(), "type": "service_conversation",
+                 "intent": "pricing_question", "product": "analytics", "text": "How much is it for 20 people?"}
+        posted = time.monotonic()
+        assert product.post("/api/events", json=event, headers=auth(product, "rep1")).status_code == 202
+        while time.monotonic() - posted < 120:
+            with product.factory() as session:
+                job = session.get(EventJob, "ev-live-2")
+                if job.status != "pending":
+                    break
+            time.sleep(0.1)
+        elapsed = time.monotonic() - posted
+    finally:
+        product.bench.stop()
+    assert job.status == "done" and elapsed < 120, (job.status, job.result)
+    assert "pricing_question" in job.result  # a card was made or refreshed, or the policy's reason is recorded

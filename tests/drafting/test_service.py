@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.drafting.llm import LLMError, OpenAICompatibleClient
+from app.drafting.llm import OpenAICompatibleClient
 from app.drafting.service import Drafter, DraftRequest
 from app.store.tables import Draft
 from tests.conftest import NOW
