@@ -3,8 +3,8 @@
     .venv/bin/python eval/bench_draft.py --drafts 40                        # the embedded local model
     .venv/bin/python eval/bench_draft.py --base-url http://gpu:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
 
-The fixed set: a seeded synthetic history (2,000 customers, seed 0), trained and scored as the demo
-does; the top-N recommendations are drafted with the template retrieval picks. For every draft it
+The fixed set: a seeded synthetic history (2,000 customers, seed 0) as of 2026-11-02 10:00 UTC, trained
+and scored as the demo does; the top-N recommendations are drafted with the template retrieval picks. For every draft it
 reports whether each required disclosure is kept, no placeholder is left unfilled, the channel length
 holds and no number, price or other product appears that is absent from the template and the facts;
 the share drafted by the model (the rest fell back to the template, with the reasons counted);
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from app.config import Settings
-from app.data.synthetic import default_now, generate, load_into_store
+from app.data.synthetic import generate, load_into_store
 from app.drafting import compose
 from app.drafting.llm import Completion, LLMClient, OpenAICompatibleClient
 from app.drafting.local import LocalServer, model_path
@@ -43,6 +43,8 @@ from app.store.db import open_store
 from app.store.tables import Customer
 
 ROOT = Path(__file__).resolve().parents[1]
+# The fixed set is fixed in time too: history, decisions and drafts as of this moment, whatever the clock says.
+AS_OF = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
 
 
 class Recorder:
@@ -51,24 +53,24 @@ class Recorder:
     def __init__(self, inner: LLMClient) -> None:
         self.inner = inner
         self.model = inner.model
-        self.calls: list[tuple[list[dict[str, str]], dict[str, Any] | None, int, Completion]] = []
+        self.calls: list[tuple[list[dict[str, str]], dict[str, Any] | None, int, Completion, float]] = []
 
     def complete(self, messages: list[dict[str, str]], *, max_tokens: int, schema: dict[str, Any] | None = None,
                  temperature: float = 0.2) -> Completion:
         completion = self.inner.complete(messages, max_tokens=max_tokens, schema=schema, temperature=temperature)
-        self.calls.append((messages, schema, max_tokens, completion))
+        self.calls.append((messages, schema, max_tokens, completion, temperature))
         return completion
 
 
 def fixed_set(folder: Path, customers: int, drafts: int, settings: Settings) -> tuple[Any, list[tuple[Any, Any]]]:
     factory = open_store(settings.resolved_database_url)
-    history = generate(customers=customers, seed=0, now=default_now())
+    history = generate(customers=customers, seed=0, now=AS_OF)
     load_into_store(history, factory)
-    train_and_register(factory, models_dir=settings.models_dir, now=datetime.now(timezone.utc), actor="eval", seed=0)
-    library.import_directory(factory, ROOT / "script_library", actor="eval", now=datetime.now(timezone.utc))
+    train_and_register(factory, models_dir=settings.models_dir, now=AS_OF, actor="eval", seed=0)
+    library.import_directory(factory, ROOT / "script_library", actor="eval", now=AS_OF)
     index = TemplateIndex.configured(settings)
     index.sync(library.live_versions(factory))
-    summary = score_all(factory, now=default_now(), policy=load_policy(None), reasons=load_reason_table(None),
+    summary = score_all(factory, now=AS_OF, policy=load_policy(None), reasons=load_reason_table(None),
                         challenger_share=0.0, chunk_size=5000)
     decisions = top_decisions(factory, summary.run_id, drafts)
     with factory() as session:
@@ -101,10 +103,10 @@ def raw_speed(calls: list, base_url: str | None, model: str, api_key: str | None
         from llama_cpp import Llama
 
         llm = Llama(model_path=str(model_path()), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False)
-        for messages, schema, max_tokens, _ in calls[:limit]:
+        for messages, schema, max_tokens, _, temperature in calls[:limit]:
             fmt = {"type": "json_object", "schema": schema} if schema else None
             started = time.perf_counter()
-            out = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.2,
+            out = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature,
                                              response_format=fmt)
             timings.append(time.perf_counter() - started)
             tokens.append(out["usage"]["completion_tokens"])
@@ -112,11 +114,11 @@ def raw_speed(calls: list, base_url: str | None, model: str, api_key: str | None
         from openai import OpenAI
 
         client = OpenAI(base_url=base_url, api_key=api_key or "not-needed")
-        for messages, schema, max_tokens, _ in calls[:limit]:
+        for messages, schema, max_tokens, _, temperature in calls[:limit]:
             fmt = {"type": "json_schema", "json_schema": {"name": "draft", "schema": schema}} if schema else None
             started = time.perf_counter()
             out = client.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens,
-                                                 temperature=0.2, **({"response_format": fmt} if fmt else {}))
+                                                 temperature=temperature, **({"response_format": fmt} if fmt else {}))
             timings.append(time.perf_counter() - started)
             tokens.append(out.usage.completion_tokens if out.usage else 0)
     return {"calls": len(timings), "tokens_per_s": round(sum(tokens) / sum(timings), 1) if timings else 0.0,
@@ -164,7 +166,7 @@ def main() -> None:
                                        decision_id=decision.id)
                 calls_before = len(recorder.calls)
                 began = time.perf_counter()
-                result = drafter.draft(factory, request, now=datetime.now(timezone.utc))
+                result = drafter.draft(factory, request, now=AS_OF)
                 wall_ms = (time.perf_counter() - began) * 1000
                 spent = recorder.calls[calls_before:]
                 with factory() as session:
