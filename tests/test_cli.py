@@ -32,7 +32,8 @@ def invoke(*args: str):
 def test_help_lists_the_commands() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("generate", "import", "demo", "train", "score", "models", "eval", "db"):
+    for command in ("generate", "import", "demo", "train", "score", "models", "eval", "db", "draft", "llm", "review",
+                    "audit", "users", "cards", "retrain", "serve"):
         assert command in result.output
 
 
