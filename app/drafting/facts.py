@@ -91,6 +91,13 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def customer_fields(*, first_name: Any, last_name: Any, company: Any = None, segment: Any = None,
+                    industry: Any = None) -> dict[str, str]:
+    """The values behind `{{ customer.* }}`: every field a string, "there" when the first name is unknown."""
+    return {"first_name": _text(first_name) or "there", "last_name": _text(last_name), "company": _text(company),
+            "segment": _text(segment), "industry": _text(industry)}
+
+
 def facts_for(session: Session, *, customer_id: str, product: str | None, channel: str, reasons: list[str],
               profile: CompanyProfile, now: datetime) -> DraftFacts:
     """The facts for one customer as of `now`: record fields, the rep, and recent conversations quoted."""
@@ -111,8 +118,7 @@ def facts_for(session: Session, *, customer_id: str, product: str | None, channe
         if attributes.get(key):
             private[key] = _text(attributes[key])
     return DraftFacts(
-        customer={"first_name": _text(customer.first_name) or "there", "last_name": _text(customer.last_name),
-                  "company": _text(attributes.get("company")), "segment": _text(customer.segment),
-                  "industry": _text(customer.industry)},
+        customer=customer_fields(first_name=customer.first_name, last_name=customer.last_name,
+                                 company=attributes.get("company"), segment=customer.segment, industry=customer.industry),
         product=profile.product(product), rep=profile.rep(customer.owner_rep), company=dict(profile.company),
         channel=channel, reasons=list(reasons), quotes=quotes, private={k: v for k, v in private.items() if v})

@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.domain import Channel, first_problem
-from app.drafting.facts import CompanyProfile
+from app.drafting.facts import CompanyProfile, customer_fields
 from app.library import service as library
-from app.library.templates import render
 from app.review.checks import Reviewer
+from app.review.service import review_context
 from app.review.validators import ReviewContext
 
 
@@ -45,30 +45,20 @@ class Message(BaseModel):
 def context_for_message(message: Message, profile: CompanyProfile, factory: sessionmaker[Session] | None
                         ) -> tuple[ReviewContext, bool]:
     """The validators' context for a message: its template (when named and known) rendered for the customer."""
-    template_text, disclosures, template_sensitive, product_key = None, [], False, message.product
+    spec = None
     if message.template_id:
         specs = library.live_versions(factory, message.template_id) if factory is not None else []
         if not specs:
             raise LookupError(f"template_id: {message.template_id!r} has no approved version in the store")
         spec = specs[0]
-        product_key = product_key or spec.products[0]
-        c = message.customer
-        names = {"first_name": c.first_name or "there", "last_name": c.last_name or "", "company": "", "segment": "",
-                 "industry": c.industry or ""}
-        template_text = render(spec.body, {"customer": names, "product": profile.product(product_key),
-                                           "rep": profile.rep(c.owner_rep), "company": profile.company})
-        disclosures, template_sensitive = list(spec.disclosures), spec.sensitive
-    rep = profile.rep(message.customer.owner_rep)
     c = message.customer
-    context = ReviewContext(
-        channel=message.channel, subject=message.subject,
-        recipient={"first_name": c.first_name or "", "email": c.email or "", "phone": c.phone or ""},
-        allowed_contacts=[v for v in [*rep.values(), *profile.company.values()] if v], template_text=template_text,
-        template_disclosures=disclosures,
-        facts=[*message.facts, *(profile.product(product_key)["name"] for _ in [0] if product_key),
-               c.first_name or "", c.last_name or ""],
-        product_names=profile.products, product_key=product_key)
-    return context, template_sensitive
+    context = review_context(
+        profile, channel=message.channel, subject=message.subject,
+        names=customer_fields(first_name=c.first_name, last_name=c.last_name, industry=c.industry),
+        email=c.email, phone=c.phone, owner_rep=c.owner_rep,
+        product_key=message.product or (spec.products[0] if spec else None),
+        template_body=spec.body if spec else None, disclosures=spec.disclosures if spec else [], facts=message.facts)
+    return context, bool(spec and spec.sensitive)
 
 
 def check_lines(lines: Iterable[str], reviewer: Reviewer, *, factory: sessionmaker[Session] | None,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import desc, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.drafting.facts import CompanyProfile
+from app.drafting.facts import CompanyProfile, customer_fields
 from app.library.templates import render
 from app.review import audit
 from app.review.checks import Review, Reviewer, Verdict
@@ -51,24 +51,37 @@ def _template(session: Session, draft: Draft) -> TemplateVersion:
                                                          TemplateVersion.version == draft.template_version)).scalar_one()
 
 
+def review_context(profile: CompanyProfile, *, channel: str, subject: str | None, names: dict[str, str],
+                   email: str | None, phone: str | None, owner_rep: str | None, product_key: str | None,
+                   template_body: str | None, disclosures: list[str], facts: list[str]) -> ReviewContext:
+    """What the validators may compare a text with: the approved template rendered for this recipient, its
+    disclosures, the trusted facts, and the recipient's and the company's own contact details."""
+    product = profile.product(product_key) if product_key else None
+    rep = profile.rep(owner_rep)
+    rendered = None
+    if template_body is not None:
+        rendered = render(template_body, {"customer": names, "product": product or profile.product(None), "rep": rep,
+                                          "company": profile.company})
+    first_name = "" if names["first_name"] == "there" else names["first_name"]
+    return ReviewContext(
+        channel=channel, subject=subject, recipient={"first_name": first_name, "email": email or "", "phone": phone or ""},
+        allowed_contacts=[v for v in [*rep.values(), *profile.company.values()] if v], template_text=rendered,
+        template_disclosures=list(disclosures), facts=[*facts, *([product["name"]] if product else []), *names.values()],
+        product_names=profile.products, product_key=product_key or None)
+
+
 def context_for(session: Session, draft: Draft, profile: CompanyProfile, customer: Customer,
                 decision: Decision | None) -> ReviewContext:
-    """What the validators may compare the draft with: the approved template rendered for this customer,
-    its disclosures, the recommendation's reasons and the recipient's own details."""
+    """The validators' context for a stored draft: its template version, its customer, its decision's reasons."""
     template = _template(session, draft)
-    product = profile.product(decision.product if decision else (template.products or [None])[0])
-    rep = profile.rep(customer.owner_rep)
-    names = {"first_name": customer.first_name or "there", "last_name": customer.last_name or "",
-             "company": str((customer.attributes or {}).get("company", "")), "segment": customer.segment or "",
-             "industry": customer.industry or ""}
-    rendered = render(template.body, {"customer": names, "product": product, "rep": rep, "company": profile.company})
-    reasons = [r["text"] for r in (decision.reasons if decision else [])]
-    return ReviewContext(
-        channel=draft.channel, subject=draft.subject,
-        recipient={"first_name": customer.first_name or "", "email": customer.email or "", "phone": customer.phone or ""},
-        allowed_contacts=[v for v in [*rep.values(), *profile.company.values()] if v],
-        template_text=rendered, template_disclosures=list(template.disclosures or []),
-        facts=[*reasons, product["name"], *names.values()], product_names=profile.products, product_key=product["key"])
+    names = customer_fields(first_name=customer.first_name, last_name=customer.last_name,
+                            company=(customer.attributes or {}).get("company"), segment=customer.segment,
+                            industry=customer.industry)
+    return review_context(profile, channel=draft.channel, subject=draft.subject, names=names, email=customer.email,
+                          phone=customer.phone, owner_rep=customer.owner_rep,
+                          product_key=decision.product if decision else (template.products or [None])[0],
+                          template_body=template.body, disclosures=template.disclosures or [],
+                          facts=[r["text"] for r in (decision.reasons if decision else [])])
 
 
 def _versions(draft: Draft, decision: Decision | None, review_policy: str | None) -> dict[str, Any]:
