@@ -84,6 +84,10 @@ def context_for(session: Session, draft: Draft, profile: CompanyProfile, custome
                           facts=[r["text"] for r in (decision.reasons if decision else [])])
 
 
+def _decision_of(session: Session, draft: Draft) -> Decision | None:
+    return session.get(Decision, draft.decision_id) if draft.decision_id else None
+
+
 def _versions(draft: Draft, decision: Decision | None, review_policy: str | None) -> dict[str, Any]:
     return {"model": decision.model_version if decision else None, "contact_policy": decision.policy_version if decision else None,
             "prompt": draft.prompt_version, "template": f"{draft.template_id}@{draft.template_version}",
@@ -111,7 +115,7 @@ def check_edit(factory: sessionmaker[Session], reviewer: Reviewer, profile: Comp
     with factory() as session:
         draft = session.get(Draft, draft_id)
         customer = session.get(Customer, draft.customer_id)
-        decision = session.get(Decision, draft.decision_id) if draft.decision_id else None
+        decision = _decision_of(session, draft)
         context = context_for(session, draft, profile, customer, decision)
     return reviewer.check(text, context)
 
@@ -124,7 +128,7 @@ def review_draft(factory: sessionmaker[Session], reviewer: Reviewer, profile: Co
         if draft is None:
             raise ReviewError(f"draft {draft_id!r} not found")
         customer = session.get(Customer, draft.customer_id)
-        decision = session.get(Decision, draft.decision_id) if draft.decision_id else None
+        decision = _decision_of(session, draft)
         template = _template(session, draft)
         context = context_for(session, draft, profile, customer, decision)
         sources = _sources(session, customer, decision, now)
@@ -206,7 +210,8 @@ def _decide(session: Session, item_id: str, version: int, values: dict[str, Any]
 
 def approve(factory: sessionmaker[Session], reviewer: Reviewer, profile: CompanyProfile, item_id: str, *,
             version: int, by: str, now: datetime, edited_body: str | None = None, comment: str | None = None) -> ReviewItem:
-    """Approve, or edit and approve. An edit is checked again: what is blocked cannot be approved."""
+    """Approve, or edit and approve. An edit is checked again: what is blocked cannot be approved. Text equal
+    to the draft is no edit."""
     if edited_body is not None:
         if not edited_body.strip():
             raise ReviewError("edited_body: must not be empty")
@@ -214,6 +219,9 @@ def approve(factory: sessionmaker[Session], reviewer: Reviewer, profile: Company
             item = session.get(ReviewItem, item_id)
             if item is None:
                 raise ReviewError(f"review item {item_id!r} not found")
+            if edited_body == session.get(Draft, item.draft_id).body:
+                edited_body = None
+    if edited_body is not None:
         recheck = check_edit(factory, reviewer, profile, item.draft_id, edited_body)
         if recheck.verdict == Verdict.BLOCKED:
             raise ReviewError("edited_body: the edit is blocked by the guardrails: " + "; ".join(recheck.routing))
@@ -221,9 +229,9 @@ def approve(factory: sessionmaker[Session], reviewer: Reviewer, profile: Company
         item = _decide(session, item_id, version, {"status": "approved", "decided_by": by, "decided_at": now,
                                                    "comment": comment, "edited_body": edited_body})
         draft = session.get(Draft, item.draft_id)
-        decision = session.get(Decision, draft.decision_id) if draft.decision_id else None
+        decision = _decision_of(session, draft)
         versions = _versions(draft, decision, item.policy_version)
-        if edited_body is not None and edited_body != draft.body:
+        if edited_body is not None:
             diff = "".join(difflib.unified_diff(draft.body.splitlines(True), edited_body.splitlines(True),
                                                 "draft", "edited"))
             audit.record(session, actor=by, action="edit", subject_type="draft", subject_id=draft.id, now=now,
@@ -257,7 +265,7 @@ def reject(factory: sessionmaker[Session], item_id: str, *, version: int, by: st
                            None)
             session.add(PolicySuggestion(category=category, example=(flagged or draft.body)[:500], source_item=item.id,
                                          created_at=now))
-        decision = session.get(Decision, draft.decision_id) if draft.decision_id else None
+        decision = _decision_of(session, draft)
         audit.record(session, actor=by, action="reject", subject_type="review_item", subject_id=item.id, now=now,
                      versions=_versions(draft, decision, item.policy_version),
                      details={"draft_id": draft.id, "reason_code": reason_code, "comment": comment})
@@ -275,7 +283,7 @@ def send(factory: sessionmaker[Session], draft_id: str, *, by: str, now: datetim
             return draft
         if draft.review_status in RELEASABLE:
             draft.sent_at = now
-            decision = session.get(Decision, draft.decision_id) if draft.decision_id else None
+            decision = _decision_of(session, draft)
             audit.record(session, actor=by, action="send", subject_type="draft", subject_id=draft.id, now=now,
                          versions=_versions(draft, decision, draft.policy_version),
                          details={"channel": draft.channel, "review_status": draft.review_status})

@@ -152,11 +152,9 @@ async def compliance_decision(item_id: str, decision: str, request: Request, use
         version = int(str(form.get("version") or "0"))
         now = datetime.now(timezone.utc)
         if decision == "approve":
-            queued = next((i for i in review.queue(factory) if i["id"] == item_id), None)
-            text = str(form.get("text") or "").replace("\r\n", "\n")
-            edited = text if queued and text and text != queued["body"] else None
+            text = str(form.get("text") or "").replace("\r\n", "\n")  # the form always sends the text
             review.approve(factory, bench.reviewer, bench.profile, item_id, version=version, by=user.name, now=now,
-                           edited_body=edited, comment=str(form.get("comment") or "") or None)
+                           edited_body=text or None, comment=str(form.get("comment") or "") or None)
             message = f"Approved {item_id}"
         elif decision == "reject":
             review.reject(factory, item_id, version=version, by=user.name, reason_code=str(form.get("reason_code")),
