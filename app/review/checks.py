@@ -64,26 +64,27 @@ class Reviewer:
         self.policy = policy
         self.embedder = embedder
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="validator")
-        self._warm = False
 
     @classmethod
     def from_folder(cls, folder: Path, embedder: Embedder | None) -> Reviewer:
         return cls(ReviewPolicy.load(folder), embedder)
 
     @cached_property
+    def matchers(self) -> list[ExampleMatcher]:
+        """Paraphrase matchers for the claims and the tone examples (none without an embedding model)."""
+        if self.embedder is None:
+            return []
+        return [ExampleMatcher(self.embedder, self.policy.claims), ExampleMatcher(self.embedder, self.policy.tone)]
+
+    @cached_property
     def validators(self) -> dict[str, Any]:
-        claims = ExampleMatcher(self.embedder, self.policy.claims) if self.embedder else None
-        tone = ExampleMatcher(self.embedder, self.policy.tone) if self.embedder else None
+        claims, tone = self.matchers or (None, None)
         return validators.build(self.policy, claims, tone)
 
     def warm(self) -> None:
         """Load the embedding model and embed the policy examples now, outside any validator's time budget."""
-        if not self._warm:
-            for validator in self.validators.values():
-                matcher = getattr(validator, "matcher", None)
-                if matcher is not None:
-                    matcher.matches("warming up the policy examples.", 2.0)
-            self._warm = True
+        for matcher in self.matchers:
+            matcher.examples()
 
     def check(self, text: str, context: ReviewContext, *, sensitive: list[str] | None = None,
               confidence: float | None = None) -> Review:

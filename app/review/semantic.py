@@ -41,7 +41,8 @@ class ExampleMatcher:
         self._vectors: np.ndarray | None = None
         self._owners: list[str] = []
 
-    def _examples(self) -> tuple[np.ndarray, list[str]]:
+    def examples(self) -> tuple[np.ndarray, list[str]]:
+        """The examples' vectors and categories, embedded once (the first call loads the model)."""
         with self._lock:
             if self._vectors is None:
                 texts = [e for c in self.categories for e in c.examples]
@@ -52,7 +53,7 @@ class ExampleMatcher:
     def matches(self, text: str, threshold: float, approved: str | None = None) -> list[tuple[Sentence, str, float]]:
         """(sentence, category, similarity) for sentences closer than `threshold` to an example. Sentences
         found word for word in `approved` (the approved template) were already signed off: skipped."""
-        vectors, owners = self._examples()
+        vectors, owners = self.examples()
         known = " ".join((approved or "").split())
         found = [s for s in sentences(text) if not known or " ".join(s.text.split()) not in known]
         if not found or not len(vectors):
