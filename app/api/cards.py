@@ -51,31 +51,26 @@ def get_card(card_id: str, user: CurrentUser, factory: StoreDep) -> dict[str, An
     return cards.get_card(factory, user, card_id)
 
 
-def _act(kind: str, card_id: str, user: Any, factory: Any, key: str, payload: dict[str, Any], bench: Any) -> dict[str, Any]:
-    return bench.act(user, card_id, kind, key=key, payload=payload)
+Bench = Annotated[Any, Depends(workbench)]
 
 
 @router.post("/{card_id}/adopt")
-def adopt(card_id: str, user: CurrentUser, factory: StoreDep, key: Key, bench: Annotated[Any, Depends(workbench)],
-          body: AdoptBody | None = None) -> dict[str, Any]:
+def adopt(card_id: str, user: CurrentUser, key: Key, bench: Bench, body: AdoptBody | None = None) -> dict[str, Any]:
     """Adopt the draft (one tap), or adopt an edited text: the edit is checked again and stored as a diff."""
-    return _act("adopt", card_id, user, factory, key, (body or AdoptBody()).model_dump(exclude_none=True), bench)
+    return bench.act(user, card_id, "adopt", key=key, payload=(body or AdoptBody()).model_dump(exclude_none=True))
 
 
 @router.post("/{card_id}/reject")
-def reject(card_id: str, body: RejectBody, user: CurrentUser, factory: StoreDep, key: Key,
-           bench: Annotated[Any, Depends(workbench)]) -> dict[str, Any]:
-    return _act("reject", card_id, user, factory, key, body.model_dump(), bench)
+def reject(card_id: str, body: RejectBody, user: CurrentUser, key: Key, bench: Bench) -> dict[str, Any]:
+    return bench.act(user, card_id, "reject", key=key, payload=body.model_dump())
 
 
 @router.post("/{card_id}/send")
-def send(card_id: str, user: CurrentUser, factory: StoreDep, key: Key, bench: Annotated[Any, Depends(workbench)],
-         body: SendBody | None = None) -> dict[str, Any]:
+def send(card_id: str, user: CurrentUser, key: Key, bench: Bench, body: SendBody | None = None) -> dict[str, Any]:
     """Mark sent (executed). Refused with 409 while the draft waits for compliance approval."""
-    return _act("send", card_id, user, factory, key, (body or SendBody()).model_dump(exclude_none=True), bench)
+    return bench.act(user, card_id, "send", key=key, payload=(body or SendBody()).model_dump(exclude_none=True))
 
 
 @router.post("/{card_id}/outcome")
-def outcome(card_id: str, body: OutcomeBody, user: CurrentUser, factory: StoreDep, key: Key,
-            bench: Annotated[Any, Depends(workbench)]) -> dict[str, Any]:
-    return _act("outcome", card_id, user, factory, key, body.model_dump(), bench)
+def outcome(card_id: str, body: OutcomeBody, user: CurrentUser, key: Key, bench: Bench) -> dict[str, Any]:
+    return bench.act(user, card_id, "outcome", key=key, payload=body.model_dump())
