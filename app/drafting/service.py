@@ -277,7 +277,7 @@ def _masked(facts: DraftFacts) -> tuple[Masker, dict[str, dict[str, str]]]:
     masker = Masker(known)
     context = facts.template_context
     masked = {
-        "customer": {**context["customer"], **{k: masker.mask(v) for k, v in context["customer"].items()}},
+        "customer": {k: masker.mask(v) for k, v in context["customer"].items()},
         "product": context["product"],
         "rep": {k: masker.mask(v) for k, v in context["rep"].items()},
         "company": context["company"],
@@ -285,9 +285,7 @@ def _masked(facts: DraftFacts) -> tuple[Masker, dict[str, dict[str, str]]]:
     return masker, masked
 
 
-def draft_json(result: DraftResult, *, template_id: str | None = None) -> dict[str, Any]:
+def draft_json(result: DraftResult) -> dict[str, Any]:
     """The `outreach draft --json` contract."""
-    data = result.model_dump()
-    data["tokens_per_second"] = round(result.tokens_per_second, 1)
-    data["label"] = result.label
-    return json.loads(json.dumps(data, default=str))
+    return {**result.model_dump(mode="json"), "tokens_per_second": round(result.tokens_per_second, 1),
+            "label": result.label}
