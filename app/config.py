@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     # safe for a small model), `rewrite` (the whole text, for a capable model), `auto` (opening for the
     # local model, rewrite for a configured endpoint).
     llm_draft_mode: Literal["auto", "opening", "rewrite"] = "auto"
-    llm_local_port: int = Field(default=8765, ge=1024, le=65535)
+    # Empty: a port derived from DATA_DIR, so each checkout on a machine has its own local model server.
+    llm_local_port: int | None = Field(default=None, ge=1024, le=65535)
     llm_local_threads: int = Field(default=2, ge=1)
     prompts_dir: Path = Path("prompts")
     # Cards: open cards per rep per day (the rest wait, queued), hours before a reminder and then a
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     card_daily_cap: int = Field(default=10, ge=1)
     card_sla_hours: float = Field(default=24.0, gt=0)
     worker_interval_s: float = Field(default=5.0, gt=0)
+    # API tokens expire after this many days (`outreach users token NAME --expires-in-days N` overrides).
+    token_ttl_days: float = Field(default=90.0, gt=0)
+    # How far in the future a posted event's time may be (clock skew between systems), in seconds.
+    event_clock_skew_s: float = Field(default=300.0, ge=0)
     # Review policy (YAML data for the guardrail validators).
     guardrails_dir: Path = Path("guardrails")
     company_profile_file: Path | None = None

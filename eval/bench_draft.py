@@ -40,7 +40,7 @@ from app.models.scoring import score_all, top_decisions
 from app.models.training import train_and_register
 from app.policy.rules import load_policy
 from app.store.db import open_store
-from app.store.tables import Customer
+from app.data.tables import Customer
 
 ROOT = Path(__file__).resolve().parents[1]
 # The fixed set is fixed in time too: history, decisions and drafts as of this moment, whatever the clock says.

@@ -76,7 +76,7 @@ def main() -> None:
         # The same matrix the path scored: each customer at its chosen channel, slot and product.
         from sqlalchemy import select
 
-        from app.store.tables import Decision
+        from app.models.tables import Decision
         with factory() as session:
             rows = session.execute(select(Decision.customer_id, Decision.channel, Decision.slot_at, Decision.product)
                                    .where(Decision.run_id == full["run_id"], Decision.method == "model")).all()

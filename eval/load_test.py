@@ -189,7 +189,7 @@ def main() -> None:
     from app.config import get_settings
     from app.review import audit
     from app.store.db import open_store
-    from app.store.tables import CardAction
+    from app.cards.tables import CardAction
 
     get_settings.cache_clear()
     factory = open_store(get_settings().resolved_database_url)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.db import open_store
-from app.store.tables import Base
+from app.store.base import Base
 
 ROOT = Path(__file__).resolve().parents[1]
 BANK_FILE = ROOT.parent / "shared" / "data" / "bank-marketing" / "bank-full.csv"

@@ -10,7 +10,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from app.store.db import alembic_config, make_engine, migrate, transaction, upsert
-from app.store.tables import Customer, Event, OutreachAttempt
+from app.data.tables import Customer, Event, OutreachAttempt
 
 
 def test_migrations_are_idempotent_and_reach_head(db_url: str) -> None:

@@ -2,75 +2,69 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query
 
-from app.api.deps import CurrentUser, StoreDep, workbench
+from app.api.schemas import AdoptBody, OutcomeBody, RejectBody, SendBody
 from app.cards import service as cards
-from app.domain import Channel, Outcome, UTCDatetime
+from app.cards.service import CardStatus, CardView
+from app.http.deps import CurrentUser, IdempotencyKey, ReadSession, ServicesDep
 
 router = APIRouter(prefix="/api/cards", tags=["cards"])
-Key = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=128,
-                            description="Any unique string per action; a retry with the same key is not recorded twice.")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_enum_values=True)
-
-
-class AdoptBody(Strict):
-    text: str | None = Field(default=None, max_length=10_000, description="The edited script, if the rep changed it.")
-
-
-class RejectBody(Strict):
-    reason: str = Field(description=f"One of: {', '.join(cards.REJECT_REASONS)}")
-    note: str | None = Field(default=None, max_length=2_000)
-
-
-class SendBody(Strict):
-    channel: Channel | None = None
-    at: UTCDatetime | None = Field(default=None, description="When it was actually sent (default: now).")
-
-
-class OutcomeBody(Strict):
-    outcome: Outcome
-    value: float | None = Field(default=None, ge=0)
 
 
 @router.get("")
-def list_cards(user: CurrentUser, factory: StoreDep, rep: str | None = None, status: str | None = "open",
-               limit: int = 50) -> list[dict[str, Any]]:
-    """Cards by priority. Reps see their own and their team queue's; others see everyone's (filter with `rep`)."""
-    return cards.list_cards(factory, user, rep=rep, status=status or None, limit=min(max(limit, 1), 500))
+def list_cards(user: CurrentUser, session: ReadSession, rep: Annotated[str | None, Query(max_length=64)] = None,
+               status: CardStatus | None = CardStatus.OPEN,
+               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[CardView]:
+    """Cards by priority. Reps see their own and their team queue's; admin and compliance anyone's."""
+    return cards.list_cards(session=session, user=user, rep=rep, status=status, limit=limit)
 
 
 @router.get("/{card_id}")
-def get_card(card_id: str, user: CurrentUser, factory: StoreDep) -> dict[str, Any]:
-    return cards.get_card(factory, user, card_id)
-
-
-Bench = Annotated[Any, Depends(workbench)]
+def get_card(card_id: str, user: CurrentUser, session: ReadSession) -> CardView:
+    return cards.get_card(session=session, user=user, card_id=card_id)
 
 
 @router.post("/{card_id}/adopt")
-def adopt(card_id: str, user: CurrentUser, key: Key, bench: Bench, body: AdoptBody | None = None) -> dict[str, Any]:
-    """Adopt the draft (one tap), or adopt an edited text: the edit is checked again and stored as a diff."""
-    return bench.act(user, card_id, "adopt", key=key, payload=(body or AdoptBody()).model_dump(exclude_none=True))
+def adopt(card_id: str, user: CurrentUser, key: IdempotencyKey, services: ServicesDep,
+          body: AdoptBody | None = None) -> CardView:
+    """Adopt the draft (one tap), or adopt an edited text: the edit is checked by the guardrails first (blocked
+    is refused; needing approval goes to the compliance queue) and becomes a new version of the draft."""
+    now = services.now()
+    if body is None or body.text is None:
+        return services.write(lambda s: cards.adopt(session=s, user=user, card_id=card_id, key=key, now=now))
+    with services.read() as session:
+        edit = cards.prepare_edit(session=session, user=user, card_id=card_id, text=body.text,
+                                  reviewer=services.reviewer, profile=services.profile, now=now)
+    return services.write(lambda s: cards.adopt_edited(session=s, user=user, edit=edit, key=key, now=now))
 
 
 @router.post("/{card_id}/reject")
-def reject(card_id: str, body: RejectBody, user: CurrentUser, key: Key, bench: Bench) -> dict[str, Any]:
-    return bench.act(user, card_id, "reject", key=key, payload=body.model_dump())
+def reject(card_id: str, body: RejectBody, user: CurrentUser, key: IdempotencyKey, services: ServicesDep) -> CardView:
+    now = services.now()
+    return services.write(lambda s: cards.reject(session=s, user=user, card_id=card_id, key=key, reason=body.reason,
+                                                 note=body.note, now=now,
+                                                 daily_cap=services.settings.card_daily_cap))
 
 
 @router.post("/{card_id}/send")
-def send(card_id: str, user: CurrentUser, key: Key, bench: Bench, body: SendBody | None = None) -> dict[str, Any]:
-    """Mark sent (executed). Refused with 409 while the draft waits for compliance approval."""
-    return bench.act(user, card_id, "send", key=key, payload=(body or SendBody()).model_dump(exclude_none=True))
+def send(card_id: str, user: CurrentUser, key: IdempotencyKey, services: ServicesDep,
+         body: SendBody | None = None) -> CardView:
+    """Mark sent: releases exactly the text the card shows. Refused with 409 unless it is ready or approved."""
+    body, now = body or SendBody(), services.now()
+    return services.write(lambda s: cards.mark_sent(session=s, user=user, card_id=card_id, key=key,
+                                                    channel=body.channel, at=body.at, now=now,
+                                                    daily_cap=services.settings.card_daily_cap))
 
 
 @router.post("/{card_id}/outcome")
-def outcome(card_id: str, body: OutcomeBody, user: CurrentUser, key: Key, bench: Bench) -> dict[str, Any]:
-    return bench.act(user, card_id, "outcome", key=key, payload=body.model_dump())
+def outcome(card_id: str, body: OutcomeBody, user: CurrentUser, key: IdempotencyKey, services: ServicesDep) -> CardView:
+    """What came of it. A different second outcome is 409 unless `correction` is true (audited)."""
+    now = services.now()
+    return services.write(lambda s: cards.record_outcome(session=s, user=user, card_id=card_id, key=key,
+                                                         outcome=body.outcome, value=body.value, now=now,
+                                                         correction=body.correction))
+
+

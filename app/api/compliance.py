@@ -2,48 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query
 
-from app.api.deps import Compliance, StoreDep, workbench
+from app.api.schemas import ApproveBody, ComplianceRejectBody
+from app.http.deps import Compliance, ReadSession, ServicesDep
 from app.review import service as review
+from app.review.service import QueueDecision, QueueItem
 
 router = APIRouter(prefix="/api/compliance", tags=["compliance"])
 
 
-class ApproveBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1, description="The item version you reviewed: a stale version gets 409.")
-    text: str | None = Field(default=None, max_length=10_000, description="Approve this edited text instead.")
-    comment: str | None = Field(default=None, max_length=2_000)
-
-
-class RejectBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
-    reason_code: str = Field(description=f"One of: {', '.join(review.REASON_CODES)}")
-    comment: str | None = Field(default=None, max_length=2_000)
-
-
 @router.get("/queue")
-def queue(user: Compliance, factory: StoreDep, status: str | None = "pending") -> list[dict[str, Any]]:
-    return review.queue(factory, None if status in (None, "", "all") else status)
+def queue(user: Compliance, session: ReadSession,
+          status: Annotated[Literal["pending", "approved", "rejected", "withdrawn", "all"], Query()] = "pending"
+          ) -> list[QueueItem]:
+    return review.queue(session=session, status=None if status == "all" else status)
 
 
 @router.post("/{item_id}/approve")
-def approve(item_id: str, body: ApproveBody, user: Compliance, factory: StoreDep,
-            bench: Annotated[Any, Depends(workbench)]) -> dict[str, Any]:
-    item = review.approve(factory, bench.reviewer, bench.profile, item_id, version=body.version, by=user.name,
-                          now=datetime.now(timezone.utc), edited_body=body.text, comment=body.comment)
-    return {"id": item.id, "status": item.status, "version": item.version, "decided_by": item.decided_by}
+def approve(item_id: str, body: ApproveBody, user: Compliance, services: ServicesDep) -> QueueDecision:
+    """Approve the item's text, or an edited text (`text`): the edit is checked again and becomes a new
+    version, which is then exactly what the rep's card shows and sends."""
+    now = services.now()
+    with services.read() as session:
+        edit = review.prepare_approval(session=session, reviewer=services.reviewer, profile=services.profile,
+                                       item_id=item_id, edited_body=body.text, now=now)
+    return services.write(lambda s: review.approve(session=s, item_id=item_id, version=body.version, by=user.name,
+                                                   now=now, edit=edit, comment=body.comment))
 
 
 @router.post("/{item_id}/reject")
-def reject(item_id: str, body: RejectBody, user: Compliance, factory: StoreDep) -> dict[str, Any]:
-    item = review.reject(factory, item_id, version=body.version, by=user.name, reason_code=body.reason_code,
-                         comment=body.comment, now=datetime.now(timezone.utc))
-    return {"id": item.id, "status": item.status, "version": item.version, "decided_by": item.decided_by,
-            "reason_code": item.reason_code}
+def reject(item_id: str, body: ComplianceRejectBody, user: Compliance, services: ServicesDep) -> QueueDecision:
+    now = services.now()
+    return services.write(lambda s: review.reject(session=s, item_id=item_id, version=body.version, by=user.name,
+                                                  reason_code=body.reason_code, comment=body.comment, now=now))

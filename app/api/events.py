@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
-
 from fastapi import APIRouter
 
-from app.api.deps import CurrentUser, StoreDep
 from app.cards import service as cards
+from app.cards.service import EventAccepted
 from app.domain import EventRecord
-from app.store.tables import Event
+from app.http.deps import CurrentUser, ServicesDep
 
 router = APIRouter(prefix="/api", tags=["events"])
 
 
 @router.post("/events", status_code=202)
-def post_event(event: EventRecord, user: CurrentUser, factory: StoreDep) -> dict[str, Any]:
-    """A customer event (a page view, a service conversation with an intent...). Triggers are checked by the
-    background worker within WORKER_INTERVAL_S seconds."""
-    now = datetime.now(timezone.utc)
-    if event.occurred_at > now:
-        from fastapi import HTTPException
-
-        raise HTTPException(status_code=422, detail="occurred_at: must not be in the future")
-    cards.accept_event(factory, Event(**event.model_dump()), now=now)
-    return {"event_id": event.id, "queued": True}
+def post_event(event: EventRecord, user: CurrentUser, services: ServicesDep) -> EventAccepted:
+    """A customer event (a page view, a service conversation with an intent...), from a rep about their own
+    customer or from an integration. Triggers are checked by the background worker within WORKER_INTERVAL_S
+    seconds. Posting the same event again is a no-op; other content under a used id is 409."""
+    now = services.now()
+    return services.write(lambda s: cards.accept_event(session=s, user=user, record=event, now=now,
+                                                       skew_s=services.settings.event_clock_skew_s))

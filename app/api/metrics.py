@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
-
 from fastapi import APIRouter
 
-from app.api.deps import Analyst, StoreDep
 from app.cards import metrics
+from app.cards.metrics import Metrics
+from app.http.deps import Analyst, ReadSession, ServicesDep
 
 router = APIRouter(prefix="/api", tags=["metrics"])
 
 
 @router.get("/metrics")
-def get_metrics(user: Analyst, factory: StoreDep) -> dict[str, Any]:
-    return metrics.compute(factory, now=datetime.now(timezone.utc))
+def get_metrics(user: Analyst, session: ReadSession, services: ServicesDep) -> Metrics:
+    return metrics.compute(session=session, now=services.now())

@@ -3,29 +3,22 @@ champion vs challenger with confidence intervals, and alerts (missing feedback, 
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.store.tables import Card, Decision, ReviewItem, ScoreRun
+from app.cards.tables import Card
+from app.feedback import service as feedback
+from app.feedback.service import LiveSplit
+from app.models.tables import Decision, ScoreRun
+from app.review import service as review
 
 FEEDBACK_DAYS = 3
 DRIFT_PSI = 0.2
 DROP_SHARE = 0.5
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson interval of a rate: honest at small n, unlike the normal approximation."""
-    if n == 0:
-        return (0.0, 0.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4))
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
@@ -45,54 +38,67 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
-def compute(factory: sessionmaker[Session], *, now: datetime) -> dict[str, Any]:
-    with factory() as session:
-        cards = session.execute(select(Card.status, Card.executed_at, Card.outcome, Card.reject_reason, Card.draft_id,
-                                       Decision.reasons, Decision.arm, Card.updated_at)
-                                .join(Decision, Decision.id == Card.decision_id, isouter=True)).all()
-        reviews = session.execute(select(ReviewItem.status)).scalars().all()
-        runs = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None), ScoreRun.id.like("run-%"))
-                               .order_by(ScoreRun.started_at.desc()).limit(2)).all()
-        scores = [np.array(session.scalars(select(Decision.confidence).where(Decision.run_id == r.id,
-                                                                            Decision.confidence.is_not(None))).all(),
-                           dtype=float) for r in runs]
+class Alert(BaseModel):
+    kind: str
+    message: str
+
+
+class Metrics(BaseModel):
+    cards: int
+    shown: int
+    adoption_rate: float | None
+    execution_rate: float | None
+    conversion_rate: float | None
+    reason_display_rate: float | None
+    compliance_approval_rate: float | None
+    feedback_coverage: float | None
+    acted_on: int
+    compliance_pending: int
+    ab: LiveSplit
+    psi_last_two_runs: float
+    alerts: list[Alert]
+
+
+def compute(*, session: Session, now: datetime) -> Metrics:
+    cards = session.execute(select(Card.status, Card.executed_at, Card.outcome, Card.reject_reason, Card.draft_id,
+                                   Decision.reasons, Decision.arm, Card.updated_at)
+                            .join(Decision, Decision.id == Card.decision_id, isouter=True)).all()
+    reviews = review.queue_counts(session=session)
+    runs = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None), ScoreRun.kind == "batch")
+                           .order_by(ScoreRun.started_at.desc()).limit(2)).all()
+    scores = [np.array(session.scalars(select(Decision.confidence).where(Decision.run_id == r.id,
+                                                                        Decision.confidence.is_not(None))).all(),
+                       dtype=float) for r in runs]
     shown = [c for c in cards if c.status != "queued"]
     acted = [c for c in shown if c.status in ("adopted", "executed", "rejected")]
     adopted = [c for c in shown if c.status in ("adopted", "executed")]
     executed = [c for c in shown if c.status == "executed"]
     converted = [c for c in executed if c.outcome == "converted"]
     with_outcome = [c for c in executed if c.outcome]
-    decided = [r for r in reviews if r in ("approved", "rejected")]
-    arms = {}
-    for arm in ("champion", "challenger"):
-        rows = [c for c in executed if c.arm == arm and c.outcome]
-        wins = sum(c.outcome == "converted" for c in rows)
-        arms[arm] = {"executed_with_outcome": len(rows), "converted": wins, "rate": _rate(wins, len(rows)),
-                     "ci95": wilson(wins, len(rows))}
+    decided = reviews.get("approved", 0) + reviews.get("rejected", 0)
     alerts = []
     stale = [c for c in executed if not c.outcome and c.executed_at and c.executed_at < now - timedelta(days=FEEDBACK_DAYS)]
     if stale:
-        alerts.append({"kind": "feedback_missing", "message": f"{len(stale)} executed cards have no outcome after "
-                                                              f"{FEEDBACK_DAYS} days"})
+        alerts.append(Alert(kind="feedback_missing",
+                            message=f"{len(stale)} executed cards have no outcome after {FEEDBACK_DAYS} days"))
     drift = psi(scores[1], scores[0]) if len(scores) == 2 else 0.0
     if drift > DRIFT_PSI:
-        alerts.append({"kind": "model_drift", "message": f"confidence distribution moved: PSI {drift:.2f} between the "
-                                                         f"last two runs (alert above {DRIFT_PSI})"})
+        alerts.append(Alert(kind="model_drift", message=f"confidence distribution moved: PSI {drift:.2f} between the "
+                                                        f"last two runs (alert above {DRIFT_PSI})"))
     week = [c for c in with_outcome if c.executed_at and c.executed_at >= now - timedelta(days=7)]
     before = [c for c in with_outcome if c.executed_at and now - timedelta(days=14) <= c.executed_at < now - timedelta(days=7)]
     recent_rate, before_rate = _rate(sum(c.outcome == "converted" for c in week), len(week)), \
         _rate(sum(c.outcome == "converted" for c in before), len(before))
     if recent_rate is not None and before_rate and len(week) >= 20 and recent_rate < before_rate * DROP_SHARE:
-        alerts.append({"kind": "conversion_drop", "message": f"conversion {recent_rate:.0%} this week vs {before_rate:.0%} "
-                                                             "the week before"})
-    return {
-        "cards": len(cards), "shown": len(shown),
-        "adoption_rate": _rate(len(adopted), len(shown)), "execution_rate": _rate(len(executed), len(adopted)),
-        "conversion_rate": _rate(len(converted), len(with_outcome)),
-        "reason_display_rate": _rate(sum(bool(c.reasons) for c in shown), len(shown)),
-        "compliance_approval_rate": _rate(sum(r == "approved" for r in decided), len(decided)),
-        "feedback_coverage": _rate(len(with_outcome) + sum(c.status == "rejected" for c in shown),
-                                   len(executed) + sum(c.status == "rejected" for c in shown)),
-        "acted_on": len(acted), "compliance_pending": sum(r == "pending" for r in reviews),
-        "ab": arms, "psi_last_two_runs": round(drift, 4), "alerts": alerts,
-    }
+        alerts.append(Alert(kind="conversion_drop", message=f"conversion {recent_rate:.0%} this week vs "
+                                                            f"{before_rate:.0%} the week before"))
+    rejected = sum(c.status == "rejected" for c in shown)
+    return Metrics(
+        cards=len(cards), shown=len(shown),
+        adoption_rate=_rate(len(adopted), len(shown)), execution_rate=_rate(len(executed), len(adopted)),
+        conversion_rate=_rate(len(converted), len(with_outcome)),
+        reason_display_rate=_rate(sum(bool(c.reasons) for c in shown), len(shown)),
+        compliance_approval_rate=_rate(reviews.get("approved", 0), decided),
+        feedback_coverage=_rate(len(with_outcome) + rejected, len(executed) + rejected),
+        acted_on=len(acted), compliance_pending=reviews.get("pending", 0),
+        ab=feedback.live_split(session=session), psi_last_two_runs=round(drift, 4), alerts=alerts)

@@ -1,29 +1,74 @@
 """Cards: built from decisions, drafted in the background, acted on by reps, swept for SLA.
 
-At most one live card per customer; each rep gets at most `daily_cap` open cards a day, by priority
-(the decision's score), the rest wait as `queued` and move up as cards close. Every action carries an
-idempotency key: a retried request returns the first result and records nothing twice. Each action
-lands in one transaction with its audit entry.
+At most one live card per customer; each rep gets at most `daily_cap` open cards a day, by priority (the
+decision's score), the rest wait as `queued` and move up as cards close. A card follows one draft lineage
+and always shows its newest version: a rep's edit and a compliance edit are versions of it. Every action
+is one unit of work with its audit entry, owned by the edge that calls it; a refused action writes nothing.
+Each action carries an idempotency key: a retried request returns the first result and records nothing twice.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.domain import Channel, Outcome
-from app.review import audit
-from app.store.db import transaction
-from app.store.tables import (Card, CardAction, Customer, Decision, Draft, Event, EventJob, Feedback, OutreachAttempt,
-                              ScoreRun, User)
+from app.audit import service as audit
+from app.cards.tables import Card, CardAction, EventJob
+from app.data import history
+from app.data.tables import Customer
+from app.domain import Channel, EventRecord, Outcome
+from app.drafting import service as drafting
+from app.drafting.facts import CompanyProfile
+from app.drafting.service import Drafter, DraftInputs, DraftMode, DraftRequest, DraftResult
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.feedback import service as feedback
+from app.library.index import TemplateIndex
+from app.library.retrieval import best_for_decision
+from app.models.tables import Decision
+from app.review import service as review
+from app.review.checks import Reviewer, Verdict
+from app.review.service import Assessment, ReviewStatus
+from app.users.service import Role
+from app.users.tables import User
 
-LIVE = ("open", "queued", "adopted")
+
+class CardStatus(StrEnum):
+    QUEUED = "queued"  # over the rep's daily cap: waits for a place in the inbox
+    OPEN = "open"  # in today's inbox
+    ADOPTED = "adopted"
+    REJECTED = "rejected"
+    EXECUTED = "executed"  # released and sent
+
+
+# How a card may move: the single source of truth for every action. Anything else is a 409.
+TRANSITIONS: dict[CardStatus, frozenset[CardStatus]] = {
+    CardStatus.QUEUED: frozenset({CardStatus.OPEN, CardStatus.ADOPTED, CardStatus.REJECTED}),
+    CardStatus.OPEN: frozenset({CardStatus.ADOPTED, CardStatus.REJECTED, CardStatus.EXECUTED}),
+    CardStatus.ADOPTED: frozenset({CardStatus.ADOPTED, CardStatus.REJECTED, CardStatus.EXECUTED}),
+    CardStatus.REJECTED: frozenset(),
+    CardStatus.EXECUTED: frozenset(),
+}
+LIVE = (CardStatus.QUEUED, CardStatus.OPEN, CardStatus.ADOPTED)
+VERB = {CardStatus.ADOPTED: "adopted", CardStatus.REJECTED: "rejected", CardStatus.EXECUTED: "sent",
+        CardStatus.OPEN: "opened"}
+
+
+class ActionKind(StrEnum):
+    ADOPT = "adopt"
+    ADOPT_EDITED = "adopt_edited"
+    REJECT = "reject"
+    SEND = "send"
+    OUTCOME = "outcome"
+
+
 REJECT_REASONS = {"not_relevant": "not relevant for this customer", "bad_timing": "wrong time",
                   "wrong_channel": "wrong channel", "already_in_touch": "already in touch",
                   "poor_script": "the script is not usable", "do_not_contact": "customer asked not to be contacted",
@@ -34,53 +79,245 @@ TRIGGERS = {("pricing_question", "lead"), ("renewal_risk", "active"), ("upsell_i
             ("implementation_blocker", None), ("complaint", None)}
 
 
-class CardError(ValueError):
-    """A request about a card that cannot be done as asked (HTTP 422); the message names the field."""
+# --- who may do what -------------------------------------------------------------------------------------
+
+def can_see(user: User, card: Card) -> bool:
+    """Reps see their own cards, their teammates' and their team queue; admin and compliance see all."""
+    if user.role in (Role.ADMIN, Role.COMPLIANCE):
+        return True
+    return user.role == Role.REP and (card.rep_id == user.rep_id or (card.team is not None and card.team == user.team))
 
 
-class NotFound(LookupError):
-    """No such card (or not one this user may see)."""
+def can_act(user: User, card: Card) -> bool:
+    """Reps act on their own cards and on their team's queue (cards no rep holds); admin on any."""
+    if user.role == Role.ADMIN:
+        return True
+    return user.role == Role.REP and (card.rep_id == user.rep_id
+                                      or (card.rep_id is None and card.team is not None and card.team == user.team))
 
 
-class Forbidden(PermissionError):
-    """The user's role or team does not allow this."""
+def _readable(user: User) -> None:
+    if user.role not in (Role.REP, Role.ADMIN, Role.COMPLIANCE):
+        raise Forbidden(f"cards are for reps (you are {user.role})", field="role")
 
 
-class Conflict(Exception):
-    """The card's state does not allow this action now (HTTP 409)."""
+def _actionable(session: Session, user: User, card_id: str) -> Card:
+    card = session.get(Card, card_id)
+    if card is None or not can_see(user, card):
+        raise NotFound(f"card {card_id!r} not found", field="card")
+    if not can_act(user, card):
+        who = f"rep {card.rep_id}" if card.rep_id else f"team {card.team}'s queue"
+        raise Forbidden(f"card {card_id} belongs to {who}: you can act on your own cards and your team queue",
+                        field="card")
+    return card
+
+
+def _move(card: Card, to: CardStatus) -> None:
+    if to not in TRANSITIONS[CardStatus(card.status)]:
+        raise Conflict(f"card {card.id} is {card.status}: it can no longer be {VERB.get(to, to)}", field="status")
+    card.status = to
+
+
+# --- what a card looks like ------------------------------------------------------------------------------
+
+class CustomerBrief(BaseModel):
+    id: str
+    name: str
+    segment: str | None
+    industry: str | None
+    stage: str
+
+
+class DraftView(BaseModel):
+    """The text the card shows and copies: the newest version of its draft, exactly as stored."""
+
+    id: str
+    lineage_id: str
+    revision: int
+    subject: str | None
+    body: str
+    mode: str
+    author: str
+    label: str
+    model: str | None
+    drafting: str | None
+    review_status: str | None
+    findings: list[dict[str, Any]]
+    routing: list[str]
+    fallback_reason: str | None
+    template_version: int
+    prompt_version: str | None
+    # Set when compliance changed the text after the rep adopted it: what changed, as a unified diff.
+    changed_by_compliance: bool = False
+    changes: str | None = None
+
+
+class ReleaseView(BaseModel):
+    id: str
+    draft_id: str
+    body_sha256: str
+    released_at: datetime
+    channel: str
+
+
+class CardView(BaseModel):
+    id: str
+    status: CardStatus
+    priority: float
+    source: str
+    trigger: str | None
+    rep_id: str | None
+    team: str | None
+    due_at: datetime
+    customer: CustomerBrief
+    confidence: float | None
+    method: str | None
+    flags: list[str]
+    reasons: list[str]
+    channel: str | None
+    when: str | None
+    product: str | None
+    template_id: str | None
+    draft: DraftView | None
+    draft_status: str
+    executed_at: datetime | None
+    executed_channel: str | None
+    outcome: str | None
+    outcome_value: float | None
+    reject_reason: str | None
+    release: ReleaseView | None
+    versions: dict[str, str | None]
+    replayed: bool = False
+
+
+def _draft_status(head: DraftResult | None, status: str | None) -> str:
+    if head is None:
+        return "drafting"
+    if status == ReviewStatus.NEEDS_APPROVAL:
+        return "requires approval"
+    if status in (ReviewStatus.BLOCKED, ReviewStatus.REJECTED, ReviewStatus.APPROVED):
+        return str(status)
+    if status is None:
+        return "not reviewed"
+    return "template only" if head.mode == DraftMode.TEMPLATE_ONLY else "ready"
+
+
+def views(session: Session, cards: list[Card]) -> list[CardView]:
+    """Many cards at once: a few queries for their customers, decisions, drafts and reviews, not a few per card."""
+    def by_id(model: Any, ids: set[Any]) -> dict[Any, Any]:
+        ids.discard(None)
+        return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))} if ids else {}
+
+    customers = by_id(Customer, {c.customer_id for c in cards})
+    decisions = by_id(Decision, {c.decision_id for c in cards})
+    heads = drafting.heads(session=session, lineage_ids={c.draft_id for c in cards if c.draft_id})
+    adopted = {c.adopted_draft_id for c in cards if c.adopted_draft_id}
+    earlier = {d: drafting.get(session=session, draft_id=d) for d in adopted - {h.id for h in heads.values()}}
+    reviews = review.reviews_of(session=session, draft_ids={h.id for h in heads.values()})
+    releases = review.releases_of(session=session, draft_ids={c.draft_id for c in cards if c.release_id})
+    out = []
+    for card in cards:
+        customer, decision = customers[card.customer_id], decisions.get(card.decision_id)
+        head = heads.get(card.draft_id) if card.draft_id else None
+        checked = reviews.get(head.id) if head else None
+        draft = None
+        if head is not None:
+            draft = DraftView(id=head.id, lineage_id=head.lineage_id, revision=head.revision, subject=head.subject,
+                              body=head.body, mode=head.mode, author=head.author, label=head.label, model=head.model,
+                              drafting=head.drafting, review_status=checked.status if checked else None,
+                              findings=checked.findings if checked else [], routing=checked.routing if checked else [],
+                              fallback_reason=head.fallback_reason, template_version=head.template_version,
+                              prompt_version=head.prompt_version)
+            before = earlier.get(card.adopted_draft_id)
+            if before is not None and head.mode == DraftMode.COMPLIANCE_EDIT:
+                draft.changed_by_compliance = True
+                draft.changes = "".join(difflib.unified_diff(before.body.splitlines(True), head.body.splitlines(True),
+                                                             "your text", f"approved by {head.author}"))
+        released = releases.get(card.draft_id) if card.release_id else None
+        out.append(CardView(
+            id=card.id, status=card.status, priority=round(card.priority, 4), source=card.source, trigger=card.trigger,
+            rep_id=card.rep_id, team=card.team, due_at=card.due_at,
+            customer=CustomerBrief(id=customer.id, name=" ".join(p for p in (customer.first_name, customer.last_name) if p),
+                                   segment=customer.segment, industry=customer.industry, stage=customer.lifecycle_stage),
+            confidence=decision.confidence if decision else None, method=decision.method if decision else None,
+            flags=(["rule-based"] if decision and decision.method == "rule-based" else [])
+            + (["needs confirmation (sensitive)"] if decision and decision.requires_confirmation else []),
+            reasons=[r["text"] for r in decision.reasons] if decision else [],
+            channel=decision.channel if decision else None, when=decision.slot_local if decision else None,
+            product=decision.product if decision else None, template_id=card.template_id, draft=draft,
+            draft_status=_draft_status(head, checked.status if checked else None),
+            executed_at=card.executed_at, executed_channel=card.executed_channel, outcome=card.outcome,
+            outcome_value=card.outcome_value, reject_reason=card.reject_reason,
+            release=ReleaseView(id=released.id, draft_id=released.draft_id, body_sha256=released.body_sha256,
+                                released_at=released.released_at, channel=released.channel) if released else None,
+            versions={"model": decision.model_version if decision else None,
+                      "contact_policy": decision.policy_version if decision else None,
+                      "prompt": head.prompt_version if head else None,
+                      "template": f"{head.template_id}@{head.template_version}" if head else None,
+                      "review_policy": checked.policy_version if checked else None}))
+    return out
+
+
+def view(session: Session, card: Card) -> CardView:
+    return views(session, [card])[0]
+
+
+def list_cards(*, session: Session, user: User, rep: str | None = None, status: str | None = CardStatus.OPEN,
+               limit: int = 50) -> list[CardView]:
+    """Cards by priority. Reps see their own and their team queue's; admin and compliance anyone's."""
+    _readable(user)
+    if status is not None and status not in set(CardStatus):
+        raise InvalidInput(f"{status!r} is not one of {', '.join(CardStatus)}", field="status")
+    statement = select(Card)
+    if user.role == Role.REP:
+        if rep is not None and rep != user.rep_id:
+            raise Forbidden(f"you can list your own cards ({user.rep_id}) and your team's, not {rep!r}", field="rep")
+        statement = statement.where((Card.rep_id == user.rep_id) | ((Card.team == user.team) & Card.rep_id.is_(None)))
+    elif rep is not None:
+        statement = statement.where(Card.rep_id == rep)
+    if status:
+        statement = statement.where(Card.status == status)
+    cards = session.scalars(statement.order_by(Card.priority.desc(), Card.id).limit(limit)).all()
+    return views(session, list(cards))
+
+
+def get_card(*, session: Session, user: User, card_id: str) -> CardView:
+    _readable(user)
+    card = session.get(Card, card_id)
+    if card is None or not can_see(user, card):
+        raise NotFound(f"card {card_id!r} not found", field="card")
+    return view(session, card)
+
+
+def any_cards(*, session: Session) -> bool:
+    return session.scalar(select(func.count()).select_from(Card)) > 0
+
+
+# --- building the day's cards ----------------------------------------------------------------------------
+
+class BuildReport(BaseModel):
+    open: int = 0
+    queued: int = 0
+    skipped_live: int = 0
+    by_rep: dict[str, int] = {}
 
 
 def _new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def can_see(user: User, card: Card) -> bool:
-    if user.role in ("admin", "compliance", "data_scientist"):
-        return True
-    return user.role == "rep" and (card.rep_id == user.rep_id or (card.team is not None and card.team == user.team))
-
-
-@dataclass
-class BuildReport:
-    open: int = 0
-    queued: int = 0
-    skipped_live: int = 0
-    by_rep: dict[str, int] = field(default_factory=dict)
-
-
-def build_cards(factory: sessionmaker[Session], run_id: str, *, now: datetime, daily_cap: int, sla_hours: float
-                ) -> BuildReport:
+def build_cards(*, session: Session, run_id: str, now: datetime, daily_cap: int, sla_hours: float) -> BuildReport:
     """The day's cards from a scoring run; customers who already have a live card keep it."""
     report = BuildReport()
     day = now.date().isoformat()
-    with factory() as session:
-        rows = session.execute(select(Decision.id, Decision.customer_id, Decision.score, Customer.owner_rep, Customer.team)
-                               .join(Customer, Customer.id == Decision.customer_id)
-                               .where(Decision.run_id == run_id, Decision.status == "recommended")
-                               .order_by(Decision.score.desc())).all()
-        live = set(session.scalars(select(Card.customer_id).where(Card.status.in_(LIVE))))
-        open_today = dict(session.execute(select(Card.rep_id, func.count()).where(Card.day == day, Card.status == "open")
-                                          .group_by(Card.rep_id)).all())
+    rows = session.execute(select(Decision.id, Decision.customer_id, Decision.score, Customer.owner_rep, Customer.team)
+                           .join(Customer, Customer.id == Decision.customer_id)
+                           .where(Decision.run_id == run_id, Decision.status == "recommended")
+                           .order_by(Decision.score.desc())).all()
+    live = set(session.scalars(select(Card.customer_id).where(Card.status.in_(LIVE))))
+    open_today = dict(session.execute(select(Card.rep_id, func.count()).where(Card.day == day,
+                                                                              Card.status == CardStatus.OPEN)
+                                      .group_by(Card.rep_id)).all())
     cards = []
     for decision_id, customer_id, score, rep, team in rows:
         if customer_id in live:
@@ -88,19 +325,18 @@ def build_cards(factory: sessionmaker[Session], run_id: str, *, now: datetime, d
             continue
         live.add(customer_id)
         taken = open_today.get(rep, 0)
-        status = "open" if taken < daily_cap else "queued"
-        open_today[rep] = taken + (status == "open")
-        report.open += status == "open"
-        report.queued += status == "queued"
+        status = CardStatus.OPEN if taken < daily_cap else CardStatus.QUEUED
+        open_today[rep] = taken + (status == CardStatus.OPEN)
+        report.open += status == CardStatus.OPEN
+        report.queued += status == CardStatus.QUEUED
         report.by_rep[rep or "-"] = report.by_rep.get(rep or "-", 0) + 1
         cards.append({"id": _new_id(), "customer_id": customer_id, "decision_id": decision_id, "rep_id": rep,
                       "team": team, "status": status, "priority": float(score or 0), "source": "batch", "day": day,
                       "created_at": now, "updated_at": now, "due_at": now + timedelta(hours=sla_hours)})
-    with transaction(factory) as session:
-        if cards:
-            session.execute(Card.__table__.insert(), cards)
-        audit.record(session, actor="system", action="cards_built", subject_type="score_run", subject_id=run_id,
-                     now=now, details={"open": report.open, "queued": report.queued, "kept": report.skipped_live})
+    if cards:
+        session.execute(Card.__table__.insert(), cards)
+    audit.record(session=session, actor="system", action="cards_built", subject_type="score_run", subject_id=run_id,
+                 now=now, details={"open": report.open, "queued": report.queued, "kept": report.skipped_live})
     return report
 
 
@@ -108,374 +344,377 @@ def promote_queued(session: Session, rep_id: str | None, day: str, daily_cap: in
     """Fill a rep's inbox back up to the cap from their queued cards, best first."""
     if rep_id is None:
         return
-    open_now = session.scalar(select(func.count()).select_from(Card).where(Card.rep_id == rep_id, Card.status == "open",
-                                                                          Card.day == day)) or 0
-    for card in session.scalars(select(Card).where(Card.rep_id == rep_id, Card.status == "queued")
+    open_now = session.scalar(select(func.count()).select_from(Card).where(
+        Card.rep_id == rep_id, Card.status == CardStatus.OPEN, Card.day == day)) or 0
+    for card in session.scalars(select(Card).where(Card.rep_id == rep_id, Card.status == CardStatus.QUEUED)
                                 .order_by(Card.priority.desc()).limit(max(0, daily_cap - open_now))):
-        card.status, card.day = "open", day
+        _move(card, CardStatus.OPEN)
+        card.day = day
 
 
-def views(session: Session, cards: list[Card]) -> list[dict[str, Any]]:
-    """Many cards at once: three queries for their customers, decisions and drafts, not three per card."""
-    def by_id(model: Any, ids: set[Any]) -> dict[Any, Any]:
-        ids.discard(None)
-        return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))} if ids else {}
+# --- actions ---------------------------------------------------------------------------------------------
 
-    customers = by_id(Customer, {c.customer_id for c in cards})
-    decisions = by_id(Decision, {c.decision_id for c in cards})
-    drafts = by_id(Draft, {c.draft_id for c in cards})
-    return [view(session, c, customers[c.customer_id], decisions.get(c.decision_id), drafts.get(c.draft_id))
-            for c in cards]
+def _check_key(key: str) -> None:
+    if not key or len(key) > 128:
+        raise InvalidInput("a header of 1 to 128 characters is required", field="Idempotency-Key")
 
 
-def view(session: Session, card: Card, customer: Customer | None = None, decision: Decision | None = None,
-         draft: Draft | None = None) -> dict[str, Any]:
-    """A card as the rep sees it."""
-    customer = customer or session.get(Customer, card.customer_id)
-    if decision is None and card.decision_id:
-        decision = session.get(Decision, card.decision_id)
-    if draft is None and card.draft_id:
-        draft = session.get(Draft, card.draft_id)
-    if draft is None:
-        draft_status = "drafting"
-    elif draft.review_status == "needs_approval":
-        draft_status = "requires approval"
-    elif draft.review_status in ("blocked", "rejected"):
-        draft_status = draft.review_status
-    elif draft.mode == "template_only":
-        draft_status = "template only"
-    else:
-        draft_status = "ready"
-    return {
-        "id": card.id, "status": card.status, "priority": round(card.priority, 4), "source": card.source,
-        "trigger": card.trigger, "rep_id": card.rep_id, "team": card.team, "due_at": card.due_at.isoformat(),
-        "customer": {"id": customer.id, "name": " ".join(p for p in (customer.first_name, customer.last_name) if p),
-                     "segment": customer.segment, "industry": customer.industry, "stage": customer.lifecycle_stage},
-        "confidence": decision.confidence if decision else None,
-        "method": decision.method if decision else None,
-        "flags": (["rule-based"] if decision and decision.method == "rule-based" else [])
-        + (["needs confirmation (sensitive)"] if decision and decision.requires_confirmation else []),
-        "reasons": [r["text"] for r in decision.reasons] if decision else [],
-        "channel": decision.channel if decision else None, "when": decision.slot_local if decision else None,
-        "product": decision.product if decision else None,
-        "template_id": card.template_id,
-        "draft": None if draft is None else {
-            "id": draft.id, "subject": draft.subject, "body": card.adopted_text or draft.body, "mode": draft.mode,
-            "model": draft.model, "drafting": draft.drafting, "review_status": draft.review_status,
-            "findings": draft.findings, "fallback_reason": draft.fallback_reason,
-            "template_version": draft.template_version, "prompt_version": draft.prompt_version},
-        "draft_status": draft_status,
-        "executed_at": card.executed_at.isoformat() if card.executed_at else None,
-        "executed_channel": card.executed_channel, "outcome": card.outcome, "outcome_value": card.outcome_value,
-        "reject_reason": card.reject_reason,
-        "versions": {"model": decision.model_version if decision else None,
-                     "contact_policy": decision.policy_version if decision else None,
-                     "prompt": draft.prompt_version if draft else None,
-                     "template": f"{draft.template_id}@{draft.template_version}" if draft else None,
-                     "review_policy": draft.policy_version if draft else None},
-    }
-
-
-def list_cards(factory: sessionmaker[Session], user: User, *, rep: str | None = None, status: str | None = "open",
-               limit: int = 50) -> list[dict[str, Any]]:
-    if user.role == "rep":
-        if rep is not None and rep != user.rep_id:
-            raise Forbidden(f"rep: you can list your own cards ({user.rep_id}) and your team's, not {rep!r}")
-    with factory() as session:
-        statement = select(Card)
-        if user.role == "rep":
-            statement = statement.where((Card.rep_id == user.rep_id) | ((Card.team == user.team) & Card.rep_id.is_(None)))
-        elif rep is not None:
-            statement = statement.where(Card.rep_id == rep)
-        if status:
-            statement = statement.where(Card.status == status)
-        cards = session.scalars(statement.order_by(Card.priority.desc(), Card.id).limit(limit)).all()
-        return views(session, list(cards))
-
-
-def get_card(factory: sessionmaker[Session], user: User, card_id: str) -> dict[str, Any]:
-    with factory() as session:
-        card = session.get(Card, card_id)
-        if card is None or not can_see(user, card):
-            raise NotFound(f"card {card_id!r} not found")
-        return view(session, card)
-
-
-def _replay(session: Session, key: str, card_id: str, kind: str) -> bool:
-    """True when this exact action was already recorded under `key`."""
+def _replayed(session: Session, key: str, card: Card, kind: ActionKind) -> bool:
+    """True when this exact action was already recorded under `key` (a retry): nothing is done again."""
+    _check_key(key)
     done = session.scalars(select(CardAction).where(CardAction.idempotency_key == key)).first()
     if done is None:
         return False
-    if done.card_id != card_id or done.kind != kind:
-        raise Conflict(f"Idempotency-Key {key!r} was already used for {done.kind} on card {done.card_id}")
+    if done.card_id != card.id or done.kind != kind:
+        raise Conflict(f"Idempotency-Key {key!r} was already used for {done.kind} on card {done.card_id}",
+                       field="Idempotency-Key")
     return True
 
 
-def act(factory: sessionmaker[Session], user: User, card_id: str, kind: str, *, key: str, now: datetime,
-        payload: dict[str, Any], reviewer: Any = None, profile: Any = None, daily_cap: int = 10) -> dict[str, Any]:
-    """One action on a card (adopt, reject, send, outcome), exactly once per idempotency key."""
-    from app.review import service as review
-
-    if not key or len(key) > 128:
-        raise CardError("Idempotency-Key: a header of 1 to 128 characters is required")
-    edited_draft = None
-    if kind == "adopt" and payload.get("text") is not None:
-        with factory() as session:
-            seen = session.scalars(select(CardAction).where(CardAction.idempotency_key == key)).first()
-        if seen is None:  # a replay must not make a second edited draft
-            edited_draft = _edited_draft(factory, user, card_id, str(payload["text"]), reviewer=reviewer,
-                                         profile=profile, now=now)
-    with transaction(factory) as session:
-        card = session.get(Card, card_id)
-        if card is None or not can_see(user, card):
-            raise NotFound(f"card {card_id!r} not found")
-        if user.role not in ("rep", "admin"):
-            raise Forbidden(f"only reps act on cards (you are {user.role})")
-        if _replay(session, key, card_id, kind):
-            return view(session, card) | {"replayed": True}
-        details: dict[str, Any] = {}
-        if kind == "adopt":
-            if card.status not in ("open", "queued", "adopted"):
-                raise Conflict(f"card {card_id} is {card.status}: it can no longer be adopted")
-            draft = session.get(Draft, card.draft_id) if card.draft_id else None
-            if draft is None:
-                raise Conflict(f"card {card_id} has no draft yet: try again in a moment")
-            edited = payload.get("text")
-            if edited_draft is not None:
-                details["diff"] = "".join(difflib.unified_diff(draft.body.splitlines(True), edited.splitlines(True),
-                                                               "draft", "edited"))
-                details["edited_draft"] = edited_draft
-                card.adopted_text, card.draft_id = edited, edited_draft
-            card.status = "adopted"
-        elif kind == "reject":
-            reason = payload.get("reason")
-            if reason not in REJECT_REASONS:
-                raise CardError(f"reason: {reason!r} is not one of {', '.join(REJECT_REASONS)}")
-            if card.status not in LIVE:
-                raise Conflict(f"card {card_id} is {card.status}: it can no longer be rejected")
-            card.status, card.reject_reason = "rejected", reason
-            customer = session.get(Customer, card.customer_id)
-            session.add(Feedback(kind="rep_rejection", customer_id=card.customer_id, decision_id=card.decision_id,
-                                 draft_id=card.draft_id, template_id=card.template_id, segment=customer.segment,
-                                 reason_code=reason, comment=payload.get("note"), created_by=user.name, created_at=now))
-            details = {"reason": reason, "note": payload.get("note")}
-            promote_queued(session, card.rep_id, now.date().isoformat(), daily_cap)
-        elif kind == "send":
-            if card.status not in ("open", "adopted"):
-                raise Conflict(f"card {card_id} is {card.status}: only an open or adopted card can be sent")
-            draft = session.get(Draft, card.draft_id) if card.draft_id else None
-            if draft is None:
-                raise Conflict(f"card {card_id} has no draft yet")
-            if draft.review_status not in review.RELEASABLE:
-                raise Conflict(f"card {card_id} cannot be sent: the draft is {draft.review_status or 'not reviewed'}"
-                               + (" and waits for compliance approval" if draft.review_status == "needs_approval" else ""))
-            decision = session.get(Decision, card.decision_id) if card.decision_id else None
-            channel = payload.get("channel") or (decision.channel if decision else None)
-            if channel not in set(Channel):
-                raise CardError(f"channel: {channel!r} is not one of {', '.join(Channel)}")
-            sent_at = payload.get("at") or now
-            if sent_at > now:
-                raise CardError("at: the time it was sent cannot be in the future")
-            card.status, card.executed_at, card.executed_channel = "executed", sent_at, channel
-            draft.sent_at = draft.sent_at or now
-            details = {"channel": channel, "at": card.executed_at.isoformat(), "draft_id": draft.id}
-            promote_queued(session, card.rep_id, now.date().isoformat(), daily_cap)
-        elif kind == "outcome":
-            outcome = payload.get("outcome")
-            if outcome not in set(Outcome):
-                raise CardError(f"outcome: {outcome!r} is not one of {', '.join(Outcome)}")
-            if card.status != "executed":
-                raise Conflict(f"card {card_id} is {card.status}: record the outcome after it was sent")
-            value = payload.get("value")
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
-                raise CardError("value: must be a number >= 0")
-            card.outcome, card.outcome_value = outcome, value
-            decision = session.get(Decision, card.decision_id) if card.decision_id else None
-            attempt = session.get(OutreachAttempt, f"card-{card.id}")
-            if attempt is None:
-                attempt = OutreachAttempt(id=f"card-{card.id}", customer_id=card.customer_id, attributes={})
-                session.add(attempt)
-            attempt.attempted_at, attempt.channel, attempt.outcome = card.executed_at, card.executed_channel, outcome
-            attempt.template_id, attempt.rep_id, attempt.value = card.template_id, card.rep_id, value
-            attempt.product = decision.product if decision else None
-            attempt.attributes = {"card": card.id, "arm": decision.arm if decision else None}
-            details = {"outcome": outcome, "value": value}
-        else:
-            raise CardError(f"action: {kind!r} is not one of adopt, reject, send, outcome")
-        card.updated_at = now
-        session.add(CardAction(card_id=card.id, kind=kind, idempotency_key=key, actor=user.name,
-                               payload={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in payload.items()},
-                               created_at=now))
-        audit.record(session, actor=user.name, action=f"card_{kind}", subject_type="card", subject_id=card.id, now=now,
-                     details=details)
-        if kind == "send" and card.draft_id:
-            audit.record(session, actor=user.name, action="send", subject_type="draft", subject_id=card.draft_id,
-                         now=now, details={"card": card.id, "channel": card.executed_channel})
-        session.flush()
-        return view(session, card) | {"replayed": False}
+def _done(session: Session, card: Card, kind: ActionKind, *, key: str, user: User, now: datetime,
+          payload: dict[str, Any], details: dict[str, Any]) -> CardView:
+    """Record the action under its key, with its audit entry. The key is unique: a concurrent twin of this
+    request fails to commit and is answered as a replay by the edge."""
+    card.updated_at = now
+    session.add(CardAction(card_id=card.id, kind=kind, idempotency_key=key, actor=user.name, created_at=now,
+                           payload={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in payload.items()}))
+    audit.record(session=session, actor=user.name, action=f"card_{kind}", subject_type="card", subject_id=card.id,
+                 now=now, details=details)
+    session.flush()
+    return view(session, card)
 
 
-def _edited_draft(factory: sessionmaker[Session], user: User, card_id: str, text: str, *, reviewer: Any,
-                  profile: Any, now: datetime) -> str | None:
-    """A rep's edit becomes a new draft, reviewed like any other: blocked is refused, needing approval goes
-    to the compliance queue (and the card cannot be sent until it is approved). None if nothing changed."""
-    from app.review.checks import Verdict
-    from app.review.service import check_edit, review_draft
-
-    if not text.strip():
-        raise CardError("text: the edited script must not be empty")
-    if len(text) > 10_000:
-        raise CardError("text: the edited script is longer than 10,000 characters")
-    with factory() as session:
-        card = session.get(Card, card_id)
-        if card is None or not can_see(user, card):
-            raise NotFound(f"card {card_id!r} not found")
-        draft = session.get(Draft, card.draft_id) if card.draft_id else None
-        if draft is None:
-            raise Conflict(f"card {card_id} has no draft yet: try again in a moment")
-        if text == draft.body:
-            return None
-    check = check_edit(factory, reviewer, profile, draft.id, text)
-    if check.verdict == Verdict.BLOCKED:
-        raise CardError("text: the edited script is blocked by the guardrails: " + "; ".join(check.routing))
-    new_id = uuid.uuid4().hex
-    with transaction(factory) as session:
-        original = session.get(Draft, draft.id)
-        session.add(Draft(id=new_id, customer_id=original.customer_id, decision_id=original.decision_id,
-                          channel=original.channel, template_id=original.template_id,
-                          template_version=original.template_version, prompt_version=original.prompt_version,
-                          profile_version=original.profile_version, mode="edited", drafting=f"edited by {user.name}",
-                          model=original.model, subject=original.subject, body=text, facts_used=original.facts_used,
-                          latency_ms=0.0, prompt_tokens=0, completion_tokens=0, cache_key=f"edit-{new_id}",
-                          created_at=now, findings=[]))
-    review_draft(factory, reviewer, profile, new_id, now=now, actor=user.name)
-    return new_id
+def _replay(session: Session, card: Card) -> CardView:
+    return view(session, card).model_copy(update={"replayed": True})
 
 
-def sweep_sla(factory: sessionmaker[Session], *, now: datetime, sla_hours: float) -> dict[str, int]:
-    """Remind cards past their SLA; reassign to the team queue those still not executed one SLA later."""
-    counts = {"reminded": 0, "reassigned": 0}
-    with transaction(factory) as session:
-        overdue = session.scalars(select(Card).where(Card.status.in_(("open", "adopted")), Card.due_at < now)).all()
-        for card in overdue:
-            if card.reminded_at is None:
-                card.reminded_at = now
-                counts["reminded"] += 1
-                audit.record(session, actor="system", action="card_remind", subject_type="card", subject_id=card.id,
-                             now=now, details={"rep_id": card.rep_id, "due_at": card.due_at.isoformat()})
-            elif card.rep_id is not None and card.due_at + timedelta(hours=sla_hours) < now:
-                counts["reassigned"] += 1
-                audit.record(session, actor="system", action="card_reassign", subject_type="card", subject_id=card.id,
-                             now=now, details={"from_rep": card.rep_id, "to_team": card.team})
-                card.rep_id, card.reassigned_at = None, now
+def _head(session: Session, card: Card) -> DraftResult:
+    current = drafting.head(session=session, lineage_id=card.draft_id) if card.draft_id else None
+    if current is None:
+        raise Conflict(f"card {card.id} has no draft yet: try again in a moment", field="draft")
+    return current
+
+
+def adopt(*, session: Session, user: User, card_id: str, key: str, now: datetime) -> CardView:
+    """Adopt the draft as it stands (one tap; the page copies exactly this text)."""
+    card = _actionable(session, user, card_id)
+    if _replayed(session, key, card, ActionKind.ADOPT):
+        return _replay(session, card)
+    _move(card, CardStatus.ADOPTED)
+    current = _head(session, card)
+    card.adopted_draft_id = current.id
+    return _done(session, card, ActionKind.ADOPT, key=key, user=user, now=now, payload={},
+                 details={"draft_id": current.id, "revision": current.revision,
+                          "body_sha256": review.sha256(current.body)})
+
+
+class PreparedEdit(BaseModel):
+    """A rep's edit, checked by the guardrails before anything is written."""
+
+    card_id: str
+    base_draft_id: str
+    text: str
+    assessment: Assessment | None  # None: the text is the draft as it stands
+
+
+def prepare_edit(*, session: Session, user: User, card_id: str, text: str, reviewer: Reviewer,
+                 profile: CompanyProfile, now: datetime) -> PreparedEdit:
+    """Check an edited script the way any draft is checked (reads only). A blocked edit is refused here."""
+    text = drafting.check_text(text, field="text")
+    card = _actionable(session, user, card_id)
+    if CardStatus.ADOPTED not in TRANSITIONS[CardStatus(card.status)]:
+        raise Conflict(f"card {card_id} is {card.status}: it can no longer be adopted", field="status")
+    current = _head(session, card)
+    if text == current.body:
+        return PreparedEdit(card_id=card_id, base_draft_id=current.id, text=text, assessment=None)
+    assessment = review.assess(session=session, reviewer=reviewer, profile=profile,
+                               draft=current.model_copy(update={"body": text}), now=now)
+    if assessment.verdict == Verdict.BLOCKED:
+        raise InvalidInput("the edited script is blocked by the guardrails: " + "; ".join(assessment.verdicts.routing),
+                           field="text")
+    return PreparedEdit(card_id=card_id, base_draft_id=current.id, text=text, assessment=assessment)
+
+
+def adopt_edited(*, session: Session, user: User, edit: PreparedEdit, key: str, now: datetime) -> CardView:
+    """Adopt an edited script: a new version of the card's draft, reviewed like any other (needing approval
+    puts it in the compliance queue, and it cannot be sent until approved). The diff is audited."""
+    card = _actionable(session, user, edit.card_id)
+    if _replayed(session, key, card, ActionKind.ADOPT_EDITED):
+        return _replay(session, card)
+    _move(card, CardStatus.ADOPTED)
+    current = _head(session, card)
+    if current.id != edit.base_draft_id:
+        raise Conflict(f"the draft of card {card.id} changed while you edited it: reload the card", field="text")
+    details: dict[str, Any] = {"draft_id": current.id}
+    if edit.assessment is not None:
+        edited = drafting.revise(session=session, base=current, body=edit.text, author=user.name,
+                                 mode=DraftMode.REP_EDIT, now=now)
+        checked = review.record(session=session, draft=edited, assessment=edit.assessment, actor=user.name, now=now)
+        details = {"draft_id": edited.id, "replaces": current.id, "revision": edited.revision,
+                   "review": checked.status, "body_sha256": review.sha256(edited.body),
+                   "diff": "".join(difflib.unified_diff(current.body.splitlines(True), edit.text.splitlines(True),
+                                                        "draft", "edited"))}
+        current = edited
+    card.adopted_draft_id = current.id
+    return _done(session, card, ActionKind.ADOPT_EDITED, key=key, user=user, now=now, payload={"text": edit.text},
+                 details=details)
+
+
+def reject(*, session: Session, user: User, card_id: str, key: str, reason: str, note: str | None, now: datetime,
+           daily_cap: int) -> CardView:
+    """Reject with a reason from the list (and a note): it feeds the contact policy's cooldown."""
+    if reason not in REJECT_REASONS:
+        raise InvalidInput(f"{reason!r} is not one of {', '.join(REJECT_REASONS)}", field="reason")
+    card = _actionable(session, user, card_id)
+    if _replayed(session, key, card, ActionKind.REJECT):
+        return _replay(session, card)
+    _move(card, CardStatus.REJECTED)
+    card.reject_reason = reason
+    customer = session.get(Customer, card.customer_id)
+    feedback.record_rep_rejection(session=session, card_id=card.id, customer_id=card.customer_id,
+                                  decision_id=card.decision_id, draft_id=card.draft_id, template_id=card.template_id,
+                                  segment=customer.segment, reason=reason, note=note, by=user.name, now=now)
+    if card.draft_id:  # nothing of this card is going out: its queue items are no longer needed
+        review.withdraw(session=session, lineage_id=card.draft_id, by=user.name, now=now, reason="card rejected")
+    promote_queued(session, card.rep_id, now.date().isoformat(), daily_cap)
+    return _done(session, card, ActionKind.REJECT, key=key, user=user, now=now,
+                 payload={"reason": reason, "note": note}, details={"reason": reason, "note": note})
+
+
+def mark_sent(*, session: Session, user: User, card_id: str, key: str, channel: str | None, at: datetime | None,
+              now: datetime, daily_cap: int) -> CardView:
+    """Mark the card sent: the release gate lets the draft's newest version go out (or refuses with 409) and
+    records the hash of exactly that text."""
+    card = _actionable(session, user, card_id)
+    if _replayed(session, key, card, ActionKind.SEND):
+        return _replay(session, card)
+    decision = session.get(Decision, card.decision_id) if card.decision_id else None
+    channel = channel or (decision.channel if decision else None)
+    if channel not in set(Channel):
+        raise InvalidInput(f"{channel!r} is not one of {', '.join(Channel)}", field="channel")
+    sent_at = at or now
+    if sent_at > now:
+        raise InvalidInput("the time it was sent cannot be in the future", field="at")
+    if sent_at < card.created_at - timedelta(days=1):
+        raise InvalidInput("the time it was sent is before the card existed", field="at")
+    _move(card, CardStatus.EXECUTED)
+    current = _head(session, card)
+    released = review.release(session=session, draft_id=current.id, by=user.name, channel=channel, now=now,
+                              subject_ref=card.id)
+    card.executed_at, card.executed_channel, card.release_id = sent_at, channel, released.id
+    card.adopted_draft_id = card.adopted_draft_id or current.id
+    promote_queued(session, card.rep_id, now.date().isoformat(), daily_cap)
+    return _done(session, card, ActionKind.SEND, key=key, user=user, now=now, payload={"channel": channel, "at": sent_at},
+                 details={"channel": channel, "at": sent_at.isoformat(), "draft_id": current.id,
+                          "release_id": released.id, "body_sha256": released.body_sha256})
+
+
+def record_outcome(*, session: Session, user: User, card_id: str, key: str, outcome: str, value: float | None,
+                   now: datetime, correction: bool = False) -> CardView:
+    """What came of a sent card; it becomes an outreach attempt for the next training run. A second,
+    different outcome is refused unless sent as an explicit correction, which is audited with the old one."""
+    if outcome not in set(Outcome):
+        raise InvalidInput(f"{outcome!r} is not one of {', '.join(Outcome)}", field="outcome")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                              or value < 0):
+        raise InvalidInput("must be a finite number >= 0", field="value")
+    card = _actionable(session, user, card_id)
+    if _replayed(session, key, card, ActionKind.OUTCOME):
+        return _replay(session, card)
+    if card.status != CardStatus.EXECUTED:
+        raise Conflict(f"card {card_id} is {card.status}: record the outcome after it was sent", field="status")
+    before = (card.outcome, card.outcome_value)
+    if card.outcome is not None and before != (outcome, value) and not correction:
+        raise Conflict(f"card {card_id} already has the outcome {card.outcome}: send correction=true to correct it "
+                       "(the correction is audited)", field="outcome")
+    decision = session.get(Decision, card.decision_id) if card.decision_id else None
+    feedback.record_outcome(session=session, label=feedback.OutcomeLabel(
+        card_id=card.id, customer_id=card.customer_id, decision_id=card.decision_id, draft_id=card.draft_id,
+        template_id=card.template_id, channel=card.executed_channel, attempted_at=card.executed_at, outcome=outcome,
+        value=value, arm=decision.arm if decision else None, model_version=decision.model_version if decision else None,
+        product=decision.product if decision else None, rep_id=card.rep_id), by=user.name, now=now)
+    card.outcome, card.outcome_value = outcome, value
+    details: dict[str, Any] = {"outcome": outcome, "value": value}
+    if before[0] is not None:
+        details |= {"correction": True, "previous_outcome": before[0], "previous_value": before[1]}
+    return _done(session, card, ActionKind.OUTCOME, key=key, user=user, now=now,
+                 payload={"outcome": outcome, "value": value, "correction": correction}, details=details)
+
+
+# --- SLA -------------------------------------------------------------------------------------------------
+
+class SlaReport(BaseModel):
+    reminded: int = 0
+    reassigned: int = 0
+
+
+def sweep_sla(*, session: Session, now: datetime, sla_hours: float) -> SlaReport:
+    """Remind cards past their SLA; reassign to the team queue those still not sent one SLA later."""
+    counts = SlaReport()
+    overdue = session.scalars(select(Card).where(Card.status.in_((CardStatus.OPEN, CardStatus.ADOPTED)),
+                                                 Card.due_at < now)).all()
+    for card in overdue:
+        if card.reminded_at is None:
+            card.reminded_at = now
+            counts.reminded += 1
+            audit.record(session=session, actor="system", action="card_remind", subject_type="card", subject_id=card.id,
+                         now=now, details={"rep_id": card.rep_id, "due_at": card.due_at.isoformat()})
+        elif card.rep_id is not None and card.due_at + timedelta(hours=sla_hours) < now:
+            counts.reassigned += 1
+            audit.record(session=session, actor="system", action="card_reassign", subject_type="card",
+                         subject_id=card.id, now=now, details={"from_rep": card.rep_id, "to_team": card.team})
+            card.rep_id, card.reassigned_at = None, now
     return counts
 
 
-def accept_event(factory: sessionmaker[Session], event: Event, *, now: datetime) -> None:
-    """Store a posted event and queue it for the trigger worker, in one transaction."""
-    with transaction(factory) as session:
-        if session.get(Customer, event.customer_id) is None:
-            raise CardError(f"customer_id: customer {event.customer_id!r} not found")
-        if session.get(Event, event.id) is not None:
-            return  # the same event posted twice is stored once
-        session.add(event)
-        session.add(EventJob(event_id=event.id, status="pending", created_at=now))
+# --- events and triggers ---------------------------------------------------------------------------------
+
+class EventAccepted(BaseModel):
+    event_id: str
+    queued: bool
+    duplicate: bool = False
 
 
-def process_events(factory: sessionmaker[Session], *, now: datetime, decide: Any, sla_hours: float,
-                   limit: int = 100) -> list[str]:
-    """Check pending events against the triggers; a match gets a fresh decision and a new or refreshed card."""
-    done = []
-    with factory() as session:
-        jobs = session.scalars(select(EventJob).where(EventJob.status == "pending").order_by(EventJob.created_at)
-                               .limit(limit)).all()
-    for job in jobs:
-        with factory() as session:
-            event = session.get(Event, job.event_id)
-            customer = session.get(Customer, event.customer_id) if event is not None else None
-        if event is None or customer is None:
-            with transaction(factory) as session:
-                row = session.get(EventJob, job.event_id)
-                row.status, row.processed_at, row.result = "failed", now, "failed: the event or its customer is gone"
-            done.append(f"{job.event_id}: failed: the event or its customer is gone")
-            continue
-        stage = customer.lifecycle_stage
-        fired = (event.intent, stage) in TRIGGERS or (event.intent, None) in TRIGGERS
-        result = "no trigger"
-        if fired:
-            try:
-                decision = decide(event.customer_id)
-                result = _card_from_trigger(factory, decision, event, now=now, sla_hours=sla_hours)
-            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the worker
-                result = f"failed: {type(exc).__name__}: {exc}"
-        with transaction(factory) as session:
-            row = session.get(EventJob, job.event_id)
-            row.status, row.processed_at, row.result = ("failed" if result.startswith("failed") else "done"), now, result
-        done.append(f"{job.event_id}: {result}")
-    return done
+def accept_event(*, session: Session, user: User, record: EventRecord, now: datetime, skew_s: float) -> EventAccepted:
+    """Store a posted event and queue it for the trigger worker. Reps post events of their own customers,
+    an integration (or admin) of any. Posting the same event again is a no-op; another event under a used
+    id is refused."""
+    if user.role not in (Role.REP, Role.INTEGRATION, Role.ADMIN):
+        raise Forbidden(f"events come from reps and integrations (you are {user.role})", field="role")
+    if record.occurred_at.year < 1970:
+        raise InvalidInput("is before 1970: not a plausible time for an event", field="occurred_at")
+    if record.occurred_at > now + timedelta(seconds=skew_s):
+        raise InvalidInput("must not be in the future", field="occurred_at")
+    customer = session.get(Customer, record.customer_id)
+    if customer is None:
+        raise InvalidInput(f"customer {record.customer_id!r} not found", field="customer_id")
+    if user.role == Role.REP and customer.owner_rep != user.rep_id:
+        raise Forbidden(f"customer {record.customer_id} is not yours: a rep posts events of their own customers",
+                        field="customer_id")
+    stored = history.get_event(session=session, event_id=record.id)
+    if stored is not None:
+        if not history.same_event(stored, record):
+            raise Conflict(f"event {record.id!r} was already posted with other content: use a new id", field="id")
+        return EventAccepted(event_id=record.id, queued=True, duplicate=True)
+    history.add_event(session=session, record=record)
+    session.add(EventJob(event_id=record.id, status="pending", created_at=now))
+    return EventAccepted(event_id=record.id, queued=True)
 
 
-def _card_from_trigger(factory: sessionmaker[Session], decision: Decision, event: Event, *, now: datetime,
-                       sla_hours: float) -> str:
+class TriggerCheck(BaseModel):
+    event_id: str
+    customer_id: str | None
+    intent: str | None
+    fires: bool
+    problem: str | None = None
+
+
+def pending_events(*, session: Session, limit: int = 100) -> list[str]:
+    return list(session.scalars(select(EventJob.event_id).where(EventJob.status == "pending")
+                                .order_by(EventJob.created_at).limit(limit)))
+
+
+def check_trigger(*, session: Session, event_id: str) -> TriggerCheck:
+    """Does this queued event fire a trigger for its customer's lifecycle stage?"""
+    event = history.get_event(session=session, event_id=event_id)
+    customer = session.get(Customer, event.customer_id) if event is not None else None
+    if event is None or customer is None:
+        return TriggerCheck(event_id=event_id, customer_id=None, intent=None, fires=False,
+                            problem="the event or its customer is gone")
+    fires = (event.intent, customer.lifecycle_stage) in TRIGGERS or (event.intent, None) in TRIGGERS
+    return TriggerCheck(event_id=event_id, customer_id=customer.id, intent=event.intent, fires=fires)
+
+
+def finish_event(*, session: Session, event_id: str, result: str, now: datetime) -> str:
+    row = session.get(EventJob, event_id)
+    if row is not None:
+        row.status, row.processed_at, row.result = ("failed" if result.startswith("failed") else "done"), now, result
+    return result
+
+
+def card_from_trigger(*, session: Session, event_id: str, decision: Decision, now: datetime, sla_hours: float) -> str:
+    """Create or refresh the customer's card for a fired trigger with the fresh decision. An adopted card keeps
+    its draft (the rep is already working with it); an open or queued one is drafted again for the new reasons,
+    and the old draft's queue items are withdrawn."""
+    event = history.get_event(session=session, event_id=event_id)
     if decision.status != "recommended":
-        return f"trigger {event.intent}: not recommended ({', '.join(map(str, decision.suppressed_by)) or decision.status})"
+        why = ", ".join(map(str, decision.suppressed_by)) or decision.status
+        return finish_event(session=session, event_id=event_id, now=now,
+                            result=f"trigger {event.intent}: not recommended ({why})")
     trigger = f"{event.intent} at {event.occurred_at.isoformat()}"
-    with transaction(factory) as session:
-        customer = session.get(Customer, decision.customer_id)
-        card = session.scalars(select(Card).where(Card.customer_id == decision.customer_id, Card.status.in_(LIVE))).first()
-        if card is None:
-            card = Card(id=_new_id(), customer_id=decision.customer_id, rep_id=customer.owner_rep, team=customer.team,
-                        status="open", source="trigger", day=now.date().isoformat(), created_at=now)
-            session.add(card)
-            action = "created"
-        else:
-            action = "refreshed"
-            card.status = "open" if card.status == "queued" else card.status
-        card.decision_id, card.priority, card.trigger = decision.id, float(decision.score or 0) + 1.0, trigger
-        card.draft_id, card.template_id = None, None  # drafted again for the new reasons
-        card.updated_at, card.due_at = now, now + timedelta(hours=sla_hours)
-        session.flush()
-        audit.record(session, actor="system", action=f"card_{action}", subject_type="card", subject_id=card.id, now=now,
-                     details={"trigger": trigger, "decision": decision.id})
-        return f"card {card.id} {action} by {event.intent}"
+    customer = session.get(Customer, decision.customer_id)
+    card = session.scalars(select(Card).where(Card.customer_id == decision.customer_id, Card.status.in_(LIVE))).first()
+    if card is None:
+        card = Card(id=_new_id(), customer_id=decision.customer_id, rep_id=customer.owner_rep, team=customer.team,
+                    status=CardStatus.OPEN, source="trigger", day=now.date().isoformat(), created_at=now)
+        session.add(card)
+        action = "created"
+    else:
+        action = "refreshed"
+        if card.status == CardStatus.QUEUED:
+            _move(card, CardStatus.OPEN)
+    card.priority, card.trigger = float(decision.score or 0) + 1.0, trigger
+    card.updated_at, card.due_at = now, now + timedelta(hours=sla_hours)
+    if card.status != CardStatus.ADOPTED:
+        if card.draft_id:
+            review.withdraw(session=session, lineage_id=card.draft_id, by="system", now=now,
+                            reason=f"card refreshed by {event.intent}")
+        card.decision_id, card.draft_id, card.template_id = decision.id, None, None  # drafted again
+    session.flush()
+    audit.record(session=session, actor="system", action=f"card_{action}", subject_type="card", subject_id=card.id,
+                 now=now, details={"trigger": trigger, "decision": decision.id,
+                                   "kept_draft": card.status == CardStatus.ADOPTED})
+    return finish_event(session=session, event_id=event_id, now=now, result=f"card {card.id} {action} by {event.intent}")
 
 
-def draft_pending(factory: sessionmaker[Session], *, drafter: Any, reviewer: Any, index: Any, now: datetime,
-                  limit: int = 20, rep_id: str | None = None) -> int:
-    """Draft and review open cards that have no draft yet, best first. Returns how many were drafted."""
-    from app.drafting.service import DraftRequest
-    from app.library.retrieval import best_for_decision
-    from app.review.service import review_draft
+# --- drafting cards in the background --------------------------------------------------------------------
 
-    with factory() as session:
-        statement = select(Card.id).where(Card.status == "open", Card.draft_id.is_(None))
-        if rep_id is not None:
-            statement = statement.where(Card.rep_id == rep_id)
-        ids = list(session.scalars(statement.order_by(Card.priority.desc()).limit(limit)))
-    drafted = 0
-    for card_id in ids:
-        with factory() as session:
-            card = session.get(Card, card_id)
-            decision = session.get(Decision, card.decision_id)
-            customer = session.get(Customer, card.customer_id)
-            stage, segment = customer.lifecycle_stage, customer.segment
-        chosen = best_for_decision(factory, index, decision, stage, segment)
-        if chosen is None:
-            continue
-        result = drafter.draft(factory, DraftRequest(customer_id=card.customer_id, channel=decision.channel,
-                                                     template_id=chosen.id, product=decision.product,
-                                                     reasons=[r["text"] for r in decision.reasons],
-                                                     decision_id=decision.id), now=now)
-        review_draft(factory, reviewer, drafter.profile, result.id, now=now)
-        with transaction(factory) as session:
-            card = session.get(Card, card_id)
-            if card.draft_id is None:
-                card.draft_id, card.template_id, card.updated_at = result.id, chosen.id, now
-        drafted += 1
-    return drafted
+def cards_to_draft(*, session: Session, limit: int = 20, rep_id: str | None = None) -> list[str]:
+    """Open cards without a draft, best first."""
+    statement = select(Card.id).where(Card.status == CardStatus.OPEN, Card.draft_id.is_(None))
+    if rep_id is not None:
+        statement = statement.where(Card.rep_id == rep_id)
+    return list(session.scalars(statement.order_by(Card.priority.desc()).limit(limit)))
 
 
-def latest_run(factory: sessionmaker[Session]) -> ScoreRun | None:
-    with factory() as session:
-        return session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None), ScoreRun.id.like("run-%"))
-                               .order_by(ScoreRun.started_at.desc())).first()
+class DraftPlan(BaseModel):
+    """What a card's draft will be made from, read before the model writes."""
+
+    card_id: str
+    decision_id: int
+    inputs: DraftInputs
+
+
+def plan_draft(*, session: Session, card_id: str, drafter: Drafter, index: TemplateIndex,
+               now: datetime) -> DraftPlan | None:
+    """Choose the approved template for an open card without a draft and gather the draft's inputs (reads
+    only). None when the card no longer needs a draft or no approved template fits."""
+    card = session.get(Card, card_id)
+    if card is None or card.status != CardStatus.OPEN or card.draft_id is not None or card.decision_id is None:
+        return None
+    decision = session.get(Decision, card.decision_id)
+    customer = session.get(Customer, card.customer_id)
+    if decision is None or customer is None:
+        return None
+    chosen = best_for_decision(session=session, index=index, decision=decision,
+                               lifecycle_stage=customer.lifecycle_stage, segment=customer.segment)
+    if chosen is None:
+        return None
+    request = DraftRequest(customer_id=card.customer_id, channel=decision.channel, template_id=chosen.id,
+                           product=decision.product, reasons=[r["text"] for r in decision.reasons],
+                           decision_id=decision.id)
+    return DraftPlan(card_id=card_id, decision_id=decision.id,
+                     inputs=drafter.gather(session=session, request=request, now=now))
+
+
+def attach_draft(*, session: Session, plan: DraftPlan, prepared: drafting.PreparedDraft, assessment: Assessment,
+                 now: datetime) -> bool:
+    """Store the prepared draft and its review and give it to the card, unless the card moved on meanwhile
+    (then nothing is written)."""
+    card = session.get(Card, plan.card_id)
+    if card is None or card.status != CardStatus.OPEN or card.draft_id is not None or card.decision_id != plan.decision_id:
+        return False
+    stored = drafting.save(session=session, prepared=prepared, now=now)
+    review.record(session=session, draft=stored, assessment=assessment, actor="system", now=now)
+    card.draft_id, card.template_id, card.updated_at = stored.lineage_id, stored.template_id, now
+    return True

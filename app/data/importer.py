@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.data.mapping import Mapping, is_missing, resolve
 from app.domain import RECORD_TYPES, TIMESTAMP_FIELDS, Record
-from app.store.db import transaction, upsert
-from app.store.tables import TABLE_FOR_RECORD, Customer
+from app.store.db import unit_of_work, upsert
+from app.data.tables import Customer, TABLE_FOR_RECORD
 
 # Write order respects foreign keys: customers before what refers to them.
 WRITE_ORDER = ("customer", "consent", "event", "outreach")
@@ -187,7 +187,7 @@ def import_file(path: Path, mapping: Mapping, *, session_factory: sessionmaker[S
     if not dry_run:
         for start in range(0, len(kept), batch_size):
             batch = kept[start:start + batch_size]
-            with transaction(session_factory) as session:
+            with unit_of_work(session_factory) as session:
                 for kind in (k for k in WRITE_ORDER if k in written):
                     payload = [records[kind].model_dump() for _, records in batch]
                     upsert(session, TABLE_FOR_RECORD[kind].__table__, payload)

@@ -35,10 +35,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.clock import utcnow
 from app.domain import Channel, EventType, Intent
 from app.features.pointintime import TimeIndex
-from app.store.db import transaction
-from app.store.tables import Consent, Customer, Event, OutreachAttempt
+from app.store.db import unit_of_work
+from app.data.tables import Consent, Customer, Event, OutreachAttempt
 
 CHANNELS = [c.value for c in Channel]
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -353,14 +354,14 @@ def load_into_store(history: SyntheticHistory, factory: sessionmaker[Session], *
     """Replace the store's data spine with this history, in chunks of one transaction each."""
     tables = [(Customer, history.customers), (Consent, history.consents),
               (Event, history.events), (OutreachAttempt, history.attempts)]
-    with transaction(factory) as session:
+    with unit_of_work(factory) as session:
         for table, _ in reversed(tables):
             session.execute(table.__table__.delete())
     written: dict[str, int] = {}
     for table, frame in tables:
         for begin in range(0, len(frame), chunk_rows):
             chunk = frame.iloc[begin:begin + chunk_rows]
-            with transaction(factory) as session:
+            with unit_of_work(factory) as session:
                 session.execute(table.__table__.insert(), _rows(chunk))
             if progress:
                 progress(len(chunk))
@@ -368,6 +369,6 @@ def load_into_store(history: SyntheticHistory, factory: sessionmaker[Session], *
     return written
 
 
-def default_now() -> datetime:
-    """The end of a generated history when none is given: the current hour (UTC)."""
-    return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+def default_now(now: datetime | None = None) -> datetime:
+    """The end of a generated history when none is given: the last full hour before `now` (UTC)."""
+    return (now or utcnow()).astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.store.tables import Customer, Event
+from app.data.tables import Customer, Event
 
 CONVERSATION_WINDOW = timedelta(days=30)
 MAX_CONVERSATIONS = 3

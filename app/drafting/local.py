@@ -8,6 +8,7 @@ it answers. A file lock keeps two processes from starting two servers on the sam
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -43,15 +44,24 @@ def model_path() -> Path:
     return path
 
 
+def default_port(data_dir: Path) -> int:
+    """A port of this data folder's own (20000-39999): two checkouts on one machine never share a server, and
+    every process of one checkout finds the same one."""
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).digest()
+    return 20_000 + int.from_bytes(digest[:4], "big") % 20_000
+
+
 @dataclass
 class LocalServer:
     port: int
     threads: int
     folder: Path
+    started_here: bool = False
 
     @classmethod
     def configured(cls, settings: Settings) -> LocalServer:
-        return cls(port=settings.llm_local_port, threads=settings.llm_local_threads, folder=settings.llm_dir)
+        return cls(port=settings.llm_local_port or default_port(settings.data_dir), threads=settings.llm_local_threads,
+                   folder=settings.llm_dir)
 
     @property
     def base_url(self) -> str:
@@ -105,7 +115,8 @@ class LocalServer:
         raise LLMError("timeout", f"the local model server did not answer within {timeout_s:.0f} s (log: {self.log_file})")
 
     def ensure_running(self, timeout_s: float = START_TIMEOUT_S) -> float:
-        """Start the server in the background unless it already answers; returns the seconds spent starting."""
+        """Start the server in the background unless a healthy one already answers for this data folder;
+        returns the seconds spent starting."""
         if self.is_ready():
             return 0.0
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -113,7 +124,16 @@ class LocalServer:
             fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the server ready
             if self.is_ready():
                 return 0.0
-            return self._wait(self._spawn(), timeout_s)
+            seconds = self._wait(self._spawn(), timeout_s)
+            self.started_here = True
+            return seconds
+
+    def stop_if_started_here(self) -> bool:
+        """Stop the server when this process started it (a served product shutting down); leave others be."""
+        if not self.started_here:
+            return False
+        self.started_here = False
+        return self.stop()
 
     def serve(self, on_ready=lambda seconds: None) -> int:  # noqa: ANN001 - a callback for the CLI's message
         """Run the server in the foreground until interrupted; returns its exit code."""

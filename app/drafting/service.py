@@ -2,8 +2,12 @@
 
 Drafting never blocks a card: whatever goes wrong with the model (unreachable, slow, invalid twice),
 the result is the approved template rendered with the customer's facts, marked `template_only` with
-the reason. Every draft is stored with its template, prompt, profile and model versions; the same
-inputs return the stored draft (the cache).
+the reason. Drafting is a prepare step: `Drafter.gather` reads what the draft needs, `Drafter.compose` asks
+the model (slow, no database), and the caller stores the result with `save` inside its own unit of work.
+
+A stored draft is immutable. A change (a rep's edit, a compliance edit) is a new version in the same
+lineage (`revise`); the lineage's newest version is its head, the only one that may be released. The
+same inputs reuse the model's earlier text (the cache), stored as a new lineage of its own.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ import hashlib
 import json
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
+from markupsafe import escape
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.drafting import compose
@@ -25,10 +32,10 @@ from app.drafting.llm import Completion, LLMClient, LLMError, OpenAICompatibleCl
 from app.drafting.local import MODEL_NAME, LocalServer
 from app.drafting.pii import Masker
 from app.drafting.prompts import PromptSet
+from app.drafting.tables import Draft
+from app.errors import Conflict, InvalidInput, NotFound
 from app.library import service as library
 from app.library.templates import TemplateSpec, render
-from app.store.db import transaction
-from app.store.tables import Draft
 
 OPENING_ROOM = {"email": 160, "call": 160, "chat": 140}
 MAX_TOKENS = {"opening": 120, "rewrite": 700}
@@ -46,6 +53,18 @@ MIN_OPENING_ROOM = 30
 COMPOSE_VERSION = "2"
 
 
+class DraftMode(StrEnum):
+    """Who wrote a draft version's text."""
+
+    LLM = "llm"
+    TEMPLATE_ONLY = "template_only"
+    REP_EDIT = "rep_edit"
+    COMPLIANCE_EDIT = "compliance_edit"
+
+
+MAX_TEXT_CHARS = 10_000
+
+
 class DraftRequest(BaseModel):
     """What to draft: for whom, on which channel, about what, from which approved template."""
 
@@ -57,10 +76,9 @@ class DraftRequest(BaseModel):
     decision_id: int | None = None
 
 
-class DraftResult(BaseModel):
-    """A draft as the card and the audit trail see it."""
+class PreparedDraft(BaseModel):
+    """A draft composed but not stored yet: what `save` writes, in the caller's unit of work."""
 
-    id: str
     customer_id: str
     decision_id: int | None
     channel: str
@@ -68,16 +86,18 @@ class DraftResult(BaseModel):
     template_version: int
     prompt_version: str | None
     profile_version: str | None
-    mode: str  # llm | template_only
-    drafting: str | None  # opening | rewrite (what the model was allowed to write)
+    mode: DraftMode
+    drafting: str | None = None  # opening | rewrite (what the model was allowed to write)
+    author: str
     model: str | None
     subject: str | None
     body: str
-    facts_used: list[str]
-    fallback_reason: str | None
-    latency_ms: float
-    prompt_tokens: int
-    completion_tokens: int
+    facts_used: list[str] = Field(default_factory=list)
+    fallback_reason: str | None = None
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_key: str
     cached: bool = False
 
     @property
@@ -87,9 +107,36 @@ class DraftResult(BaseModel):
     @property
     def label(self) -> str:
         """What the card says about who wrote it."""
-        if self.mode == "template_only":
-            return "template only"
-        return f"drafted by {self.model} ({self.drafting})"
+        return label_of(self.mode, self.model, self.drafting, self.author)
+
+
+class DraftResult(PreparedDraft):
+    """A stored, immutable draft version."""
+
+    id: str
+    lineage_id: str
+    revision: int
+    created_at: datetime
+
+
+def label_of(mode: str, model: str | None, drafting: str | None, author: str) -> str:
+    if mode == DraftMode.TEMPLATE_ONLY:
+        return "template only"
+    if mode == DraftMode.REP_EDIT:
+        return f"edited by {author}"
+    if mode == DraftMode.COMPLIANCE_EDIT:
+        return f"edited by compliance ({author})"
+    return f"drafted by {model} ({drafting})"
+
+
+class DraftInputs(BaseModel):
+    """What a draft is built from, read from the store before the model is asked."""
+
+    request: DraftRequest
+    spec: TemplateSpec
+    facts: DraftFacts
+    cache_key: str
+    cached: PreparedDraft | None = None
 
 
 class Unusable(Exception):
@@ -102,15 +149,88 @@ def resolve_mode(setting: str, *, local: bool) -> str:
     return "opening" if local else "rewrite"
 
 
-def _result(row: Draft, *, cached: bool) -> DraftResult:
-    return DraftResult(**{name: getattr(row, name) for name in DraftResult.model_fields if name != "cached"},
-                       cached=cached)
+def _result(row: Draft) -> DraftResult:
+    return DraftResult(**{name: getattr(row, name) for name in DraftResult.model_fields if name != "cached"})
+
+
+def _prepared(row: Draft) -> PreparedDraft:
+    return PreparedDraft(**{name: getattr(row, name) for name in PreparedDraft.model_fields if name != "cached"},
+                         cached=True)
+
+
+def get(*, session: Session, draft_id: str) -> DraftResult:
+    row = session.get(Draft, draft_id)
+    if row is None:
+        raise NotFound(f"draft {draft_id!r} not found", field="draft_id")
+    return _result(row)
+
+
+def head(*, session: Session, lineage_id: str) -> DraftResult | None:
+    """The newest version of a lineage: what a card shows and what may go out."""
+    row = session.scalars(select(Draft).where(Draft.lineage_id == lineage_id).order_by(Draft.revision.desc())).first()
+    return _result(row) if row is not None else None
+
+
+def heads(*, session: Session, lineage_ids: set[str]) -> dict[str, DraftResult]:
+    """The newest version of each lineage, in one query."""
+    if not lineage_ids:
+        return {}
+    rows = session.scalars(select(Draft).where(Draft.lineage_id.in_(lineage_ids)).order_by(Draft.revision)).all()
+    return {row.lineage_id: _result(row) for row in rows}  # later revisions overwrite earlier ones
+
+
+def versions(*, session: Session, lineage_id: str) -> list[DraftResult]:
+    """Every version of a lineage, oldest first."""
+    rows = session.scalars(select(Draft).where(Draft.lineage_id == lineage_id).order_by(Draft.revision)).all()
+    return [_result(row) for row in rows]
+
+
+def save(*, session: Session, prepared: PreparedDraft, now: datetime) -> DraftResult:
+    """Store a prepared draft as the first version of a new lineage."""
+    new_id = uuid.uuid4().hex
+    row = Draft(id=new_id, lineage_id=new_id, revision=1, created_at=now,
+                **prepared.model_dump(exclude={"cached"}))
+    session.add(row)
+    session.flush()
+    return _result(row)
+
+
+def check_text(body: str, *, field: str = "text") -> str:
+    """An edited script as people type it: not empty, not absurdly long, newlines normalised."""
+    body = body.replace("\r\n", "\n")
+    if not body.strip():
+        raise InvalidInput("the script must not be empty", field=field)
+    if len(body) > MAX_TEXT_CHARS:
+        raise InvalidInput(f"the script is longer than {MAX_TEXT_CHARS:,} characters", field=field)
+    return body
+
+
+def revise(*, session: Session, base: DraftResult, body: str, author: str, mode: DraftMode, now: datetime,
+           subject: str | None = None) -> DraftResult:
+    """A new version of `base`'s lineage with another text. `base` must still be the lineage's head: an edit
+    made from an older version would silently drop the changes made since (409)."""
+    current = head(session=session, lineage_id=base.lineage_id)
+    if current is None or current.id != base.id:
+        raise Conflict(f"draft {base.id} was replaced by a newer version while you edited it: reload it",
+                       field="draft")
+    row = Draft(**{**base.model_dump(exclude={"id", "revision", "created_at", "cached"}),
+                   "id": uuid.uuid4().hex, "revision": base.revision + 1, "mode": mode, "drafting": None,
+                   "author": author, "body": body, "subject": base.subject if subject is None else subject,
+                   "fallback_reason": None, "latency_ms": 0.0, "prompt_tokens": 0, "completion_tokens": 0,
+                   "cache_key": f"{mode}-{uuid.uuid4().hex}", "created_at": now})
+    session.add(row)
+    try:  # two edits of one version at once: the unique (lineage, revision) lets one land, the other is a 409
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"draft {base.id} was changed by someone else at the same moment: reload it",
+                       field="draft") from None
+    return _result(row)
 
 
 class Drafter:
     """Drafts for one configuration; the client is created (and the local server started) on first use."""
 
-    def __init__(self, settings: Settings, client: LLMClient | None = None) -> None:
+    def __init__(self, settings: Settings, client: LLMClient | None = None, embedder: Any = None) -> None:
         self.settings = settings
         self._client = client
         self.local = LocalServer.configured(settings) if client is None and settings.uses_local_llm else None
@@ -118,7 +238,7 @@ class Drafter:
         self.prompts = PromptSet.load(settings.prompts_dir, self.mode)
         self.profile = load_profile(settings.company_profile)
         self.startup_s = 0.0
-        self._embedder: Any = None
+        self._embedder = embedder
 
     def _similarity(self, a: str, b: str) -> float:
         if self._embedder is None:
@@ -146,44 +266,52 @@ class Drafter:
                                                       max_retries=s.llm_max_retries, concurrency=s.llm_concurrency)
         return self._client
 
-    def draft(self, factory: sessionmaker[Session], request: DraftRequest, *, now: datetime) -> DraftResult:
-        """The draft for `request`: cached, drafted by the model, or the template with the reason why."""
-        specs = library.live_versions(factory, request.template_id)
+    def gather(self, *, session: Session, request: DraftRequest, now: datetime) -> DraftInputs:
+        """Read what the draft needs: the live template version, the customer's facts, the cache."""
+        specs = library.live_versions(session=session, template_id=request.template_id)
         if not specs:
-            raise LookupError(f"template {request.template_id!r} has no approved, live version")
+            raise NotFound(f"template {request.template_id!r} has no approved, live version", field="template_id")
         spec = specs[0]
-        with factory() as session:
-            facts = facts_for(session, customer_id=request.customer_id, product=request.product,
-                              channel=request.channel, reasons=request.reasons, profile=self.profile, now=now)
+        facts = facts_for(session, customer_id=request.customer_id, product=request.product, channel=request.channel,
+                          reasons=request.reasons, profile=self.profile, now=now)
         key = self._cache_key(spec, facts)
-        with factory() as session:
-            hit = session.scalars(select(Draft).where(Draft.cache_key == key, Draft.mode == "llm")
-                                  .order_by(Draft.created_at.desc())).first()
-        if hit is not None:
-            return _result(hit, cached=True)
+        hit = session.scalars(select(Draft).where(Draft.cache_key == key, Draft.mode == DraftMode.LLM)
+                              .order_by(Draft.created_at.desc())).first()
+        cached = _prepared(hit).model_copy(update={"decision_id": request.decision_id}) if hit is not None else None
+        return DraftInputs(request=request, spec=spec, facts=facts, cache_key=key, cached=cached)
 
+    def compose(self, inputs: DraftInputs) -> PreparedDraft:
+        """The draft for `inputs`: the cached text, the model's, or the template with the reason why. Slow (the
+        model); touches no database."""
+        if inputs.cached is not None:
+            return inputs.cached
+        spec, facts, request = inputs.spec, inputs.facts, inputs.request
         masker, masked_context = _masked(facts)
         masked_subject, masked_body = compose.split_subject(render(spec.body, masked_context))
-        row = Draft(id=uuid.uuid4().hex, customer_id=request.customer_id, decision_id=request.decision_id,
-                    channel=request.channel, template_id=spec.id, template_version=spec.version,
-                    prompt_version=self.prompts.version, profile_version=self.profile.version, model=self.model,
-                    cache_key=key, created_at=now, facts_used=[])
+        base = dict(customer_id=request.customer_id, decision_id=request.decision_id, channel=request.channel,
+                    template_id=spec.id, template_version=spec.version, prompt_version=self.prompts.version,
+                    profile_version=self.profile.version, cache_key=inputs.cache_key)
         try:
             subject, body, used, completion, spent = self._ask(spec, facts, masker, masked_subject, masked_body)
-            row.mode, row.drafting, row.subject, row.body, row.facts_used = "llm", self.mode, subject, body, used
-            row.model = completion.model or self.model
-            row.prompt_tokens, row.completion_tokens = spent
-            row.latency_ms = round(completion.latency_ms, 1)
+            model = completion.model or self.model
+            return PreparedDraft(**base, mode=DraftMode.LLM, drafting=self.mode, author=model, model=model,
+                                 subject=subject, body=body, facts_used=used, prompt_tokens=spent[0],
+                                 completion_tokens=spent[1], latency_ms=round(completion.latency_ms, 1))
         except (LLMError, Unusable) as exc:
             if isinstance(exc, LLMError) and exc.kind == "unavailable" and self.local is not None:
                 self._client = None  # the local server went away: the next draft starts it again
-            row.mode, row.drafting = "template_only", None
-            row.subject = masker.unmask(masked_subject) if masked_subject else None
-            row.body = masker.unmask(masked_body)
-            row.fallback_reason = str(exc)
-        with transaction(factory) as session:
-            session.add(row)
-        return _result(row, cached=False)
+            return PreparedDraft(**base, mode=DraftMode.TEMPLATE_ONLY, author="template", model=self.model,
+                                 subject=masker.unmask(masked_subject) if masked_subject else None,
+                                 body=masker.unmask(masked_body), fallback_reason=str(exc))
+
+    def prepare(self, *, session: Session, request: DraftRequest, now: datetime) -> PreparedDraft:
+        """`gather` then `compose`: for callers that do not mind holding a read session while the model writes."""
+        return self.compose(self.gather(session=session, request=request, now=now))
+
+    def close(self) -> None:
+        """Stop the local model server if this process started it."""
+        if self.local is not None:
+            self.local.stop_if_started_here()
 
     def _cache_key(self, spec: TemplateSpec, facts: DraftFacts) -> str:
         parts = [COMPOSE_VERSION, spec.id, str(spec.version), self.prompts.version, self.mode, self.model, self.profile.version,
@@ -193,7 +321,10 @@ class Drafter:
     def _prompt_values(self, spec: TemplateSpec, facts: DraftFacts, masker: Masker, subject: str | None,
                        body: str) -> dict[str, Any]:
         customer = {k: masker.mask(v) for k, v in facts.customer.items()}
-        quotes = [q.model_copy(update={"text": masker.mask(q.text)}) for q in facts.quotes]
+        # Customer text is quoted inside <customer_said> tags: escaped, so "</customer_said>" in a message
+        # cannot close the tag and speak outside the quote.
+        quotes = [q.model_copy(update={"text": str(escape(masker.mask(q.text))), "when": str(escape(q.when)),
+                                       "intent": str(escape(q.intent)) if q.intent else None}) for q in facts.quotes]
         room = compose.SMS_LIMIT - len(masker.unmask(body)) - 1 if facts.channel == "sms" \
             else OPENING_ROOM.get(facts.channel, 200)
         return {"customer": customer, "product": facts.product, "reasons": [masker.mask(r) for r in facts.reasons],
@@ -285,7 +416,7 @@ def _masked(facts: DraftFacts) -> tuple[Masker, dict[str, dict[str, str]]]:
     return masker, masked
 
 
-def draft_json(result: DraftResult) -> dict[str, Any]:
+def draft_json(result: PreparedDraft | DraftResult) -> dict[str, Any]:
     """The `outreach draft --json` contract."""
     return {**result.model_dump(mode="json"), "tokens_per_second": round(result.tokens_per_second, 1),
             "label": result.label}

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.domain import POSITIVE_OUTCOMES, EventType, Intent
 from app.features.pointintime import TimeIndex, epoch_seconds
-from app.store.tables import Consent, Customer, Event, OutreachAttempt, UTCDateTime
+from app.data.tables import Consent, Customer, Event, OutreachAttempt
+from app.store.base import UTCDateTime
 
 DAY = 86400
 BEHAVIOUR_TYPES = [t.value for t in EventType if t != EventType.SERVICE_CONVERSATION]

@@ -134,10 +134,10 @@ class TemplateIndex:
         return cls(client, embedder)
 
     @classmethod
-    def configured(cls, settings: Settings) -> TemplateIndex:
+    def configured(cls, settings: Settings, embedder: Embedder | None = None) -> TemplateIndex:
         """The index the settings name (embedded folder or Chroma server) with the configured embedder."""
         return cls.open(path=settings.chroma_path, url=settings.chroma_url,
-                        embedder=default_embedder(settings.embedding_model))
+                        embedder=embedder or default_embedder(settings.embedding_model))
 
     def entries(self) -> dict[str, tuple[int, str]]:
         """What the index holds now: template id -> (version, content hash)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.domain import Channel
 from app.library import service
@@ -106,14 +106,14 @@ def posterior(contacts: int, positive: int) -> tuple[float, float]:
     return mean, math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
 
 
-def retrieve(factory: sessionmaker[Session], index: TemplateIndex, request: RetrievalRequest) -> list[RetrievedTemplate]:
+def retrieve(*, session: Session, index: TemplateIndex, request: RetrievalRequest) -> list[RetrievedTemplate]:
     where = where_clause(channel=request.channel, language=request.language, product=request.product,
                          stage=request.stage)
     hits = index.query(build_query(request), n=max(CANDIDATES, request.k * 3), where=where)
-    live = {spec.id: spec for spec in service.live_versions(factory)}
+    live = {spec.id: spec for spec in service.live_versions(session=session)}
     # The approval gate: only the store's live version counts, whatever a stale index says.
     hits = [(i, sim, meta) for i, sim, meta in hits if i in live and live[i].version == meta["version"]]
-    stats = service.performance(factory, [i for i, _, _ in hits], request.segment)
+    stats = service.performance(session=session, template_ids=[i for i, _, _ in hits], segment=request.segment)
     _, prior_sd = posterior(0, 0)
     ranked = []
     for template_id, similarity, _ in hits:
@@ -144,11 +144,12 @@ def retrieve(factory: sessionmaker[Session], index: TemplateIndex, request: Retr
     return ranked[: request.k]
 
 
-def best_for_decision(factory: sessionmaker[Session], index: TemplateIndex, decision: object,
-                      lifecycle_stage: str | None, segment: str | None) -> RetrievedTemplate | None:
+def best_for_decision(*, session: Session, index: TemplateIndex, decision: object, lifecycle_stage: str | None,
+                      segment: str | None) -> RetrievedTemplate | None:
     """The best approved template for a decision; falls back to any stage when none fits the exact stage."""
     request = request_for_decision(channel=decision.channel, product=decision.product,  # type: ignore[attr-defined]
                                    reasons=decision.reasons, lifecycle_stage=lifecycle_stage,  # type: ignore[attr-defined]
                                    segment=segment, k=1)
-    found = retrieve(factory, index, request) or retrieve(factory, index, request.model_copy(update={"stage": None}))
+    found = (retrieve(session=session, index=index, request=request)
+             or retrieve(session=session, index=index, request=request.model_copy(update={"stage": None})))
     return found[0] if found else None

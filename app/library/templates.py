@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -97,12 +98,37 @@ class TemplateSpec(BaseModel):
                 + f". {body}")
 
 
+# What a script may contain besides text: fields, conditions on them and a few text filters. No loops,
+# arithmetic, calls, macros or includes: a script fills in facts, it does not compute. This keeps rendering
+# bounded in size and time by construction (`{{ customer.first_name * 10**8 }}` is refused at edit time).
+ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Getattr, nodes.Name, nodes.Const, nodes.If,
+                 nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Filter,
+                 nodes.Test, nodes.Concat)
+ALLOWED_FILTERS = frozenset({"upper", "lower", "title", "capitalize", "trim", "default", "d"})
+ALLOWED_TESTS = frozenset({"defined", "undefined", "none", "string"})
+# The render budget a script must fit with long values in every field.
+MAX_RENDERED_CHARS = 20_000
+MAX_RENDER_SECONDS = 0.5
+LONG_VALUE = "x" * 200
+
+
 def check_body(body: str) -> None:
-    """Invalid Jinja2, or a placeholder that is not a known customer / product / rep / company field, fails."""
+    """Invalid Jinja2, a construct other than fields, conditions and text filters, a placeholder that is not
+    a known customer / product / rep / company field, or a render over budget, fails."""
     try:
         tree = JINJA.parse(body)
     except TemplateSyntaxError as exc:
         raise ValueError(f"invalid Jinja2 at line {exc.lineno}: {exc.message}") from None
+    for node in tree.find_all(nodes.Node):
+        if not isinstance(node, ALLOWED_NODES):
+            kind = type(node).__name__.lower()
+            raise ValueError(f"line {node.lineno}: a script may use fields, if-conditions and text filters only "
+                             f"(found {kind})")
+        if isinstance(node, nodes.Filter) and node.name not in ALLOWED_FILTERS:
+            raise ValueError(f"line {node.lineno}: filter {node.name!r} is not allowed "
+                             f"(allowed: {', '.join(sorted(ALLOWED_FILTERS))})")
+        if isinstance(node, nodes.Test) and node.name not in ALLOWED_TESTS:
+            raise ValueError(f"line {node.lineno}: test {node.name!r} is not allowed")
     for node in tree.find_all(nodes.Getattr):
         if isinstance(node.node, nodes.Name):
             root, field = node.node.name, node.attr
@@ -115,6 +141,21 @@ def check_body(body: str) -> None:
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and id(name) not in attribute_roots:
             raise ValueError(f"placeholder {{{{ {name.name} }}}} must name a field, e.g. {{{{ customer.first_name }}}}")
+    _check_render_budget(body)
+
+
+def _check_render_budget(body: str) -> None:
+    """Render the script as drafting will, with long values everywhere: it must stay within the budget."""
+    sample = {root: {field: LONG_VALUE for field in fields} for root, fields in PLACEHOLDERS.items()}
+    started = time.perf_counter()
+    try:
+        rendered = render(body, sample)
+    except Exception as exc:  # noqa: BLE001 - a sandbox refusal or a render error is the author's to fix
+        raise ValueError(f"cannot be rendered: {exc}") from None
+    if len(rendered) > MAX_RENDERED_CHARS:
+        raise ValueError(f"renders to {len(rendered):,} characters (at most {MAX_RENDERED_CHARS:,})")
+    if time.perf_counter() - started > MAX_RENDER_SECONDS:
+        raise ValueError(f"takes more than {MAX_RENDER_SECONDS} s to render")
 
 
 def render(body: str, context: dict[str, dict[str, Any]]) -> str:

@@ -10,10 +10,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.store.db import transaction
-from app.store.tables import ModelVersion, RegistryEvent
+from app.errors import Conflict, NotFound
+from app.models.tables import ModelVersion, RegistryEvent
 
 # The metric a promotion compares; higher is better.
 PROMOTION_METRIC = "roc_auc"
@@ -26,26 +26,25 @@ class ModelStatus(StrEnum):
     RETIRED = "retired"
 
 
-class RegistryError(ValueError):
-    """A registry request that cannot be done as asked; the message says why and what to do."""
+class RegistryError(Conflict):
+    """A registry request that cannot be done as asked (409); the message says why and what to do."""
 
 
-def register(factory: sessionmaker[Session], *, version_id: str, now: datetime, actor: str, artifact_path: str,
+def register(*, session: Session, version_id: str, now: datetime, actor: str, artifact_path: str,
              data_snapshot: dict[str, Any], features: dict[str, Any], params: dict[str, Any],
              metrics: dict[str, Any]) -> ModelVersion:
     """Record a trained version as a candidate; the first version ever becomes champion."""
-    with transaction(factory) as session:
-        has_champion = _with_status(session, ModelStatus.CHAMPION) is not None
-        version = ModelVersion(id=version_id, created_at=now, created_by=actor, artifact_path=artifact_path,
-                               data_snapshot=data_snapshot, features=features, params=params, metrics=metrics,
-                               status=ModelStatus.CANDIDATE if has_champion else ModelStatus.CHAMPION)
-        session.add(version)
-        session.flush()
-        session.add(RegistryEvent(at=now, action="register", version_id=version_id, actor=actor,
-                                  previous_champion=None, reason=None))
-        if not has_champion:
-            session.add(RegistryEvent(at=now, action="promote", version_id=version_id, actor=actor,
-                                      previous_champion=None, reason="first model"))
+    has_champion = _with_status(session, ModelStatus.CHAMPION) is not None
+    version = ModelVersion(id=version_id, created_at=now, created_by=actor, artifact_path=artifact_path,
+                           data_snapshot=data_snapshot, features=features, params=params, metrics=metrics,
+                           status=ModelStatus.CANDIDATE if has_champion else ModelStatus.CHAMPION)
+    session.add(version)
+    session.flush()
+    session.add(RegistryEvent(at=now, action="register", version_id=version_id, actor=actor,
+                              previous_champion=None, reason=None))
+    if not has_champion:
+        session.add(RegistryEvent(at=now, action="promote", version_id=version_id, actor=actor,
+                                  previous_champion=None, reason="first model"))
     return version
 
 
@@ -57,84 +56,78 @@ def _get(session: Session, version_id: str) -> ModelVersion:
     version = session.get(ModelVersion, version_id)
     if version is None:
         known = ", ".join(session.scalars(select(ModelVersion.id).order_by(ModelVersion.created_at.desc()).limit(5)))
-        raise RegistryError(f"no model version {version_id!r} (latest: {known or 'none'})")
+        raise NotFound(f"no model version {version_id!r} (latest: {known or 'none'})", field="version")
     return version
 
 
-def list_versions(factory: sessionmaker[Session]) -> list[ModelVersion]:
-    with factory() as session:
-        return list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc(), ModelVersion.id)))
+def list_versions(*, session: Session) -> list[ModelVersion]:
+    return list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc(), ModelVersion.id)))
 
 
-def champion(factory: sessionmaker[Session]) -> ModelVersion | None:
-    with factory() as session:
-        return _with_status(session, ModelStatus.CHAMPION)
+def champion(*, session: Session) -> ModelVersion | None:
+    return _with_status(session, ModelStatus.CHAMPION)
 
 
-def challenger(factory: sessionmaker[Session]) -> ModelVersion | None:
-    with factory() as session:
-        return _with_status(session, ModelStatus.CHALLENGER)
+def challenger(*, session: Session) -> ModelVersion | None:
+    return _with_status(session, ModelStatus.CHALLENGER)
 
 
-def promote(factory: sessionmaker[Session], version_id: str, *, now: datetime, actor: str, force: bool = False,
+def promote(*, session: Session, version_id: str, now: datetime, actor: str, force: bool = False,
             reason: str | None = None) -> ModelVersion:
     """Make a version champion. The old champion is retired (kept for rollback). A version whose
     held-out metric is worse than the champion's needs `force`."""
-    with transaction(factory) as session:
-        version = _get(session, version_id)
-        current = _with_status(session, ModelStatus.CHAMPION)
-        if current is not None and current.id == version.id:
-            raise RegistryError(f"{version_id} is already the champion")
-        if version.status == ModelStatus.RETIRED and not force:
-            raise RegistryError(f"{version_id} is retired; use `outreach models rollback` or --force")
-        if current is not None and not force:
-            new, old = version.metrics.get(PROMOTION_METRIC), current.metrics.get(PROMOTION_METRIC)
-            if new is None or (old is not None and new < old):
-                raise RegistryError(
-                    f"{version_id} has {PROMOTION_METRIC} {new} on held-out data, worse than champion {current.id} "
-                    f"({old}); promote with --force to override")
-        if current is not None:
-            current.status = ModelStatus.RETIRED
-        version.status = ModelStatus.CHAMPION
-        session.add(RegistryEvent(at=now, action="promote", version_id=version.id, actor=actor,
-                                  previous_champion=current.id if current else None,
-                                  reason=reason or ("forced" if force else None)))
-        return version
-
-
-def set_challenger(factory: sessionmaker[Session], version_id: str, *, now: datetime, actor: str) -> ModelVersion:
-    """Put a version in the challenger arm of the A/B split (replacing any challenger)."""
-    with transaction(factory) as session:
-        version = _get(session, version_id)
-        if version.status == ModelStatus.CHAMPION:
-            raise RegistryError(f"{version_id} is the champion; a challenger must be another version")
-        current = _with_status(session, ModelStatus.CHALLENGER)
-        if current is not None and current.id != version.id:
-            current.status = ModelStatus.CANDIDATE
-        version.status = ModelStatus.CHALLENGER
-        session.add(RegistryEvent(at=now, action="challenger", version_id=version.id, actor=actor,
-                                  previous_champion=None, reason=None))
-        return version
-
-
-def rollback(factory: sessionmaker[Session], *, now: datetime, actor: str) -> ModelVersion:
-    """Give the champion's place back to the version it replaced, in one step."""
-    with transaction(factory) as session:
-        current = _with_status(session, ModelStatus.CHAMPION)
-        if current is None:
-            raise RegistryError("there is no champion to roll back")
-        last_promotion = session.scalars(
-            select(RegistryEvent).where(RegistryEvent.action == "promote", RegistryEvent.version_id == current.id)
-            .order_by(RegistryEvent.id.desc())).first()
-        previous_id = last_promotion.previous_champion if last_promotion else None
-        if previous_id is None:
-            raise RegistryError(f"{current.id} replaced no earlier champion; nothing to roll back to")
-        previous = _get(session, previous_id)
+    version = _get(session, version_id)
+    current = _with_status(session, ModelStatus.CHAMPION)
+    if current is not None and current.id == version.id:
+        raise RegistryError(f"{version_id} is already the champion")
+    if version.status == ModelStatus.RETIRED and not force:
+        raise RegistryError(f"{version_id} is retired; use `outreach models rollback` or --force")
+    if current is not None and not force:
+        new, old = version.metrics.get(PROMOTION_METRIC), current.metrics.get(PROMOTION_METRIC)
+        if new is None or (old is not None and new < old):
+            raise RegistryError(
+                f"{version_id} has {PROMOTION_METRIC} {new} on held-out data, worse than champion {current.id} "
+                f"({old}); promote with --force to override")
+    if current is not None:
         current.status = ModelStatus.RETIRED
-        previous.status = ModelStatus.CHAMPION
-        session.add(RegistryEvent(at=now, action="rollback", version_id=previous.id, actor=actor,
-                                  previous_champion=current.id, reason=f"rolled back from {current.id}"))
-        return previous
+    version.status = ModelStatus.CHAMPION
+    session.add(RegistryEvent(at=now, action="promote", version_id=version.id, actor=actor,
+                              previous_champion=current.id if current else None,
+                              reason=reason or ("forced" if force else None)))
+    return version
+
+
+def set_challenger(*, session: Session, version_id: str, now: datetime, actor: str) -> ModelVersion:
+    """Put a version in the challenger arm of the A/B split (replacing any challenger)."""
+    version = _get(session, version_id)
+    if version.status == ModelStatus.CHAMPION:
+        raise RegistryError(f"{version_id} is the champion; a challenger must be another version")
+    current = _with_status(session, ModelStatus.CHALLENGER)
+    if current is not None and current.id != version.id:
+        current.status = ModelStatus.CANDIDATE
+    version.status = ModelStatus.CHALLENGER
+    session.add(RegistryEvent(at=now, action="challenger", version_id=version.id, actor=actor,
+                              previous_champion=None, reason=None))
+    return version
+
+
+def rollback(*, session: Session, now: datetime, actor: str) -> ModelVersion:
+    """Give the champion's place back to the version it replaced, in one step."""
+    current = _with_status(session, ModelStatus.CHAMPION)
+    if current is None:
+        raise RegistryError("there is no champion to roll back")
+    last_promotion = session.scalars(
+        select(RegistryEvent).where(RegistryEvent.action == "promote", RegistryEvent.version_id == current.id)
+        .order_by(RegistryEvent.id.desc())).first()
+    previous_id = last_promotion.previous_champion if last_promotion else None
+    if previous_id is None:
+        raise RegistryError(f"{current.id} replaced no earlier champion; nothing to roll back to")
+    previous = _get(session, previous_id)
+    current.status = ModelStatus.RETIRED
+    previous.status = ModelStatus.CHAMPION
+    session.add(RegistryEvent(at=now, action="rollback", version_id=previous.id, actor=actor,
+                              previous_champion=current.id, reason=f"rolled back from {current.id}"))
+    return previous
 
 
 def assign_arm(customer_id: str, challenger_share: float, salt: str = "ab-v1") -> str:

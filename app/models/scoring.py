@@ -32,8 +32,13 @@ from app.models.reasons import ReasonTable, explain
 from app.models.timing import CHANNELS, best_plans, describe_slot, next_occurrence
 from app.models.training import ModelBundle
 from app.policy.rules import ContactPolicy, apply_policy
-from app.store.db import transaction
-from app.store.tables import Customer, Decision, ScoreRun
+from app.clock import utcnow
+from app.errors import NotFound
+from app.feedback import service as feedback
+from app.store.db import reading
+from app.store.db import unit_of_work
+from app.data.tables import Customer
+from app.models.tables import Decision, ScoreRun
 
 log = logging.getLogger(__name__)
 # Transparent fallback: each signal's weight, and the channel order when nothing else says better.
@@ -259,8 +264,9 @@ def _decide_with_rules(out: pd.DataFrame, idx: np.ndarray, builder: FeatureBuild
 def load_models(factory: sessionmaker[Session], challenger_share: float) -> Models:
     """The live champion and challenger bundles; a bundle that cannot load is reported, not fatal."""
     models = Models(champion=None, challenger_share=challenger_share)
-    for role in ("champion", "challenger"):
-        version = getattr(registry, role)(factory)
+    with reading(factory) as session:
+        live = {role: getattr(registry, role)(session=session) for role in ("champion", "challenger")}
+    for role, version in live.items():
         if version is None:
             continue
         try:
@@ -311,8 +317,8 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
     """Score every customer in chunks; each chunk's decisions are written in one transaction."""
     models = load_models(factory, challenger_share)
     run_id = f"run-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    with transaction(factory) as session:
-        session.add(ScoreRun(id=run_id, started_at=now, as_of=now, policy_version=policy.version,
+    with unit_of_work(factory) as session:
+        session.add(ScoreRun(id=run_id, kind="batch", started_at=now, as_of=now, policy_version=policy.version,
                              champion_version=models.champion.version if models.champion else None,
                              challenger_version=models.challenger.version if models.challenger else None,
                              stats={}, parquet_path=str(parquet_path) if parquet_path else None))
@@ -325,9 +331,9 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
             chunk_ids = all_ids[start:start + chunk_size]
             history = load_history(factory, chunk_ids)
             frame, chunk_stats = decide(history, now=now, policy=policy, models=models, reasons=reasons,
-                                        explain_top=explain_top, rejections=rep_rejections(factory, chunk_ids))
+                                        explain_top=explain_top, rejections=_rep_rejections(factory, chunk_ids))
             stats.update(chunk_stats)
-            with transaction(factory) as session:
+            with unit_of_work(factory) as session:
                 session.execute(Decision.__table__.insert(), _records(frame, run_id, now, policy.version))
             if parquet_path is not None:
                 table = _parquet_table(frame, run_id, policy.version)
@@ -340,79 +346,90 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
     finally:
         if writer is not None:
             writer.close()
-    with transaction(factory) as session:
+    with unit_of_work(factory) as session:
         run = session.get(ScoreRun, run_id)
-        run.finished_at = datetime.now(now.tzinfo)
+        run.finished_at = utcnow()
         run.stats = dict(stats)
     return ScoreSummary(run_id, dict(stats), str(parquet_path) if parquet_path else None,
                         models.champion.version if models.champion else None,
                         models.challenger.version if models.challenger else None, models.load_errors)
 
 
-def top_decisions(factory: sessionmaker[Session], run_id: str, limit: int = 20) -> list[Decision]:
-    with factory() as session:
-        return list(session.scalars(select(Decision).where(Decision.run_id == run_id, Decision.status == "recommended")
-                                    .order_by(Decision.score.desc()).limit(limit)))
+def top_decisions(*, session: Session, run_id: str, limit: int = 20) -> list[Decision]:
+    return list(session.scalars(select(Decision).where(Decision.run_id == run_id, Decision.status == "recommended")
+                                .order_by(Decision.score.desc()).limit(limit)))
 
 
-def latest_decision(factory: sessionmaker[Session], customer_id: str | None = None) -> Decision:
-    """The newest finished run's decision for a customer, or its top-ranked recommendation.
+def latest_batch_run(*, session: Session) -> ScoreRun | None:
+    """The newest finished run over the whole customer base (not the day's trigger decisions)."""
+    return session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None), ScoreRun.kind == "batch")
+                           .order_by(ScoreRun.started_at.desc())).first()
 
-    Raises LookupError with the reason when there is nothing to draft for.
+
+def latest_decision(*, session: Session, customer_id: str | None = None) -> Decision:
+    """The newest full run's decision for a customer, or its top-ranked recommendation.
+
+    Raises NotFound with the reason when there is nothing to draft for.
     """
-    with factory() as session:
-        run = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None))
-                              .order_by(ScoreRun.started_at.desc())).first()
-        if run is None:
-            raise LookupError("no finished scoring run: run `outreach score` (or `outreach demo`) first")
-        statement = select(Decision).where(Decision.run_id == run.id)
-        if customer_id is None:
-            found = session.scalars(statement.where(Decision.status == "recommended")
-                                    .order_by(Decision.score.desc())).first()
-            if found is None:
-                raise LookupError(f"run {run.id} recommended nobody")
-            return found
-        found = session.scalars(statement.where(Decision.customer_id == customer_id)).first()
+    run = latest_batch_run(session=session)
+    if run is None:
+        raise NotFound("no finished scoring run: run `outreach score` (or `outreach demo`) first", field="customer")
+    statement = select(Decision).where(Decision.run_id == run.id)
+    if customer_id is None:
+        found = session.scalars(statement.where(Decision.status == "recommended")
+                                .order_by(Decision.score.desc())).first()
         if found is None:
-            raise LookupError(f"customer {customer_id!r} has no decision in run {run.id}")
-        if found.status != "recommended":
-            why = ", ".join(str(s.get("rule", s)) if isinstance(s, dict) else str(s) for s in found.suppressed_by)
-            raise LookupError(f"customer {customer_id!r} is not recommended in run {run.id} "
-                              f"({found.status}{': ' + why if why else ''})")
+            raise NotFound(f"run {run.id} recommended nobody", field="customer")
         return found
+    found = session.scalars(statement.where(Decision.customer_id == customer_id)).first()
+    if found is None:
+        raise NotFound(f"customer {customer_id!r} has no decision in run {run.id}", field="customer")
+    if found.status != "recommended":
+        why = ", ".join(str(s.get("rule", s)) if isinstance(s, dict) else str(s) for s in found.suppressed_by)
+        raise NotFound(f"customer {customer_id!r} is not recommended in run {run.id} "
+                       f"({found.status}{': ' + why if why else ''})", field="customer")
+    return found
 
 
-def rep_rejections(factory: sessionmaker[Session], customer_ids: list[str]) -> pd.DataFrame:
-    """Reps' rejections of recommendations (customer_id, rejected_at): the contact policy's cooldown input."""
-    from app.store.tables import Feedback
-
-    with factory() as session:
-        rows = session.execute(select(Feedback.customer_id, Feedback.created_at)
-                               .where(Feedback.kind == "rep_rejection", Feedback.customer_id.in_(customer_ids))).all()
-    return pd.DataFrame({"customer_id": [r[0] for r in rows],
-                         "rejected_at": pd.to_datetime([r[1] for r in rows], utc=True)})
+def _rep_rejections(factory: sessionmaker[Session], customer_ids: list[str]) -> pd.DataFrame:
+    with reading(factory) as session:
+        return feedback.rep_rejections(session=session, customer_ids=customer_ids)
 
 
-def decide_one(factory: sessionmaker[Session], customer_id: str, *, now: datetime, policy: ContactPolicy,
-               reasons: ReasonTable, challenger_share: float) -> Decision:
-    """A fresh decision for one customer, outside a batch run (a trigger fired); stored in the day's live run."""
+@dataclass
+class FreshDecision:
+    """One customer's decision made outside a batch run (a trigger fired), not stored yet."""
+
+    record: dict[str, Any]
+    policy_version: str
+    champion: str | None
+    challenger: str | None
+
+
+def decide_fresh(factory: sessionmaker[Session], customer_id: str, *, now: datetime, policy: ContactPolicy,
+                 reasons: ReasonTable, challenger_share: float) -> FreshDecision:
+    """A fresh decision for one customer (the slow part: history, features, models); reads only."""
     models = load_models(factory, challenger_share)
     history = load_history(factory, [customer_id])
     if history.customers.empty:
-        raise LookupError(f"customer {customer_id!r} not found")
+        raise NotFound(f"customer {customer_id!r} not found", field="customer_id")
     frame, _ = decide(history, now=now, policy=policy, models=models, reasons=reasons,
-                      rejections=rep_rejections(factory, [customer_id]))
+                      rejections=_rep_rejections(factory, [customer_id]))
     run_id = f"live-{now:%Y%m%d}"
-    with transaction(factory) as session:
-        if session.get(ScoreRun, run_id) is None:
-            session.add(ScoreRun(id=run_id, started_at=now, finished_at=now, as_of=now, policy_version=policy.version,
-                                 champion_version=models.champion.version if models.champion else None,
-                                 challenger_version=models.challenger.version if models.challenger else None,
-                                 stats={"source": "triggers"}))
-            session.flush()
-        record = _records(frame, run_id, now, policy.version)[0]
-        decision = Decision(**record)
-        session.add(decision)
+    return FreshDecision(record=_records(frame, run_id, now, policy.version)[0], policy_version=policy.version,
+                         champion=models.champion.version if models.champion else None,
+                         challenger=models.challenger.version if models.challenger else None)
+
+
+def store_fresh(*, session: Session, fresh: FreshDecision, now: datetime) -> Decision:
+    """Store a fresh decision in the day's live run, inside the caller's unit of work."""
+    run_id = fresh.record["run_id"]
+    if session.get(ScoreRun, run_id) is None:
+        session.add(ScoreRun(id=run_id, kind="live", started_at=now, finished_at=now, as_of=now,
+                             policy_version=fresh.policy_version, champion_version=fresh.champion,
+                             challenger_version=fresh.challenger, stats={"source": "triggers"}))
         session.flush()
-        session.refresh(decision)
-        return decision
+    decision = Decision(**fresh.record)
+    session.add(decision)
+    session.flush()
+    return decision

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.features.build import History, load_history, training_frame
 from app.models import registry
+from app.store.db import reading, unit_of_work
 from app.models.propensity import PropensityModel, TrainingDataError, evaluate, train_propensity
 from app.models.timing import TimingModel, train_timing
 
@@ -99,8 +100,10 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
                                                   "params": params}, indent=2, default=str))
     feature_info = {"propensity": propensity.features, "categorical": info["categorical"],
                     "timing": timing.features}
-    registered = registry.register(factory, version_id=version, now=now, actor=actor, artifact_path=str(folder),
-                                   data_snapshot=data, features=feature_info, params=params, metrics=metrics)
+    with unit_of_work(factory) as session:
+        registered = registry.register(session=session, version_id=version, now=now, actor=actor,
+                                       artifact_path=str(folder), data_snapshot=data, features=feature_info,
+                                       params=params, metrics=metrics)
     if mlflow_uri:
         _log_to_mlflow(mlflow_uri, version, params, metrics)
     return TrainResult(version, registered.status, metrics, str(folder))
@@ -109,9 +112,8 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
 def _champion_on(factory: sessionmaker[Session], models_dir: Path, features: pd.DataFrame, target: pd.Series
                  ) -> dict[str, Any] | None:
     """The current champion measured on this version's held-out slice: a like-for-like comparison."""
-    from app.models import registry
-
-    current = registry.champion(factory)
+    with reading(factory) as session:
+        current = registry.champion(session=session)
     if current is None:
         return None
     try:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.domain import Channel, first_problem
 from app.drafting.facts import CompanyProfile, customer_fields
@@ -42,12 +42,12 @@ class Message(BaseModel):
     facts: list[str] = Field(default_factory=list)
 
 
-def context_for_message(message: Message, profile: CompanyProfile, factory: sessionmaker[Session] | None
+def context_for_message(message: Message, profile: CompanyProfile, session: Session | None
                         ) -> tuple[ReviewContext, bool]:
     """The validators' context for a message: its template (when named and known) rendered for the customer."""
     spec = None
     if message.template_id:
-        specs = library.live_versions(factory, message.template_id) if factory is not None else []
+        specs = library.live_versions(session=session, template_id=message.template_id) if session is not None else []
         if not specs:
             raise LookupError(f"template_id: {message.template_id!r} has no approved version in the store")
         spec = specs[0]
@@ -61,7 +61,7 @@ def context_for_message(message: Message, profile: CompanyProfile, factory: sess
     return context, bool(spec and spec.sensitive)
 
 
-def check_lines(lines: Iterable[str], reviewer: Reviewer, *, factory: sessionmaker[Session] | None,
+def check_lines(lines: Iterable[str], reviewer: Reviewer, *, session: Session | None,
                 profile: CompanyProfile) -> Iterator[dict[str, Any]]:
     """One result per non-empty line: the verdict and failed findings, or the error naming the field."""
     for number, line in enumerate(lines, start=1):
@@ -81,7 +81,7 @@ def check_lines(lines: Iterable[str], reviewer: Reviewer, *, factory: sessionmak
             yield {"line": number, "id": raw_id, "error": first_problem(exc)}
             continue
         try:
-            context, template_sensitive = context_for_message(message, profile, factory)
+            context, template_sensitive = context_for_message(message, profile, session)
         except LookupError as exc:
             yield {"line": number, "id": message.id, "error": str(exc)}
             continue

@@ -56,8 +56,9 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commits on success, rolls back everything on any error.
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commits on success, rolls back everything on any error. Edges (a request, a CLI
+    command, a worker job) open it; services write inside the session they are given.
 
     On SQLite the write lock is taken at the start (BEGIN IMMEDIATE): a transaction that reads and then
     writes would otherwise fail with "database is locked" when another writer commits in between, since
@@ -66,6 +67,14 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         if session.get_bind().dialect.name == "sqlite":
             session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield session
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads only (a prepare step, a page): nothing it does is committed."""
+    with factory() as session:
+        yield session
+        session.rollback()
 
 
 def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -1,50 +1,38 @@
 """The pages people open every morning: sign-in, the rep's inbox, the compliance queue, the metrics.
 
-Server-rendered Jinja2 (autoescaped: nothing a customer or rep typed can run as script). Forms post
-to the same services as the API, each with a fresh idempotency key, so a double click records once.
+Server-rendered Jinja2 (autoescaped: nothing a customer or rep typed can run as script). Forms post to the
+same services as the API, each with a fresh idempotency key (a double click records once) and the CSRF
+token of the signed-in user.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.api.deps import TOKEN_COOKIE, StoreDep, workbench
 from app.cards import metrics as card_metrics
 from app.cards import service as cards
+from app.cards.service import CardStatus
 from app.domain import Outcome
+from app.errors import Forbidden, OutreachError
+from app.http import csrf
+from app.http.deps import TOKEN_COOKIE, ServicesDep, user_for
 from app.review import service as review
-from app.store.tables import User
-from app.users import service as users
-from app.web.library import pages as templates
+from app.users.service import Role
+from app.web.render import PageUser, back, checked_form, render, to_login
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-HOME = {"rep": "/inbox", "compliance": "/compliance", "content": "/library", "data_scientist": "/metrics",
-        "admin": "/metrics"}
+HOME = {Role.REP: "/inbox", Role.COMPLIANCE: "/compliance", Role.CONTENT: "/library", Role.DATA_SCIENTIST: "/metrics",
+        Role.ADMIN: "/metrics"}
 RATES = [("Adoption", "adoption_rate"), ("Execution", "execution_rate"), ("Conversion", "conversion_rate"),
          ("Reasons shown", "reason_display_rate"), ("Compliance approval", "compliance_approval_rate"),
          ("Feedback coverage", "feedback_coverage")]
-
-
-def page_user(request: Request, factory: StoreDep) -> User | None:
-    return users.by_token(factory, request.cookies.get(TOKEN_COOKIE, ""))
-
-
-PageUser = Annotated[User | None, Depends(page_user)]
-
-
-def _render(request: Request, name: str, user: User | None, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"user": user, **context})
-
-
-def _back(path: str, message: str, error: bool = False) -> RedirectResponse:
-    from urllib.parse import urlencode
-
-    return RedirectResponse(f"{path}?{urlencode({'flash': message, 'error': int(error)})}", status_code=303)
+DONE = {"adopt": "Adopted: the script is on your clipboard", "reject": "Rejected, thank you for the reason",
+        "send": "Marked as sent", "outcome": "Outcome recorded"}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -53,17 +41,20 @@ def home(user: PageUser) -> RedirectResponse:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, user: PageUser) -> HTMLResponse:
-    return _render(request, "login.html", user)
+def login_form(request: Request, user: PageUser, services: ServicesDep) -> HTMLResponse:
+    return render(request, services, "login.html", user)
 
 
 @router.post("/login")
-def login(request: Request, factory: StoreDep, token: Annotated[str, Form(max_length=200)] = "") -> Response:
-    user = users.by_token(factory, token.strip())
-    if user is None:
-        return _render(request, "login.html", None, error="That token is not valid.")
+def login(request: Request, services: ServicesDep, token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    if not csrf.same_origin(request):
+        return render(request, services, "login.html", None, error="Sign in from this site's own page.")
+    user = user_for(services, token.strip())
+    if user is None or user.role == Role.INTEGRATION:
+        return render(request, services, "login.html", None, error="That token is not valid.")
     response = RedirectResponse(HOME.get(user.role, "/inbox"), status_code=303)
-    response.set_cookie(TOKEN_COOKIE, token.strip(), httponly=True, samesite="strict")
+    response.set_cookie(TOKEN_COOKIE, token.strip(), httponly=True, samesite="strict",
+                        secure=services.settings.environment == "production")
     return response
 
 
@@ -75,44 +66,63 @@ def logout() -> RedirectResponse:
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-def inbox(request: Request, user: PageUser, factory: StoreDep, flash: str | None = None, error: int = 0) -> Response:
+def inbox(request: Request, user: PageUser, services: ServicesDep, flash: str | None = None, error: int = 0) -> Response:
     if user is None:
-        return RedirectResponse("/login", status_code=303)
-    status = None if user.role != "rep" else "open"
-    shown = cards.list_cards(factory, user, status=status, limit=50)
-    if user.role == "rep":  # today's work: open cards, then what was adopted or sent but still needs a step
-        shown += [c for s in ("adopted", "executed") for c in cards.list_cards(factory, user, status=s, limit=20)
-                  if not c["outcome"]]
-    return _render(request, "inbox.html", user, cards=shown, flash=flash, flash_error=bool(error),
-                   key=lambda: uuid.uuid4().hex, reject_reasons=cards.REJECT_REASONS, outcomes=list(Outcome))
+        return to_login()
+    try:
+        with services.read() as session:
+            status = CardStatus.OPEN if user.role == Role.REP else None
+            shown = cards.list_cards(session=session, user=user, status=status, limit=50)
+            if user.role == Role.REP:  # today's work: open cards, then what was adopted or sent but needs a step
+                shown += [c for s in (CardStatus.ADOPTED, CardStatus.EXECUTED)
+                          for c in cards.list_cards(session=session, user=user, status=s, limit=20) if not c.outcome]
+    except Forbidden as exc:
+        return render(request, services, "login.html", user, error=str(exc))
+    return render(request, services, "inbox.html", user, cards=[c.model_dump(mode="json") for c in shown], flash=flash,
+                  flash_error=bool(error), key=lambda: uuid.uuid4().hex, reject_reasons=cards.REJECT_REASONS,
+                  outcomes=list(Outcome))
+
+
+def _card_action(services: Any, user: Any, card_id: str, action: str, form: dict[str, str]) -> cards.CardView:
+    key, now, cap = form.get("key", ""), services.now(), services.settings.card_daily_cap
+    if action == "adopt" and "text" in form:
+        with services.read() as session:
+            edit = cards.prepare_edit(session=session, user=user, card_id=card_id, text=form["text"],
+                                      reviewer=services.reviewer, profile=services.profile, now=now)
+        return services.write(lambda s: cards.adopt_edited(session=s, user=user, edit=edit, key=key, now=now))
+    if action == "adopt":
+        return services.write(lambda s: cards.adopt(session=s, user=user, card_id=card_id, key=key, now=now))
+    if action == "reject":
+        return services.write(lambda s: cards.reject(session=s, user=user, card_id=card_id, key=key,
+                                                     reason=form.get("reason", ""), note=form.get("note") or None,
+                                                     now=now, daily_cap=cap))
+    if action == "send":
+        return services.write(lambda s: cards.mark_sent(session=s, user=user, card_id=card_id, key=key, channel=None,
+                                                        at=None, now=now, daily_cap=cap))
+    if action == "outcome":
+        raw = form.get("value", "").strip()
+        try:
+            value = float(raw) if raw else None
+        except ValueError:
+            value = math.nan  # refused below with the field named
+        return services.write(lambda s: cards.record_outcome(session=s, user=user, card_id=card_id, key=key,
+                                                             outcome=form.get("outcome", ""), value=value, now=now))
+    raise OutreachError(f"unknown action {action!r}", field="action")
 
 
 @router.post("/cards/{card_id}/{action}")
-async def card_action(card_id: str, action: str, request: Request, user: PageUser, factory: StoreDep,
-                      bench: Annotated[Any, Depends(workbench)]) -> Response:
+async def card_action(card_id: str, action: str, request: Request, user: PageUser, services: ServicesDep) -> Response:
     if user is None:
-        return RedirectResponse("/login", status_code=303)
-    form = await request.form()
-    payload: dict[str, Any] = {}
-    if action == "adopt" and form.get("text") is not None:
-        payload["text"] = str(form["text"]).replace("\r\n", "\n")
-    if action == "reject":
-        payload = {"reason": form.get("reason"), "note": form.get("note") or None}
-    if action == "outcome":
-        value = str(form.get("value") or "").strip()
-        try:
-            payload = {"outcome": form.get("outcome"), "value": float(value) if value else None}
-        except ValueError:
-            return _back("/inbox", "value: must be a number", error=True)
+        return to_login()
     try:
-        card = bench.act(user, card_id, action, key=str(form.get("key") or ""), payload=payload)
-    except (cards.CardError, cards.Conflict, cards.Forbidden, cards.NotFound) as exc:
-        return _back("/inbox", str(exc), error=True)
-    done = {"adopt": "Adopted: the script is on your clipboard", "reject": "Rejected, thank you for the reason",
-            "send": "Marked as sent", "outcome": "Outcome recorded"}.get(action, action)
-    if action == "adopt" and card["draft"] and card["draft"]["review_status"] == "needs_approval":
+        form = await checked_form(request, services)
+        card = _card_action(services, user, card_id, action, form)
+    except OutreachError as exc:
+        return back("/inbox", str(exc), error=True)
+    done = DONE.get(action, action)
+    if action == "adopt" and card.draft and card.draft.review_status == review.ReviewStatus.NEEDS_APPROVAL:
         done = "Adopted your edit: it waits for compliance approval before it can be sent"
-    return _back("/inbox", f"{done} ({card['customer']['name'] or card['customer']['id']})")
+    return back("/inbox", f"{done} ({card.customer.name or card.customer.id})")
 
 
 def _segments(body: str, findings: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
@@ -128,50 +138,61 @@ def _segments(body: str, findings: list[dict[str, Any]]) -> list[tuple[str, str 
     return out + [(body[at:], None)]
 
 
+def _compliance_user(user: Any) -> bool:
+    return user is not None and user.role in (Role.COMPLIANCE, Role.ADMIN)
+
+
 @router.get("/compliance", response_class=HTMLResponse)
-def compliance_page(request: Request, user: PageUser, factory: StoreDep, flash: str | None = None,
+def compliance_page(request: Request, user: PageUser, services: ServicesDep, flash: str | None = None,
                     error: int = 0) -> Response:
     if user is None:
-        return RedirectResponse("/login", status_code=303)
-    if user.role not in ("compliance", "admin"):
-        return _render(request, "login.html", user, error="The compliance queue needs the compliance role.")
-    items = review.queue(factory)
+        return to_login()
+    if not _compliance_user(user):
+        return render(request, services, "login.html", user, error="The compliance queue needs the compliance role.")
+    with services.read() as session:
+        items = [i.model_dump(mode="json") for i in review.queue(session=session)]
     for item in items:
         item["segments"] = _segments(item["body"], item["findings"])
-    return _render(request, "compliance.html", user, items=items, flash=flash, flash_error=bool(error),
-                   reason_codes=list(review.REASON_CODES))
+    return render(request, services, "compliance.html", user, items=items, flash=flash, flash_error=bool(error),
+                  reason_codes=list(review.REASON_CODES))
 
 
 @router.post("/compliance/{item_id}/{decision}")
-async def compliance_decision(item_id: str, decision: str, request: Request, user: PageUser, factory: StoreDep,
-                              bench: Annotated[Any, Depends(workbench)]) -> Response:
-    if user is None or user.role not in ("compliance", "admin"):
-        return RedirectResponse("/login", status_code=303)
-    form = await request.form()
+async def compliance_decision(item_id: str, decision: str, request: Request, user: PageUser,
+                              services: ServicesDep) -> Response:
+    if not _compliance_user(user):
+        return to_login()
+    now = services.now()
     try:
-        version = int(str(form.get("version") or "0"))
-        now = datetime.now(timezone.utc)
+        form = await checked_form(request, services)
+        raw_version = form.get("version", "")
+        if not raw_version.isdigit() or not 1 <= int(raw_version) <= 2**31 - 1:
+            raise OutreachError("must be the item version shown on the page", field="version")
+        version, comment = int(raw_version), form.get("comment") or None
         if decision == "approve":
-            text = str(form.get("text") or "").replace("\r\n", "\n")  # the form always sends the text
-            review.approve(factory, bench.reviewer, bench.profile, item_id, version=version, by=user.name, now=now,
-                           edited_body=text or None, comment=str(form.get("comment") or "") or None)
-            message = f"Approved {item_id}"
+            with services.read() as session:
+                edit = review.prepare_approval(session=session, reviewer=services.reviewer, profile=services.profile,
+                                               item_id=item_id, edited_body=form.get("text") or None, now=now)
+            services.write(lambda s: review.approve(session=s, item_id=item_id, version=version, by=user.name, now=now,
+                                                    edit=edit, comment=comment))
+            message = f"Approved {item_id}" + (" with your edit" if edit else "")
         elif decision == "reject":
-            review.reject(factory, item_id, version=version, by=user.name, reason_code=str(form.get("reason_code")),
-                          comment=str(form.get("comment") or "") or None, now=now)
+            services.write(lambda s: review.reject(session=s, item_id=item_id, version=version, by=user.name,
+                                                   reason_code=form.get("reason_code", ""), comment=comment, now=now))
             message = f"Rejected {item_id}"
         else:
-            return _back("/compliance", f"unknown decision {decision!r}", error=True)
-    except (ValueError, review.Conflict) as exc:
-        return _back("/compliance", str(exc), error=True)
-    return _back("/compliance", message)
+            raise OutreachError(f"unknown decision {decision!r}", field="decision")
+    except OutreachError as exc:
+        return back("/compliance", str(exc), error=True)
+    return back("/compliance", message)
 
 
 @router.get("/metrics", response_class=HTMLResponse)
-def metrics_page(request: Request, user: PageUser, factory: StoreDep) -> Response:
+def metrics_page(request: Request, user: PageUser, services: ServicesDep) -> Response:
     if user is None:
-        return RedirectResponse("/login", status_code=303)
-    if user.role not in ("data_scientist", "compliance", "admin"):
-        return _render(request, "login.html", user, error="The metrics need the data scientist role.")
-    return _render(request, "metrics.html", user, m=card_metrics.compute(factory, now=datetime.now(timezone.utc)),
-                   rates=RATES)
+        return to_login()
+    if user.role not in (Role.DATA_SCIENTIST, Role.COMPLIANCE, Role.ADMIN):
+        return render(request, services, "login.html", user, error="The metrics need the data scientist role.")
+    with services.read() as session:
+        figures = card_metrics.compute(session=session, now=services.now()).model_dump(mode="json")
+    return render(request, services, "metrics.html", user, m=figures, rates=RATES)

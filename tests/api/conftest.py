@@ -16,7 +16,8 @@ from app.config import Settings
 from app.library import service as library
 from app.library.index import TemplateIndex
 from app.store.db import open_store, transaction
-from app.store.tables import Customer, Decision, ScoreRun
+from app.data.tables import Customer
+from app.models.tables import Decision, ScoreRun
 from app.users import service as users
 from tests.conftest import ROOT
 from tests.drafting.conftest import free_port

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from app.cards import service as cards
 from app.review import audit
-from app.store.tables import Card, CardAction, OutreachAttempt
+from app.cards.tables import Card, CardAction
+from app.data.tables import OutreachAttempt
 from tests.api.conftest import auth
 
 
@@ -195,7 +196,7 @@ def test_a_send_time_in_the_future_is_refused(product) -> None:
 def test_the_running_worker_handles_a_posted_event_well_within_two_minutes(product) -> None:
     import time
 
-    from app.store.tables import EventJob
+    from app.cards.tables import EventJob
 
     product.bench.settings = product.bench.settings.model_copy(update={"worker_interval_s": 0.2})
     product.bench.tick()  # drafts made up front, so the timed round is the trigger's

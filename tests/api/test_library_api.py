@@ -12,7 +12,7 @@ from app.config import Settings
 from app.library import service
 from app.library.index import TemplateIndex
 from app.store.db import open_store, transaction
-from app.store.tables import Customer, OutreachAttempt
+from app.data.tables import Customer, OutreachAttempt
 from tests.library.conftest import LIBRARY
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)

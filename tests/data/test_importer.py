@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.data.importer import ImportFileError, import_file
 from app.data.mapping import MappingError, load_mapping
-from app.store.tables import Consent, Customer, Event, OutreachAttempt
+from app.data.tables import Consent, Customer, Event, OutreachAttempt
 from tests.conftest import NOW
 
 MAPPING = """

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.data.synthetic import SEGMENTS, generate, load_into_store, planted_truth, true_response_rate
-from app.store.tables import Consent, Customer, Event, OutreachAttempt
+from app.data.tables import Consent, Customer, Event, OutreachAttempt
 from tests.conftest import NOW
 
 POSITIVE = ["replied", "meeting", "converted"]

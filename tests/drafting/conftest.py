@@ -16,7 +16,7 @@ from app.drafting.llm import Completion
 from app.drafting.local import LocalServer
 from app.library import service as library
 from app.store.db import open_store, transaction
-from app.store.tables import Customer, Event
+from app.data.tables import Customer, Event
 from tests.conftest import NOW, ROOT
 
 CUSTOMER = {"id": "cus-42", "first_name": "Ana", "last_name": "Lima", "email": "ana.lima@example.org",

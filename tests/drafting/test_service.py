@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.drafting.llm import OpenAICompatibleClient
 from app.drafting.service import Drafter, DraftRequest
-from app.store.tables import Draft
+from app.drafting.tables import Draft
 from tests.conftest import NOW
 from tests.drafting.conftest import CUSTOMER, ScriptedModel, drafting_settings, free_port
 

@@ -9,7 +9,7 @@ import pandas as pd
 from app.data.synthetic import generate, load_into_store
 from app.features.build import load_history
 from app.store.db import transaction
-from app.store.tables import Customer, Event
+from app.data.tables import Customer, Event
 from tests.conftest import NOW
 
 

@@ -11,7 +11,7 @@ from app.library import index as index_module
 from app.library import service
 from app.library.retrieval import PRIOR_MEAN, RetrievalRequest, posterior, retrieve
 from app.store.db import transaction
-from app.store.tables import Customer, OutreachAttempt
+from app.data.tables import Customer, OutreachAttempt
 from tests.library.conftest import LIBRARY
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)

@@ -16,7 +16,7 @@ from app.models.reasons import load_reason_table
 from app.models.scoring import Models, decide, load_models, score_all
 from app.models.training import ModelBundle, train_and_register
 from app.policy.rules import load_policy
-from app.store.tables import Decision
+from app.models.tables import Decision
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from app.library.index import default_embedder
 from app.review.checks import Reviewer
 from app.review.validators import ReviewContext
 from app.store.db import transaction
-from app.store.tables import Decision, ScoreRun
+from app.models.tables import Decision, ScoreRun
 from tests.conftest import NOW, ROOT
 from tests.drafting.conftest import add_customer, drafting_settings, free_port
 

@@ -13,7 +13,10 @@ from app.review import audit
 from app.review import service as review
 from app.review.checks import Verdict
 from app.store.db import open_store
-from app.store.tables import AuditEntry, Draft, Feedback, PolicySuggestion
+from app.audit.tables import AuditEntry
+from app.drafting.tables import Draft
+from app.feedback.tables import Feedback
+from app.review.tables import PolicySuggestion
 from tests.conftest import NOW
 from tests.review.conftest import make_draft
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.store.tables import Card, Feedback
+from app.cards.tables import Card
+from app.feedback.tables import Feedback
 from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.slow

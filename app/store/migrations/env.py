@@ -3,7 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from app.store.tables import Base
+import app.tables  # noqa: F401 - every table, so the metadata is complete
+from app.store.base import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -6,7 +6,7 @@ Create Date: 2026-11-22 19:12:46.755724
 """
 from alembic import op
 import sqlalchemy as sa
-import app.store.tables
+import app.store.base
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'
@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.Column('do_not_contact', sa.Boolean(), nullable=False),
     sa.Column('owner_rep', sa.String(length=64), nullable=True),
     sa.Column('team', sa.String(length=64), nullable=True),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attributes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -43,7 +43,7 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.String(length=64), nullable=False),
     sa.Column('channel', sa.String(length=16), nullable=False),
     sa.Column('granted', sa.Boolean(), nullable=False),
-    sa.Column('updated_at', app.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', app.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('source', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('customer_id', 'channel')
@@ -51,7 +51,7 @@ def upgrade() -> None:
     op.create_table('events',
     sa.Column('id', sa.String(length=96), nullable=False),
     sa.Column('customer_id', sa.String(length=64), nullable=False),
-    sa.Column('occurred_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('type', sa.String(length=32), nullable=False),
     sa.Column('product', sa.String(length=64), nullable=True),
     sa.Column('intent', sa.String(length=32), nullable=True),
@@ -67,7 +67,7 @@ def upgrade() -> None:
     op.create_table('outreach_attempts',
     sa.Column('id', sa.String(length=96), nullable=False),
     sa.Column('customer_id', sa.String(length=64), nullable=False),
-    sa.Column('attempted_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempted_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('channel', sa.String(length=16), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.Column('template_id', sa.String(length=96), nullable=True),

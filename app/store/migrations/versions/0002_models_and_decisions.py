@@ -6,7 +6,7 @@ Create Date: 2026-11-22 19:22:58.148908
 """
 from alembic import op
 import sqlalchemy as sa
-import app.store.tables
+import app.store.base
 from sqlalchemy.dialects import postgresql
 
 revision = '0002'
@@ -19,7 +19,7 @@ def upgrade() -> None:
     op.create_table('model_versions',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('artifact_path', sa.String(length=500), nullable=False),
@@ -34,9 +34,9 @@ def upgrade() -> None:
 
     op.create_table('score_runs',
     sa.Column('id', sa.String(length=64), nullable=False),
-    sa.Column('started_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', app.store.tables.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('as_of', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', app.store.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('as_of', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('champion_version', sa.String(length=64), nullable=True),
     sa.Column('challenger_version', sa.String(length=64), nullable=True),
     sa.Column('policy_version', sa.String(length=64), nullable=False),
@@ -48,7 +48,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('run_id', sa.String(length=64), nullable=False),
     sa.Column('customer_id', sa.String(length=64), nullable=False),
-    sa.Column('as_of', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('as_of', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('method', sa.String(length=16), nullable=False),
     sa.Column('arm', sa.String(length=16), nullable=True),
@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('score', sa.Float(), nullable=True),
     sa.Column('confidence', sa.Float(), nullable=True),
     sa.Column('channel', sa.String(length=16), nullable=True),
-    sa.Column('slot_at', app.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('slot_at', app.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('slot_local', sa.String(length=32), nullable=True),
     sa.Column('product', sa.String(length=64), nullable=True),
     sa.Column('reasons', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
@@ -73,7 +73,7 @@ def upgrade() -> None:
 
     op.create_table('registry_events',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('action', sa.String(length=16), nullable=False),
     sa.Column('version_id', sa.String(length=64), nullable=False),
     sa.Column('previous_champion', sa.String(length=64), nullable=True),

@@ -6,7 +6,7 @@ Create Date: 2026-11-22 19:56:44.957214
 """
 from alembic import op
 import sqlalchemy as sa
-import app.store.tables
+import app.store.base
 from sqlalchemy.dialects import postgresql
 
 revision = '0003'
@@ -21,9 +21,9 @@ def upgrade() -> None:
     sa.Column('latest_version', sa.Integer(), nullable=False),
     sa.Column('approved_version', sa.Integer(), nullable=True),
     sa.Column('retired', sa.Boolean(), nullable=False),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
-    sa.Column('updated_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('template_events',
@@ -32,7 +32,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=True),
     sa.Column('action', sa.String(length=16), nullable=False),
     sa.Column('actor', sa.String(length=64), nullable=False),
-    sa.Column('at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['template_id'], ['templates.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
@@ -55,7 +55,7 @@ def upgrade() -> None:
     sa.Column('disclosures', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['template_id'], ['templates.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('template_id', 'version')

@@ -6,7 +6,7 @@ Create Date: 2026-11-22 21:28:17.540793
 """
 from alembic import op
 import sqlalchemy as sa
-import app.store.tables
+import app.store.base
 from sqlalchemy.dialects import postgresql
 
 revision = '0004'
@@ -37,7 +37,7 @@ def upgrade() -> None:
     sa.Column('prompt_tokens', sa.Integer(), nullable=False),
     sa.Column('completion_tokens', sa.Integer(), nullable=False),
     sa.Column('cache_key', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['decision_id'], ['decisions.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id')

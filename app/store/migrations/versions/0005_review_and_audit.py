@@ -6,7 +6,7 @@ Create Date: 2026-11-22 21:49:19.081426
 """
 from alembic import op
 import sqlalchemy as sa
-import app.store.tables
+import app.store.base
 from sqlalchemy.dialects import postgresql
 
 revision = '0005'
@@ -27,7 +27,7 @@ def upgrade() -> None:
     op.bulk_insert(audit_head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
     op.create_table('audit_log',
     sa.Column('seq', sa.Integer(), nullable=False),
-    sa.Column('at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('action', sa.String(length=32), nullable=False),
     sa.Column('subject_type', sa.String(length=32), nullable=False),
@@ -55,7 +55,7 @@ def upgrade() -> None:
     sa.Column('comment', sa.Text(), nullable=True),
     sa.Column('text', sa.Text(), nullable=True),
     sa.Column('created_by', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('feedback', schema=None) as batch_op:
@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('example', sa.Text(), nullable=False),
     sa.Column('source_item', sa.String(length=32), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('review_items',
@@ -83,9 +83,9 @@ def upgrade() -> None:
     sa.Column('findings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('sources', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('policy_version', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('decided_by', sa.String(length=64), nullable=True),
-    sa.Column('decided_at', app.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', app.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('reason_code', sa.String(length=32), nullable=True),
     sa.Column('comment', sa.Text(), nullable=True),
     sa.Column('edited_body', sa.Text(), nullable=True),
@@ -102,7 +102,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('review_status', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('policy_version', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('findings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False, server_default='[]'))
-        batch_op.add_column(sa.Column('sent_at', app.store.tables.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('sent_at', app.store.base.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_drafts_review_status'), ['review_status'], unique=False)
 
     # ### end Alembic commands ###

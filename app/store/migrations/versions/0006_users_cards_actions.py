@@ -6,7 +6,7 @@ Create Date: 2026-11-22 22:08:50.168111
 """
 from alembic import op
 import sqlalchemy as sa
-import app.store.tables
+import app.store.base
 from sqlalchemy.dialects import postgresql
 
 revision = '0006'
@@ -20,8 +20,8 @@ def upgrade() -> None:
     op.create_table('event_jobs',
     sa.Column('event_id', sa.String(length=96), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('processed_at', app.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('processed_at', app.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('result', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('event_id')
     )
@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.Column('rep_id', sa.String(length=64), nullable=True),
     sa.Column('team', sa.String(length=64), nullable=True),
     sa.Column('token_hash', sa.String(length=64), nullable=True),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name'),
     sa.UniqueConstraint('token_hash')
     )
@@ -51,13 +51,13 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('trigger', sa.String(length=96), nullable=True),
     sa.Column('day', sa.String(length=10), nullable=False),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('due_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('reminded_at', app.store.tables.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('reassigned_at', app.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reminded_at', app.store.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reassigned_at', app.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('adopted_text', sa.Text(), nullable=True),
-    sa.Column('executed_at', app.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('executed_at', app.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('executed_channel', sa.String(length=16), nullable=True),
     sa.Column('outcome', sa.String(length=16), nullable=True),
     sa.Column('outcome_value', sa.Float(), nullable=True),
@@ -79,7 +79,7 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sa.String(length=128), nullable=False),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', app.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['card_id'], ['cards.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')

@@ -14,10 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.store.tables import AuditEntry, AuditHead
+from app.audit.tables import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 
@@ -37,7 +38,7 @@ def chain_hash(prev_hash: str, content: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + _canonical(content)).hexdigest()
 
 
-def record(session: Session, *, actor: str, action: str, subject_type: str, subject_id: str, now: datetime,
+def record(*, session: Session, actor: str, action: str, subject_type: str, subject_id: str, now: datetime,
            details: dict[str, Any] | None = None, versions: dict[str, Any] | None = None) -> AuditEntry:
     """Append one entry inside the caller's transaction (so it lands exactly when the action does)."""
     # Touch the head row first: this takes the write lock on SQLite and a row lock on PostgreSQL, so two
@@ -67,21 +68,21 @@ class Verification:
     seq: int | None = None
 
 
-def _entries(factory: sessionmaker[Session], batch: int = 5000) -> Iterator[AuditEntry]:
+def _entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
     last = 0
     while True:
-        with factory() as session:
-            rows = session.scalars(select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)).all()
+        rows = session.scalars(select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)).all()
+        session.expunge_all()  # a long chain is walked in batches without holding every row
         if not rows:
             return
         yield from rows
         last = rows[-1].seq
 
 
-def verify(factory: sessionmaker[Session]) -> Verification:
+def verify(*, session: Session) -> Verification:
     """Recompute the chain: the first entry whose content, order or link does not hold is reported."""
     prev, expected_seq, count = GENESIS, 1, 0
-    for entry in _entries(factory):
+    for entry in _entries(session):
         if entry.seq != expected_seq:
             return Verification(False, count, f"entry {expected_seq} is missing (next is {entry.seq})", expected_seq)
         if entry.prev_hash != prev:
@@ -91,21 +92,20 @@ def verify(factory: sessionmaker[Session]) -> Verification:
         if chain_hash(prev, content) != entry.hash:
             return Verification(False, count, f"entry {entry.seq} was changed after it was written", entry.seq)
         prev, expected_seq, count = entry.hash, expected_seq + 1, count + 1
-    with factory() as session:
-        head = session.get(AuditHead, 1)
+    head = session.get(AuditHead, 1)
     if head is not None and (head.seq != count or head.hash != prev):
         return Verification(False, count, f"the chain ends at entry {count} but {head.seq} were written "
                                           "(entries removed from the end)", count + 1)
     return Verification(True, count)
 
 
-def export(factory: sessionmaker[Session], path: Path) -> int:
+def export(*, session: Session, path: Path) -> int:
     """Every entry as one JSON line, with its hashes, for auditors; written to a temporary file, then moved."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".partial")
     count = 0
     with partial.open("w", encoding="utf-8") as out:
-        for entry in _entries(factory):
+        for entry in _entries(session):
             content = _content(entry.seq, entry.at, entry.actor, entry.action, entry.subject_type, entry.subject_id,
                                entry.details, entry.versions)
             out.write(json.dumps({**content, "prev_hash": entry.prev_hash, "hash": entry.hash}, ensure_ascii=False) + "\n")
@@ -114,8 +114,18 @@ def export(factory: sessionmaker[Session], path: Path) -> int:
     return count
 
 
-def history(factory: sessionmaker[Session], subject_id: str) -> list[dict[str, Any]]:
-    with factory() as session:
-        rows = session.scalars(select(AuditEntry).where(AuditEntry.subject_id == subject_id).order_by(AuditEntry.seq)).all()
-        return [{"seq": r.seq, "at": r.at.isoformat(), "actor": r.actor, "action": r.action, "details": r.details,
-                 "versions": r.versions} for r in rows]
+class HistoryEntry(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    details: dict[str, Any]
+    versions: dict[str, Any]
+    hash: str
+
+
+def history(*, session: Session, subject_id: str) -> list[HistoryEntry]:
+    """Every entry about one subject (a card, a draft, a review item...), oldest first."""
+    rows = session.scalars(select(AuditEntry).where(AuditEntry.subject_id == subject_id).order_by(AuditEntry.seq)).all()
+    return [HistoryEntry(seq=r.seq, at=r.at, actor=r.actor, action=r.action, details=r.details, versions=r.versions,
+                         hash=r.hash) for r in rows]

@@ -1,0 +1,138 @@
+"""`outreach draft` and `outreach llm ...`: drafting a script, and the local model that drafts it."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+
+from app.cli.common import UserError, app, console, errors, friendly, group, services, settings
+
+llm_app = group("llm", "The local drafting model: serve, start, stop, status.")
+
+
+@app.command()
+@friendly
+def draft(
+    customer: Annotated[str | None, typer.Option(help="Customer id (default: the top-ranked recommendation).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Draft the script for a customer's decision in the latest full scoring run: decision, chosen template,
+    draft, the guardrails' review and timings. The draft is stored (and queued when it needs approval)."""
+    from app.data.tables import Customer
+    from app.drafting import service as drafting
+    from app.drafting.service import DraftRequest, draft_json
+    from app.library.retrieval import best_for_decision
+    from app.models.scoring import latest_decision
+    from app.review import service as review
+
+    run = services()
+    now = run.now()
+    started = time.perf_counter()
+    with run.read() as session:
+        decision = latest_decision(session=session, customer_id=customer)
+        record = session.get(Customer, decision.customer_id)
+        chosen = best_for_decision(session=session, index=run.index, decision=decision,
+                                   lifecycle_stage=record.lifecycle_stage, segment=record.segment)
+        retrieval_ms = (time.perf_counter() - started) * 1000
+        if chosen is None:
+            raise UserError(f"no approved {decision.channel} template fits customer {decision.customer_id}")
+        inputs = run.drafter.gather(session=session, request=DraftRequest(
+            customer_id=decision.customer_id, channel=decision.channel, template_id=chosen.id,
+            product=decision.product, reasons=[r["text"] for r in decision.reasons], decision_id=decision.id), now=now)
+        session.expunge(decision)
+    with errors.status(f"drafting with {run.drafter.model}"):
+        prepared = run.drafter.compose(inputs)
+    with run.read() as session:
+        assessment = review.assess(session=session, reviewer=run.reviewer, profile=run.profile, draft=prepared, now=now)
+    with run.unit_of_work() as session:
+        result = drafting.save(session=session, prepared=prepared, now=now)
+        review.record(session=session, draft=result, assessment=assessment, actor="cli", now=now)
+    checked = assessment.verdicts
+    timings = {"retrieval_ms": round(retrieval_ms, 1), "llm_start_s": round(run.drafter.startup_s, 2),
+               "draft_ms": result.latency_ms, "review_ms": checked.latency_ms}
+    review_json = {"verdict": checked.verdict.value, "routing": checked.routing, "policy_version": checked.policy_version,
+                   "findings": [f.model_dump(exclude={"passed"}) for f in checked.failed]}
+    if as_json:
+        print(json.dumps({**draft_json(result), "review": review_json, "decision": {
+            "id": decision.id, "run_id": decision.run_id, "confidence": decision.confidence, "channel": decision.channel,
+            "when": decision.slot_local, "product": decision.product, "reasons": [r["text"] for r in decision.reasons],
+            "model_version": decision.model_version, "policy_version": decision.policy_version,
+            "requires_confirmation": decision.requires_confirmation}, "template_why": chosen.why,
+            "timings": timings}, indent=2, ensure_ascii=False, default=str))
+        return
+    confidence = f"{decision.confidence:.0%}" if decision.confidence is not None else "rule-based"
+    console.print(f"[bold]{decision.customer_id}[/bold]: {decision.channel} at {decision.slot_local} about "
+                  f"{decision.product} (confidence {confidence}, {decision.method})", highlight=False)
+    for reason in decision.reasons:
+        console.print(f"  • {reason['text']}", highlight=False)
+    console.print(f"template: {chosen.id} v{chosen.version} ({'; '.join(chosen.why)})", highlight=False)
+    console.print(f"[bold]{result.label}[/bold]" + (" (cached)" if result.cached else "")
+                  + f" · prompt {result.prompt_version}", highlight=False)
+    if result.fallback_reason:
+        console.print(f"[yellow]template only because:[/yellow] {result.fallback_reason}", highlight=False)
+    console.rule()
+    if result.subject:
+        console.print(f"Subject: {result.subject}\n", highlight=False, markup=False)
+    console.print(result.body, highlight=False, markup=False)
+    console.rule()
+    colour = {"ready": "green", "needs_approval": "yellow", "blocked": "red"}[checked.verdict.value]
+    console.print(f"review: [{colour}]{checked.verdict.value}[/{colour}] (policy {checked.policy_version})", highlight=False)
+    for why in checked.routing:
+        console.print(f"  • {why}", highlight=False, markup=False)
+    speed = f", {result.tokens_per_second:.0f} tokens/s" if result.completion_tokens else ""
+    console.print(f"retrieval {timings['retrieval_ms']:.0f} ms · model start {timings['llm_start_s']:.1f} s · "
+                  f"draft {result.latency_ms:.0f} ms{speed} · review {checked.latency_ms:.0f} ms", highlight=False)
+
+
+@llm_app.command("serve")
+@friendly
+def llm_serve() -> None:
+    """Run the local model's OpenAI-compatible server on 127.0.0.1 in the foreground (Ctrl-C stops it)."""
+    from app.drafting.local import MODEL_NAME, LocalServer
+
+    server = LocalServer.configured(settings())
+    console.print(f"starting {MODEL_NAME} on {server.base_url} (log: {server.log_file})")
+    code = server.serve(on_ready=lambda s: console.print(f"ready in {s:.1f} s: {server.base_url}"))
+    raise typer.Exit(code)
+
+
+@llm_app.command("start")
+@friendly
+def llm_start() -> None:
+    """Start the local model server in the background (drafting also does this on demand)."""
+    from app.drafting.local import LocalServer
+
+    server = LocalServer.configured(settings())
+    seconds = server.ensure_running()
+    console.print(f"local model answering on {server.base_url}" + (f" (started in {seconds:.1f} s)" if seconds else ""))
+
+
+@llm_app.command("stop")
+@friendly
+def llm_stop() -> None:
+    """Stop the local model server this product started."""
+    from app.drafting.local import LocalServer
+
+    stopped = LocalServer.configured(settings()).stop()
+    console.print("stopped" if stopped else "no local model server was running")
+
+
+@llm_app.command("status")
+@friendly
+def llm_status() -> None:
+    """Which model drafts, where, and whether it answers."""
+    from app.drafting.local import MODEL_NAME, LocalServer
+    from app.drafting.service import resolve_mode
+
+    config = settings()
+    if config.uses_local_llm:
+        server = LocalServer.configured(config)
+        state = "answering" if server.is_ready() else "not running (starts on the first draft)"
+        console.print(f"local model {MODEL_NAME} on {server.base_url}: {state}; "
+                      f"drafting mode {resolve_mode(config.llm_draft_mode, local=True)}")
+    else:
+        console.print(f"endpoint {config.llm_base_url}, model {config.llm_model}; "
+                      f"drafting mode {resolve_mode(config.llm_draft_mode, local=False)}")

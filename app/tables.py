@@ -1,0 +1,18 @@
+"""Every table of the product, imported in one place so the metadata is complete for migrations and tests.
+
+Each folder owns its tables (`app/<folder>/tables.py`) and is the only one that writes them."""
+
+from app.audit.tables import AuditEntry, AuditHead
+from app.cards.tables import Card, CardAction, EventJob
+from app.data.tables import Consent, Customer, Event, OutreachAttempt
+from app.drafting.tables import Draft
+from app.feedback.tables import Feedback
+from app.library.tables import Template, TemplateEvent, TemplateVersion
+from app.models.tables import Decision, ModelVersion, RegistryEvent, ScoreRun
+from app.review.tables import PolicySuggestion, Release, Review
+from app.store.base import Base
+from app.users.tables import User
+
+__all__ = ["AuditEntry", "AuditHead", "Base", "Card", "CardAction", "Consent", "Customer", "Decision", "Draft", "Event",
+           "EventJob", "Feedback", "ModelVersion", "OutreachAttempt", "PolicySuggestion", "RegistryEvent", "Release",
+           "Review", "ScoreRun", "Template", "TemplateEvent", "TemplateVersion", "User"]

@@ -1,0 +1,119 @@
+"""The background worker: an edge like the API and the CLI. Each job is one unit of work; its slow part
+(a fresh decision, the model writing a draft, the validators) is prepared before the write.
+
+Jobs: triggers from posted events, drafts for open cards, SLA reminders and reassignment. `Worker.start`
+runs them every WORKER_INTERVAL_S seconds in a thread of the served product; run one worker per store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+
+from pydantic import BaseModel
+
+from app.cards import service as cards
+from app.cards.service import SlaReport
+from app.models.scoring import decide_fresh, store_fresh
+from app.review import service as review
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class Round(BaseModel):
+    events: list[str]
+    drafted: int
+    sla: SlaReport
+
+
+def handle_event(services: Services, event_id: str) -> str:
+    """Check one posted event against the triggers; a match gets a fresh decision and a card."""
+    now = services.now()
+    with services.read() as session:
+        check = cards.check_trigger(session=session, event_id=event_id)
+    if check.problem or not check.fires:
+        result = f"failed: {check.problem}" if check.problem else "no trigger"
+        with services.unit_of_work() as session:
+            return cards.finish_event(session=session, event_id=event_id, result=result, now=now)
+    try:
+        fresh = decide_fresh(services.store, check.customer_id, now=now, policy=services.contact_policy,
+                             reasons=services.reason_table, challenger_share=services.settings.challenger_share)
+        with services.unit_of_work() as session:
+            decision = store_fresh(session=session, fresh=fresh, now=now)
+            return cards.card_from_trigger(session=session, event_id=event_id, decision=decision, now=now,
+                                           sla_hours=services.settings.card_sla_hours)
+    except Exception as exc:  # noqa: BLE001 - one bad event must not stop the worker
+        log.exception("trigger for event %s failed", event_id)
+        with services.unit_of_work() as session:
+            return cards.finish_event(session=session, event_id=event_id, now=now,
+                                      result=f"failed: {type(exc).__name__}: {exc}")
+
+
+def draft_card(services: Services, card_id: str) -> bool:
+    """Draft and review one open card: plan (reads), the model writes, the validators check, then one write
+    stores the draft, its review and the card's link to it (or nothing, if the card moved on meanwhile)."""
+    now = services.now()
+    with services.read() as session:
+        plan = cards.plan_draft(session=session, card_id=card_id, drafter=services.drafter, index=services.index,
+                                now=now)
+    if plan is None:
+        return False
+    prepared = services.drafter.compose(plan.inputs)
+    with services.read() as session:
+        assessment = review.assess(session=session, reviewer=services.reviewer, profile=services.profile,
+                                   draft=prepared, now=now)
+    with services.unit_of_work() as session:
+        return cards.attach_draft(session=session, plan=plan, prepared=prepared, assessment=assessment, now=now)
+
+
+def draft_cards(services: Services, *, limit: int = 20, rep_id: str | None = None) -> int:
+    """Draft open cards without a draft, best first. Returns how many were drafted."""
+    with services.read() as session:
+        ids = cards.cards_to_draft(session=session, limit=limit, rep_id=rep_id)
+    return sum(draft_card(services, card_id) for card_id in ids)
+
+
+def sweep(services: Services) -> SlaReport:
+    with services.unit_of_work() as session:
+        return cards.sweep_sla(session=session, now=services.now(), sla_hours=services.settings.card_sla_hours)
+
+
+class Worker:
+    """Rounds of background work in a thread: triggers first (they are what reps wait for), then drafts, then SLA."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def tick(self, *, draft_limit: int = 5) -> Round:
+        with self._lock:
+            with self.services.read() as session:
+                pending = cards.pending_events(session=session)
+            fired = [f"{event_id}: {handle_event(self.services, event_id)}" for event_id in pending]
+            drafted = draft_cards(self.services, limit=draft_limit)
+            return Round(events=fired, drafted=drafted, sla=sweep(self.services))
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="outreach-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.services.settings.worker_interval_s):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the worker logs and keeps going; requests are unaffected
+                log.exception("background work failed; retrying next round")
+
+
