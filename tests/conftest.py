@@ -13,10 +13,23 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.store.db import open_store
+import app.tables  # noqa: F401 - every table, so the metadata below is complete
 from app.store.base import Base
+from app.store.db import open_store, reading, unit_of_work
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(factory: sessionmaker[Session], action, /, **kwargs):  # noqa: ANN001, ANN201
+    """Call a service in its own unit of work, as an edge would."""
+    with unit_of_work(factory) as session:
+        return action(session=session, **kwargs)
+
+
+def read(factory: sessionmaker[Session], action, /, **kwargs):  # noqa: ANN001, ANN201
+    """Call a reading service in a read session."""
+    with reading(factory) as session:
+        return action(session=session, **kwargs)
 BANK_FILE = ROOT.parent / "shared" / "data" / "bank-marketing" / "bank-full.csv"
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 # The local server named in the project's README; TEST_POSTGRES_URL points elsewhere.
@@ -48,6 +61,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'outreach.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it, not even the schema (for migration tests), on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    base = request.getfixturevalue("postgres_url")
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"outreach_empty_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture

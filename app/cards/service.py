@@ -524,7 +524,9 @@ def record_outcome(*, session: Session, user: User, card_id: str, key: str, outc
     if card.status != CardStatus.EXECUTED:
         raise Conflict(f"card {card_id} is {card.status}: record the outcome after it was sent", field="status")
     before = (card.outcome, card.outcome_value)
-    if card.outcome is not None and before != (outcome, value) and not correction:
+    if card.outcome is not None and before == (outcome, value):
+        return view(session, card)  # the same outcome again: nothing new to record
+    if card.outcome is not None and not correction:
         raise Conflict(f"card {card_id} already has the outcome {card.outcome}: send correction=true to correct it "
                        "(the correction is audited)", field="outcome")
     decision = session.get(Decision, card.decision_id) if card.decision_id else None

@@ -64,7 +64,7 @@ def demo(
     Idempotent: what is already prepared is reused. Delete the data folder to start again.
     """
     from app.cli.models import print_decisions
-    from app.demo import prepare_cards_and_users, prepare_demo
+    from app.cli.demo import prepare_cards_and_users, prepare_demo
     from app.models.scoring import top_decisions
     from app.worker import draft_cards
 

@@ -192,7 +192,7 @@ def save(*, session: Session, prepared: PreparedDraft, now: datetime) -> DraftRe
                 **prepared.model_dump(exclude={"cached"}))
     session.add(row)
     session.flush()
-    return _result(row)
+    return _result(row).model_copy(update={"cached": prepared.cached})
 
 
 def check_text(body: str, *, field: str = "text") -> str:
@@ -283,6 +283,7 @@ class Drafter:
     def compose(self, inputs: DraftInputs) -> PreparedDraft:
         """The draft for `inputs`: the cached text, the model's, or the template with the reason why. Slow (the
         model); touches no database."""
+        self.startup_s = 0.0  # the seconds this draft spent starting the local model (0 when it was running)
         if inputs.cached is not None:
             return inputs.cached
         spec, facts, request = inputs.spec, inputs.facts, inputs.request

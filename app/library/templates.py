@@ -130,6 +130,9 @@ def check_body(body: str) -> None:
         if isinstance(node, nodes.Test) and node.name not in ALLOWED_TESTS:
             raise ValueError(f"line {node.lineno}: test {node.name!r} is not allowed")
     for node in tree.find_all(nodes.Getattr):
+        if not isinstance(node.node, nodes.Name):
+            raise ValueError(f"line {node.lineno}: .{node.attr} goes too deep: a placeholder is a root and a field, "
+                             "e.g. {{ customer.first_name }}")
         if isinstance(node.node, nodes.Name):
             root, field = node.node.name, node.attr
             if root not in PLACEHOLDERS:

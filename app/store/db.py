@@ -44,11 +44,22 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+    """Bring the schema to the newest migration (idempotent).
+
+    On SQLite, foreign keys are off while migrating: SQLite alters a table by copying it to a new one and
+    dropping the old, and with keys on that drop would cascade into (or null out) every row pointing at it."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -71,10 +82,10 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextmanager
 def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session for reads only (a prepare step, a page): nothing it does is committed."""
+    """A session for reads only (a prepare step, a page): nothing it does is committed. Closing it (not rolling
+    back) keeps what was loaded readable after it ends."""
     with factory() as session:
         yield session
-        session.rollback()
 
 
 def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -27,4 +27,4 @@ def template_page(request: Request, template_id: str, user: PageUser, services: 
         return to_login()
     with services.read() as session:
         info = service.show(session=session, template_id=template_id)
-    return render(request, services, "template.html", user, t=info)
+    return render(request, services, "template.html", user, t=info.model_dump(mode="json"))

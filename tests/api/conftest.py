@@ -1,4 +1,5 @@
-"""A product on a real store: library, customers in two teams, scored decisions, cards, users with tokens."""
+"""A product on a real store: library, customers in two teams, scored decisions, cards, users with tokens,
+built through the composition root with a frozen clock (API and page tests are deterministic)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,32 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.main import create_app
-from app.api.workbench import Workbench
 from app.cards import service as cards
+from app.clock import FixedClock
 from app.config import Settings
+from app.data.tables import Customer
 from app.library import service as library
 from app.library.index import TemplateIndex
-from app.store.db import open_store, transaction
-from app.data.tables import Customer
+from app.main import create_app
 from app.models.tables import Decision, ScoreRun
+from app.services import Services
+from app.store.db import unit_of_work
 from app.users import service as users
-from tests.conftest import ROOT
+from app.worker import Worker
+from tests.conftest import ROOT, read, write
 from tests.drafting.conftest import free_port
 from tests.library.conftest import embedder  # noqa: F401 - the session's embedding model
 from tests.review.conftest import reviewer  # noqa: F401 - the session's guardrails
 
+PRODUCT_NOW = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
 CUSTOMERS = [  # id, rep, team, industry, stage, score
     ("cus-a1", "rep-01", "team-a", "retail", "active", 0.9), ("cus-a2", "rep-01", "team-a", "healthcare", "active", 0.8),
     ("cus-a3", "rep-01", "team-a", "retail", "lead", 0.7), ("cus-a4", "rep-02", "team-a", "retail", "active", 0.6),
     ("cus-b1", "rep-05", "team-b", "retail", "active", 0.95),
 ]
+USERS = [("rep1", "rep", "rep-01", "team-a"), ("rep2", "rep", "rep-02", "team-a"), ("rep5", "rep", "rep-05", "team-b"),
+         ("comp", "compliance", None, None), ("content", "content", None, None), ("content2", "content", None, None),
+         ("ds", "data_scientist", None, None), ("crm", "integration", None, None), ("admin", "admin", None, None)]
 
 
 def product_settings(folder: Path, **overrides: Any) -> Settings:
@@ -38,17 +45,18 @@ def product_settings(folder: Path, **overrides: Any) -> Settings:
                     llm_model="offline", llm_max_retries=0, card_daily_cap=2, **overrides)
 
 
-@pytest.fixture
-def product(tmp_path: Path, embedder, reviewer):  # noqa: F811
-    now = datetime.now(timezone.utc)
-    settings = product_settings(tmp_path)
-    factory = open_store(settings.resolved_database_url)
-    library.import_directory(factory, ROOT / "script_library", actor="test", now=now)
+def build_product(folder: Path, embedder, reviewer, **overrides: Any) -> TestClient:  # noqa: ANN001, F811
+    clock = FixedClock(PRODUCT_NOW)
+    now = clock.now()
+    settings = product_settings(folder, **overrides)
     index = TemplateIndex.open(path=settings.chroma_path, embedder=embedder)
-    index.sync(library.live_versions(factory))
-    with transaction(factory) as session:
-        session.add(ScoreRun(id="run-test", started_at=now - timedelta(minutes=1), finished_at=now, as_of=now,
-                             policy_version="policy-1", champion_version="m-1", stats={}))
+    services = Services(settings, clock=clock, embedder=embedder, reviewer=reviewer, index=index)
+    factory = services.store
+    write(factory, library.import_directory, folder=ROOT / "script_library", actor="test", now=now)
+    index.sync(read(factory, library.live_versions))
+    with unit_of_work(factory) as session:
+        session.add(ScoreRun(id="run-test", kind="batch", started_at=now - timedelta(minutes=1), finished_at=now,
+                             as_of=now, policy_version="policy-1", champion_version="m-1", stats={}))
         for i, (cid, rep, team, industry, stage, score) in enumerate(CUSTOMERS):
             session.add(Customer(id=cid, first_name=f"Kim{i}", last_name="Test", email=f"{cid}@example.org",
                                  owner_rep=rep, team=team, industry=industry, lifecycle_stage=stage, segment="smb_owner",
@@ -60,22 +68,22 @@ def product(tmp_path: Path, embedder, reviewer):  # noqa: F811
                                  slot_local="Tue 10:00 UTC", product="analytics",
                                  reasons=[{"feature": "days_since_product_view", "text": "browsed Analytics Add-on 3 days ago"}],
                                  suppressed_by=[], requires_confirmation=industry == "healthcare"))
-    cards.build_cards(factory, "run-test", now=now, daily_cap=settings.card_daily_cap, sla_hours=settings.card_sla_hours)
+    write(factory, cards.build_cards, run_id="run-test", now=now, daily_cap=settings.card_daily_cap,
+          sla_hours=settings.card_sla_hours)
     tokens = {}
-    for name, role, rep, team in [("rep1", "rep", "rep-01", "team-a"), ("rep2", "rep", "rep-02", "team-a"),
-                                  ("rep5", "rep", "rep-05", "team-b"), ("comp", "compliance", None, None),
-                                  ("content", "content", None, None), ("ds", "data_scientist", None, None),
-                                  ("admin", "admin", None, None)]:
-        users.add(factory, name, role, now=now, rep_id=rep, team=team)
-        tokens[name] = users.issue_token(factory, name)
-    app = create_app(settings)
-    app.state.template_index = index
-    bench = Workbench(settings, factory, index)
-    bench.reviewer = reviewer
-    app.state.workbench = bench
-    client = TestClient(app)
-    client.factory, client.bench, client.tokens, client.settings = factory, bench, tokens, settings
+    for name, role, rep, team in USERS:
+        write(factory, users.add, name=name, role=role, now=now, rep_id=rep, team=team)
+        tokens[name] = write(factory, users.issue_token, name=name, now=now, ttl_days=30)
+    client = TestClient(create_app(services))
+    client.factory, client.services, client.clock, client.tokens, client.settings = (
+        factory, services, clock, tokens, settings)
+    client.worker = Worker(services)
     return client
+
+
+@pytest.fixture
+def product(tmp_path: Path, embedder, reviewer):  # noqa: F811
+    return build_product(tmp_path, embedder, reviewer)
 
 
 def auth(client: TestClient, name: str, key: str | None = None) -> dict[str, str]:
@@ -83,3 +91,29 @@ def auth(client: TestClient, name: str, key: str | None = None) -> dict[str, str
     if key:
         headers["Idempotency-Key"] = key
     return headers
+
+
+@pytest.fixture
+def live(product):
+    """The product's app served by uvicorn on a free loopback port: real concurrent requests."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(product.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{base}/login", timeout=0.5)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    product.base = base
+    yield product
+    server.should_exit = True
+    thread.join(timeout=10)

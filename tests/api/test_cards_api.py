@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from app.audit import service as audit
 from app.cards import service as cards
-from app.review import audit
 from app.cards.tables import Card, CardAction
 from app.data.tables import OutreachAttempt
 from tests.api.conftest import auth
+from tests.conftest import read, write
 
 
 def inbox(product, name: str = "rep1") -> list[dict]:
@@ -19,8 +20,12 @@ def inbox(product, name: str = "rep1") -> list[dict]:
     return response.json()
 
 
+def history(product, subject: str) -> list[str]:
+    return [e.action for e in read(product.factory, audit.history, subject_id=subject)]
+
+
 def test_a1_rep_sees_reasons_and_a_draft_adopts_sends_and_records_the_outcome(product) -> None:
-    product.bench.tick()  # the worker's round: drafts the open cards
+    product.worker.tick()  # the worker's round: drafts the open cards
     cards_now = inbox(product)
     assert [c["customer"]["id"] for c in cards_now] == ["cus-a1", "cus-a2"]  # daily cap 2, best first
     card = cards_now[0]
@@ -34,6 +39,7 @@ def test_a1_rep_sees_reasons_and_a_draft_adopts_sends_and_records_the_outcome(pr
     assert first.status_code == 200 and first.json()["status"] == "adopted" and again.json()["replayed"] is True
     sent = product.post(f"/api/cards/{card['id']}/send", json={"channel": "email"}, headers=auth(product, "rep1", "k-send"))
     assert sent.status_code == 200 and sent.json()["status"] == "executed"
+    assert sent.json()["release"]["draft_id"] == card["draft"]["id"]
     done = product.post(f"/api/cards/{card['id']}/outcome", json={"outcome": "converted", "value": 1200},
                         headers=auth(product, "rep1", "k-outcome"))
     assert done.status_code == 200 and done.json()["outcome"] == "converted"
@@ -41,21 +47,21 @@ def test_a1_rep_sees_reasons_and_a_draft_adopts_sends_and_records_the_outcome(pr
         assert session.scalar(select(func.count()).select_from(CardAction).where(CardAction.card_id == card["id"])) == 3
         attempt = session.get(OutreachAttempt, f"card-{card['id']}")
         assert (attempt.outcome, attempt.value, attempt.template_id) == ("converted", 1200, card["template_id"])
-    actions = [e["action"] for e in audit.history(product.factory, card["id"])]
-    assert actions == ["card_adopt", "card_send", "card_outcome"]
+    assert history(product, card["id"]) == ["card_adopt", "card_send", "card_outcome"]
     metrics = product.get("/api/metrics", headers=auth(product, "ds")).json()
     assert metrics["adoption_rate"] > 0 and metrics["conversion_rate"] == 1.0 and metrics["reason_display_rate"] == 1.0
     assert metrics["ab"]["champion"]["converted"] == 1 and len(metrics["ab"]["champion"]["ci95"]) == 2
 
 
-def test_a1_edit_is_stored_as_a_diff_and_reject_needs_a_listed_reason(product) -> None:
-    product.bench.tick()
+def test_a1_edit_is_a_new_version_with_the_diff_and_reject_needs_a_listed_reason(product) -> None:
+    product.worker.tick()
     card = inbox(product)[0]
     edited = card["draft"]["body"].replace("a short demo", "a short 20-minute demo")
     response = product.post(f"/api/cards/{card['id']}/adopt", json={"text": edited}, headers=auth(product, "rep1", "e1"))
     assert response.status_code == 200 and response.json()["draft"]["body"] == edited
-    [entry] = [e for e in audit.history(product.factory, card["id"]) if e["action"] == "card_adopt"]
-    assert "+" in entry["details"]["diff"] and "20-minute" in entry["details"]["diff"]
+    assert response.json()["draft"]["revision"] == 2 and response.json()["draft"]["author"] == "rep1"
+    [entry] = [e for e in read(product.factory, audit.history, subject_id=card["id"]) if e.action == "card_adopt_edited"]
+    assert "+" in entry.details["diff"] and "20-minute" in entry.details["diff"]
     blocked = card["draft"]["body"].replace("a short demo", "a risk-free demo")
     refused = product.post(f"/api/cards/{card['id']}/adopt", json={"text": blocked}, headers=auth(product, "rep1", "e2"))
     assert refused.status_code == 422 and "text: the edited script is blocked" in refused.json()["detail"]
@@ -69,7 +75,7 @@ def test_a1_edit_is_stored_as_a_diff_and_reject_needs_a_listed_reason(product) -
 
 
 def test_b1_sensitive_draft_needs_approval_send_is_refused_until_compliance_approves(product) -> None:
-    product.bench.tick()
+    product.worker.tick()
     card = next(c for c in inbox(product) if c["customer"]["id"] == "cus-a2")  # healthcare
     assert card["draft_status"] == "requires approval" and "needs confirmation (sensitive)" in card["flags"]
     refused = product.post(f"/api/cards/{card['id']}/send", headers=auth(product, "rep1", "s1"))
@@ -87,12 +93,11 @@ def test_b1_sensitive_draft_needs_approval_send_is_refused_until_compliance_appr
     assert stale.status_code == 409 and "already approved by comp" in stale.json()["detail"]
     sent = product.post(f"/api/cards/{card['id']}/send", headers=auth(product, "rep1", "s2"))
     assert sent.status_code == 200 and sent.json()["status"] == "executed"
-    actions = [e["action"] for e in audit.history(product.factory, card["draft"]["id"])]
-    assert actions[:2] == ["draft", "review"] and actions[-1] == "send"
+    assert history(product, card["draft"]["id"]) == ["draft", "review", "release"]
 
 
 def test_b1_rejection_by_compliance_keeps_the_card_unsendable(product) -> None:
-    product.bench.tick()
+    product.worker.tick()
     card = next(c for c in inbox(product) if c["customer"]["id"] == "cus-a2")
     item = product.get("/api/compliance/queue", headers=auth(product, "comp")).json()[0]
     rejected = product.post(f"/api/compliance/{item['id']}/reject",
@@ -104,39 +109,62 @@ def test_b1_rejection_by_compliance_keeps_the_card_unsendable(product) -> None:
 
 
 def test_every_role_boundary(product) -> None:
-    product.bench.tick()
+    product.worker.tick()
     assert product.get("/api/cards").status_code == 401
     assert product.get("/api/cards", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert product.get("/api/cards?rep=rep-05", headers=auth(product, "rep1")).status_code == 403
     other_team = inbox(product, "rep5")[0]
     assert product.get(f"/api/cards/{other_team['id']}", headers=auth(product, "rep1")).status_code == 404
     assert product.post(f"/api/cards/{other_team['id']}/adopt", headers=auth(product, "rep1", "x")).status_code == 404
-    teammate = inbox(product, "rep2")[0]  # same team: visible
+    teammate = inbox(product, "rep2")[0]  # same team: visible, but it is rep2's to act on
     assert product.get(f"/api/cards/{teammate['id']}", headers=auth(product, "rep1")).status_code == 200
+    denied = product.post(f"/api/cards/{teammate['id']}/adopt", headers=auth(product, "rep1", "x1"))
+    assert denied.status_code == 403 and "belongs to rep rep-02" in denied.json()["detail"]
     assert product.post(f"/api/cards/{teammate['id']}/adopt", headers=auth(product, "comp", "y")).status_code == 403
+    for role in ("content", "ds", "crm"):  # content, data science and integrations do not work cards
+        assert product.get("/api/cards", headers=auth(product, role)).status_code == 403
     assert product.get("/api/metrics", headers=auth(product, "rep1")).status_code == 403
     assert product.get("/api/compliance/queue", headers=auth(product, "content")).status_code == 403
+    assert product.get("/api/templates").status_code == 401  # the library needs sign-in too
+    assert product.get("/api/templates/email-upsell-analytics").status_code == 401
+    assert product.get("/api/templates", headers=auth(product, "crm")).status_code == 403
     edit = {"title": "Introduce the Analytics Add-on (new)"}
     assert product.put("/api/templates/email-upsell-analytics", json=edit, headers=auth(product, "rep1")).status_code == 403
     assert product.put("/api/templates/email-upsell-analytics", json=edit, headers=auth(product, "comp")).status_code == 403
     assert product.put("/api/templates/email-upsell-analytics", json=edit, headers=auth(product, "content")).status_code == 200
     assert product.post("/api/templates/email-upsell-analytics/approve",
                         headers=auth(product, "rep1")).status_code == 403
+    own = product.post("/api/templates/email-upsell-analytics/approve", headers=auth(product, "content"))
+    assert own.status_code == 403 and "four eyes" in own.json()["detail"]
+    assert product.post("/api/templates/email-upsell-analytics/approve",
+                        headers=auth(product, "content2")).json()["approved_version"] == 2
+    assert history(product, "email-upsell-analytics")[-2:] == ["template_edit", "template_approve"]
     assert product.get("/api/cards?rep=rep-05", headers=auth(product, "admin")).status_code == 200
 
 
 def test_hostile_and_malformed_requests_get_clear_4xx_and_store_nothing(product) -> None:
-    product.bench.tick()
+    product.worker.tick()
     card = inbox(product)[0]
     headers = auth(product, "rep1", "h1")
     wrong_type = product.post(f"/api/cards/{card['id']}/outcome", json={"outcome": "converted", "value": "lots"},
                               headers=auth(product, "rep1", "h2"))
     assert wrong_type.status_code == 422 and wrong_type.json()["detail"].startswith("value:")
+    infinite = product.post(f"/api/cards/{card['id']}/outcome", content=b'{"outcome": "converted", "value": 1e999}',
+                            headers={**auth(product, "rep1", "h2b"), "Content-Type": "application/json"})
+    assert infinite.status_code == 422 and infinite.json()["field"] == "value"
     unknown_field = product.post(f"/api/cards/{card['id']}/reject", json={"reason": "other", "admin": True}, headers=headers)
     assert unknown_field.status_code == 422 and "admin" in unknown_field.json()["detail"]
     huge = product.post(f"/api/cards/{card['id']}/adopt", content=b"{" + b" " * 300_000 + b"}",
                         headers={**headers, "Content-Type": "application/json"})
     assert huge.status_code == 413
+
+    def chunks():  # no Content-Length: the limit must count what is read
+        for _ in range(40):
+            yield b" " * 10_000
+
+    chunked = product.post(f"/api/cards/{card['id']}/adopt", content=chunks(),
+                           headers={**headers, "Content-Type": "application/json"})
+    assert chunked.status_code == 413 and chunked.json()["field"] == "body"
     assert product.post("/api/cards/nope/adopt", headers=headers).status_code == 404
     no_key = product.post(f"/api/cards/{card['id']}/adopt", headers=auth(product, "rep1"))
     assert no_key.status_code == 422 and "Idempotency-Key" in no_key.text
@@ -146,13 +174,64 @@ def test_hostile_and_malformed_requests_get_clear_4xx_and_store_nothing(product)
     assert reused.status_code == 200
     clash = product.post(f"/api/cards/{card['id']}/send", headers=auth(product, "rep1", "h4"))
     assert clash.status_code == 409 and "already used for adopt" in clash.json()["detail"]
+    huge_version = product.post("/api/compliance/x/approve", json={"version": 2**63}, headers=auth(product, "comp"))
+    assert huge_version.status_code == 422 and huge_version.json()["detail"].startswith("version:")
+    huge_template = product.post(f"/api/templates/email-upsell-analytics/approve?version={2**63}",
+                                 headers=auth(product, "content"))
+    assert huge_template.status_code == 422
     with product.factory() as session:
         assert session.scalar(select(func.count()).select_from(CardAction)) == 1
         assert session.get(Card, card["id"]).status == "adopted"
 
 
+def test_a_second_different_outcome_needs_an_explicit_audited_correction(product) -> None:
+    product.worker.tick()
+    card = inbox(product)[0]
+    product.post(f"/api/cards/{card['id']}/send", headers=auth(product, "rep1", "o1"))
+    first = product.post(f"/api/cards/{card['id']}/outcome", json={"outcome": "replied"}, headers=auth(product, "rep1", "o2"))
+    assert first.status_code == 200
+    same = product.post(f"/api/cards/{card['id']}/outcome", json={"outcome": "replied"}, headers=auth(product, "rep1", "o3"))
+    assert same.status_code == 200 and same.json()["outcome"] == "replied"
+    other = product.post(f"/api/cards/{card['id']}/outcome", json={"outcome": "converted", "value": 900},
+                         headers=auth(product, "rep1", "o4"))
+    assert other.status_code == 409 and "correction" in other.json()["detail"]
+    fixed = product.post(f"/api/cards/{card['id']}/outcome", json={"outcome": "converted", "value": 900, "correction": True},
+                         headers=auth(product, "rep1", "o5"))
+    assert fixed.status_code == 200 and fixed.json()["outcome"] == "converted"
+    [corrected] = [e for e in read(product.factory, audit.history, subject_id=card["id"])
+                   if e.details.get("correction")]
+    assert corrected.details["previous_outcome"] == "replied"
+    with product.factory() as session:
+        assert session.get(OutreachAttempt, f"card-{card['id']}").outcome == "converted"
+
+
+def test_events_come_from_reps_for_their_own_customers_or_from_an_integration(product) -> None:
+    now = product.clock.now()
+    event = {"id": "ev-1", "customer_id": "cus-a4", "occurred_at": (now - timedelta(minutes=1)).isoformat(),
+             "type": "page_view", "product": "analytics"}
+    assert product.post("/api/events", json=event, headers=auth(product, "rep1")).status_code == 403  # rep2's customer
+    assert product.post("/api/events", json=event, headers=auth(product, "content")).status_code == 403
+    accepted = product.post("/api/events", json=event, headers=auth(product, "crm"))
+    assert accepted.status_code == 202 and accepted.json() == {"event_id": "ev-1", "queued": True, "duplicate": False}
+    again = product.post("/api/events", json=event, headers=auth(product, "rep2"))
+    assert again.status_code == 202 and again.json()["duplicate"] is True
+    changed = product.post("/api/events", json={**event, "product": "payments"}, headers=auth(product, "crm"))
+    assert changed.status_code == 409 and changed.json()["field"] == "id"
+    ancient = product.post("/api/events", json={**event, "id": "ev-2", "occurred_at": "1969-12-31T00:00:00Z"},
+                           headers=auth(product, "crm"))
+    assert ancient.status_code == 422 and ancient.json()["detail"].startswith("occurred_at:")
+    future = product.post("/api/events", json={**event, "id": "ev-3",
+                                               "occurred_at": (now + timedelta(hours=1)).isoformat()},
+                          headers=auth(product, "crm"))
+    assert future.status_code == 422 and "future" in future.json()["detail"]
+    skewed = product.post("/api/events", json={**event, "id": "ev-4",
+                                               "occurred_at": (now + timedelta(seconds=30)).isoformat()},
+                          headers=auth(product, "crm"))
+    assert skewed.status_code == 202  # a clock a little ahead is fine
+
+
 def test_a_trigger_event_creates_a_card_without_a_batch_run(product) -> None:
-    now = datetime.now(timezone.utc)
+    now = product.clock.now()
     event = {"id": "ev-live-1", "customer_id": "cus-a4", "occurred_at": (now - timedelta(minutes=1)).isoformat(),
              "type": "service_conversation", "intent": "upsell_interest", "product": "analytics",
              "text": "Could the Analytics Add-on help our sales team?"}
@@ -160,9 +239,8 @@ def test_a_trigger_event_creates_a_card_without_a_batch_run(product) -> None:
     assert product.post("/api/events", json={**event, "customer_id": "ghost"}, headers=auth(product, "rep2")).status_code == 422
     assert product.post("/api/events", json={**event, "type": "telepathy"}, headers=auth(product, "rep2")).status_code == 422
     before = {c["customer"]["id"] for c in inbox(product, "rep2")}
-    report = product.bench.tick()
-    assert any("cus-a4" not in line and "ev-live-1" in line for line in report["events"])
-    line = next(line for line in report["events"] if line.startswith("ev-live-1"))
+    report = product.worker.tick()
+    line = next(line for line in report.events if line.startswith("ev-live-1"))
     assert "no trigger" not in line, line
     if "card" in line:  # recommended by the live decision: the card is there now, marked as a trigger
         card = next(c for c in inbox(product, "rep2") if c["customer"]["id"] == "cus-a4")
@@ -172,25 +250,52 @@ def test_a_trigger_event_creates_a_card_without_a_batch_run(product) -> None:
     assert before  # the rep already had cards; the trigger did not need a batch run
 
 
+def test_an_adopted_card_keeps_its_draft_when_a_later_event_arrives(product) -> None:
+    product.worker.tick()
+    card = inbox(product)[0]  # cus-a1, active
+    edited = card["draft"]["body"].replace("a short demo", "a quick demo")
+    assert product.post(f"/api/cards/{card['id']}/adopt", json={"text": edited},
+                        headers=auth(product, "rep1", "k1")).status_code == 200
+    now = product.clock.now()
+    event = {"id": "ev-late", "customer_id": "cus-a1", "occurred_at": now.isoformat(), "type": "service_conversation",
+             "intent": "complaint", "text": "Still waiting for an answer."}
+    assert product.post("/api/events", json=event, headers=auth(product, "rep1")).status_code == 202
+    product.worker.tick()
+    after = product.get(f"/api/cards/{card['id']}", headers=auth(product, "rep1")).json()
+    assert after["status"] == "adopted" and after["draft"]["body"] == edited
+
+
 def test_sla_reminds_then_reassigns_to_the_team_queue(product) -> None:
-    now = datetime.now(timezone.utc)
-    first = cards.sweep_sla(product.factory, now=now + timedelta(hours=25), sla_hours=24)
-    assert first["reminded"] >= 1 and first["reassigned"] == 0
-    second = cards.sweep_sla(product.factory, now=now + timedelta(hours=49), sla_hours=24)
-    assert second["reassigned"] >= 1
+    now = product.clock.now()
+    first = write(product.factory, cards.sweep_sla, now=now + timedelta(hours=25), sla_hours=24)
+    assert first.reminded >= 1 and first.reassigned == 0
+    second = write(product.factory, cards.sweep_sla, now=now + timedelta(hours=49), sla_hours=24)
+    assert second.reassigned >= 1
     with product.factory() as session:
-        moved = session.scalars(select(Card).where(Card.reassigned_at.is_not(None))).first()
-        assert moved.rep_id is None and moved.team
-    teammates = {c["id"] for c in inbox(product, "rep2")}
-    assert moved.id in teammates or moved.team != "team-a"  # the team queue is visible to the whole team
+        moved = session.scalars(select(Card).where(Card.reassigned_at.is_not(None), Card.team == "team-a")).first()
+        assert moved.rep_id is None
+    assert moved.id in {c["id"] for c in inbox(product, "rep2")}  # the team queue is visible to the whole team
+    product.worker.tick()
+    taken = product.post(f"/api/cards/{moved.id}/reject", json={"reason": "other"}, headers=auth(product, "rep2", "t1"))
+    assert taken.status_code == 200  # and anyone in the team may act on it
 
 
 def test_a_send_time_in_the_future_is_refused(product) -> None:
-    product.bench.tick()
+    product.worker.tick()
     card = inbox(product)[0]
-    later = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    later = (product.clock.now() + timedelta(days=1)).isoformat()
     refused = product.post(f"/api/cards/{card['id']}/send", json={"at": later}, headers=auth(product, "rep1", "f1"))
     assert refused.status_code == 422 and refused.json()["detail"].startswith("at:")
+
+
+def test_tokens_expire_and_can_be_revoked(product) -> None:
+    from app.users import service as users
+
+    assert product.get("/api/cards", headers=auth(product, "rep1")).status_code == 200
+    write(product.factory, users.revoke, name="rep2", now=product.clock.now())
+    assert product.get("/api/cards", headers=auth(product, "rep2")).status_code == 401
+    product.clock.advance(days=31)  # the fixture's tokens live 30 days
+    assert product.get("/api/cards", headers=auth(product, "rep1")).status_code == 401
 
 
 def test_the_running_worker_handles_a_posted_event_well_within_two_minutes(product) -> None:
@@ -198,11 +303,11 @@ def test_the_running_worker_handles_a_posted_event_well_within_two_minutes(produ
 
     from app.cards.tables import EventJob
 
-    product.bench.settings = product.bench.settings.model_copy(update={"worker_interval_s": 0.2})
-    product.bench.tick()  # drafts made up front, so the timed round is the trigger's
-    product.bench.start()
+    product.services.settings = product.services.settings.model_copy(update={"worker_interval_s": 0.2})
+    product.worker.tick()  # drafts made up front, so the timed round is the trigger's
+    product.worker.start()
     try:
-        now = datetime.now(timezone.utc)
+        now = product.clock.now()
         event = {"id": "ev-live-2", "customer_id": "cus-a3", "occurred_at": now.isoformat(), "type": "service_conversation",
                  "intent": "pricing_question", "product": "analytics", "text": "How much is it for 20 people?"}
         posted = time.monotonic()
@@ -215,6 +320,6 @@ def test_the_running_worker_handles_a_posted_event_well_within_two_minutes(produ
             time.sleep(0.1)
         elapsed = time.monotonic() - posted
     finally:
-        product.bench.stop()
+        product.worker.stop()
     assert job.status == "done" and elapsed < 120, (job.status, job.result)
     assert "pricing_question" in job.result  # a card was made or refreshed, or the policy's reason is recorded

@@ -15,7 +15,9 @@ from app.config import Settings
 from app.drafting.llm import Completion
 from app.drafting.local import LocalServer
 from app.library import service as library
-from app.store.db import open_store, transaction
+from app.drafting import service as drafting
+from app.drafting.service import Drafter, DraftRequest, DraftResult
+from app.store.db import open_store, reading, unit_of_work
 from app.data.tables import Customer, Event
 from tests.conftest import NOW, ROOT
 
@@ -57,7 +59,7 @@ def drafting_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 def add_customer(factory: sessionmaker[Session], conversation: str | None = INJECTION, **fields: Any) -> str:
     values = {**CUSTOMER, **fields}
-    with transaction(factory) as session:
+    with unit_of_work(factory) as session:
         session.add(Customer(**values))
         if conversation:
             session.add(Event(id=f"ev-{values['id']}", customer_id=values["id"], occurred_at=NOW - timedelta(days=2),
@@ -66,11 +68,20 @@ def add_customer(factory: sessionmaker[Session], conversation: str | None = INJE
     return values["id"]
 
 
+def draft(drafter: Drafter, factory: sessionmaker[Session], request: DraftRequest, now=NOW) -> DraftResult:  # noqa: ANN001
+    """Draft as the product does: prepare (reads, then the model), then store in one unit of work."""
+    with reading(factory) as session:
+        prepared = drafter.prepare(session=session, request=request, now=now)
+    with unit_of_work(factory) as session:
+        return drafting.save(session=session, prepared=prepared, now=now)
+
+
 @pytest.fixture
 def library_store(tmp_path: Path) -> sessionmaker[Session]:
     """A migrated SQLite store with the starter template library and customer cus-42."""
     factory = open_store(f"sqlite:///{tmp_path / 'drafting.db'}")
-    result = library.import_directory(factory, ROOT / "script_library", actor="test", now=NOW)
+    with unit_of_work(factory) as session:
+        result = library.import_directory(session=session, folder=ROOT / "script_library", actor="test", now=NOW)
     assert not result.errors
     add_customer(factory)
     return factory

@@ -8,7 +8,7 @@ import pandas as pd
 
 from app.data.synthetic import generate, load_into_store
 from app.features.build import load_history
-from app.store.db import transaction
+from app.store.db import unit_of_work
 from app.data.tables import Customer, Event
 from tests.conftest import NOW
 
@@ -29,7 +29,7 @@ def test_history_round_trips_with_types(store) -> None:
 
 def test_only_the_asked_customers_and_quotes_in_ids_are_safe(store) -> None:
     odd = "o'brien; drop table events; --"
-    with transaction(store) as session:
+    with unit_of_work(store) as session:
         for customer in (odd, "plain"):
             session.add(Customer(id=customer, attributes={"note": "it's"}))
             session.flush()

@@ -10,8 +10,9 @@ import pytest
 from app.library import index as index_module
 from app.library import service
 from app.library.retrieval import PRIOR_MEAN, RetrievalRequest, posterior, retrieve
-from app.store.db import transaction
+from app.store.db import unit_of_work
 from app.data.tables import Customer, OutreachAttempt
+from tests.conftest import read, write
 from tests.library.conftest import LIBRARY
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
@@ -19,8 +20,8 @@ NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def library(sqlite_store, index):
-    service.import_directory(sqlite_store, LIBRARY, actor="content", now=NOW)
-    index.sync(service.live_versions(sqlite_store))
+    write(sqlite_store, service.import_directory, folder=LIBRARY, actor="content", now=NOW)
+    index.sync(read(sqlite_store, service.live_versions))
     return sqlite_store, index
 
 
@@ -31,18 +32,18 @@ def ids(results) -> list[str]:
 def test_sync_is_idempotent_and_follows_the_store(library) -> None:
     factory, index = library
     assert len(index.entries()) == 34
-    again = index.sync(service.live_versions(factory))
+    again = index.sync(read(factory, service.live_versions))
     assert (again.added, again.updated, again.removed, again.unchanged) == (0, 0, 0, 34)
-    service.retire(factory, "email-win-back", actor="content", now=NOW)
-    service.edit(factory, "sms-win-back", {"title": "Win-back text, shorter"}, actor="content", now=NOW)
-    service.approve(factory, "sms-win-back", actor="content", now=NOW)
-    report = index.sync(service.live_versions(factory))
+    write(factory, service.retire, template_id="email-win-back", actor="content", now=NOW)
+    write(factory, service.edit, template_id="sms-win-back", changes={"title": "Win-back text, shorter"}, actor="content", now=NOW)
+    write(factory, service.approve, template_id="sms-win-back", actor="reviewer", now=NOW)
+    report = index.sync(read(factory, service.live_versions))
     assert (report.added, report.updated, report.removed) == (0, 1, 1)
     assert index.entries()["sms-win-back"][0] == 2 and "email-win-back" not in index.entries()
 
 
 def test_a_sync_cut_short_is_finished_by_the_next_one(sqlite_store, index, embedder, monkeypatch) -> None:
-    service.import_directory(sqlite_store, LIBRARY, actor="content", now=NOW)
+    write(sqlite_store, service.import_directory, folder=LIBRARY, actor="content", now=NOW)
 
     class FailsOnSecondBatch:
         """The real embedder, with a crash injected after the first batch."""
@@ -61,24 +62,24 @@ def test_a_sync_cut_short_is_finished_by_the_next_one(sqlite_store, index, embed
     monkeypatch.setattr(index_module, "BATCH", 10)
     index.embedder = FailsOnSecondBatch()
     with pytest.raises(RuntimeError):
-        index.sync(service.live_versions(sqlite_store))
+        index.sync(read(sqlite_store, service.live_versions))
     partial = index.entries()
     assert len(partial) == 10  # whole entries only
     index.embedder = embedder
-    report = index.sync(service.live_versions(sqlite_store))
+    report = index.sync(read(sqlite_store, service.live_versions))
     assert (report.added, report.unchanged) == (24, 10) and len(index.entries()) == 34
 
 
 def test_filters_and_meaning(library) -> None:
     factory, index = library
-    results = retrieve(factory, index, RetrievalRequest(text="the customer asked how much the plan costs",
+    results = read(factory, retrieve, index=index, request=RetrievalRequest(text="the customer asked how much the plan costs",
                                                         channel="email", k=3))
     assert all(r.channel == "email" for r in results)
     assert ids(results)[0] in {"email-new-lead-pricing", "email-follow-up-pricing"}
-    only = retrieve(factory, index, RetrievalRequest(text="tell them about reports", channel="email",
+    only = read(factory, retrieve, index=index, request=RetrievalRequest(text="tell them about reports", channel="email",
                                                      product="analytics", stage="upsell", k=10))
     assert set(ids(only)) == {"email-upsell-upgrade", "email-upsell-analytics"}
-    renew = retrieve(factory, index, RetrievalRequest(text="worried about renewing, thinking of leaving",
+    renew = read(factory, retrieve, index=index, request=RetrievalRequest(text="worried about renewing, thinking of leaving",
                                                       channel="call", k=1))
     assert ids(renew) == ["call-renewal-review"] and "semantic match" in renew[0].why[0]
 
@@ -86,16 +87,16 @@ def test_filters_and_meaning(library) -> None:
 def test_drafts_retired_and_stale_entries_never_come_back(library, tmp_path: Path) -> None:
     factory, index = library
     request = RetrievalRequest(text="payments invoices online", channel="email", k=50)
-    assert "email-upsell-payments-draft" not in ids(retrieve(factory, index, request))
-    assert "email-new-lead-old-offer" not in ids(retrieve(factory, index, request))
+    assert "email-upsell-payments-draft" not in ids(read(factory, retrieve, index=index, request=request))
+    assert "email-new-lead-old-offer" not in ids(read(factory, retrieve, index=index, request=request))
     # The index still holds v1 while the store retires it: retrieval trusts the store.
-    service.retire(factory, "email-win-back", actor="content", now=NOW)
+    write(factory, service.retire, template_id="email-win-back", actor="content", now=NOW)
     assert "email-win-back" in index.entries()
-    assert "email-win-back" not in ids(retrieve(factory, index, request))
+    assert "email-win-back" not in ids(read(factory, retrieve, index=index, request=request))
 
 
 def add_results(factory, template_id: str, segment: str, contacts: int, positive: int) -> None:
-    with transaction(factory) as session:
+    with unit_of_work(factory) as session:
         for i in range(contacts):
             customer = f"{template_id}-{segment}-{i}"
             session.add(Customer(id=customer, segment=segment, attributes={}))
@@ -109,12 +110,12 @@ def test_results_in_the_segment_rerank_and_new_templates_get_a_chance(library) -
     factory, index = library
     request = RetrievalRequest(text="", channel="sms", stage="follow_up", intents=["pricing_question"],
                                segment="smb_owner", k=2)
-    before = retrieve(factory, index, request)
+    before = read(factory, retrieve, index=index, request=request)
     assert ids(before)[0] == "sms-follow-up-pricing"
     add_results(factory, "sms-follow-up-pricing", "smb_owner", 120, 1)  # proven weak in this segment
     add_results(factory, "sms-follow-up-check-in", "smb_owner", 120, 30)  # proven strong
     add_results(factory, "sms-follow-up-pricing", "consumer_young", 50, 25)  # other segments do not count
-    after = retrieve(factory, index, request)
+    after = read(factory, retrieve, index=index, request=request)
     assert ids(after)[0] == "sms-follow-up-check-in"
     assert "30 positive outcomes from 120 contacts in segment smb_owner (25%)" in after[0].why
     # With no results, the prior's spread is an exploration bonus: untried beats proven-weak at equal meaning.
@@ -149,4 +150,4 @@ def test_decision_request_finds_a_matching_template(library) -> None:
     request = request_for_decision(channel="sms", product="pro", lifecycle_stage="lead", segment="smb_owner",
                                    reasons=[{"feature": "pricing_question_14d", "text": "asked about pricing twice"},
                                             {"feature": "days_since_last_contact", "text": "no follow-up for 20 days"}])
-    assert ids(retrieve(factory, index, request))[0] == "sms-follow-up-pricing"
+    assert ids(read(factory, retrieve, index=index, request=request))[0] == "sms-follow-up-pricing"

@@ -17,7 +17,7 @@ from app.models.scoring import Models, decide, load_models, score_all
 from app.models.training import ModelBundle, train_and_register
 from app.policy.rules import load_policy
 from app.models.tables import Decision
-from tests.conftest import NOW
+from tests.conftest import NOW, read, write
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def test_training_registers_a_measured_champion(trained) -> None:
     factory, _, result = trained
     assert result.status == "champion"
     assert 0.55 < result.metrics["roc_auc"] < 1 and result.metrics["n_test"] > 500
-    version = registry.champion(factory)
+    version = read(factory, registry.champion)
     assert version.data_snapshot["attempts"] > 0 and "days_since_product_view" in version.features["propensity"]
     assert Path(version.artifact_path, "booster.txt").exists()
 
@@ -88,7 +88,7 @@ def test_a_broken_model_degrades_to_rules(trained, chunk) -> None:
 def test_score_all_writes_store_and_parquet_and_splits_arms(trained, tmp_path: Path) -> None:
     factory, models_dir, _ = trained
     second = train_and_register(factory, models_dir=models_dir, now=NOW, actor="test", seed=1)
-    registry.set_challenger(factory, second.version, now=NOW, actor="test")
+    write(factory, registry.set_challenger, version_id=second.version, now=NOW, actor="test")
     path = tmp_path / "decisions.parquet"
     summary = score_all(factory, now=NOW, policy=load_policy(), reasons=load_reason_table(), challenger_share=0.3,
                         chunk_size=1500, parquet_path=path)
@@ -105,7 +105,7 @@ def test_score_all_writes_store_and_parquet_and_splits_arms(trained, tmp_path: P
 
 def test_missing_artifact_is_reported_and_scoring_goes_on(trained, tmp_path: Path) -> None:
     factory, _, _ = trained
-    champion = registry.champion(factory)
+    champion = read(factory, registry.champion)
     backup = tmp_path / "backup"
     shutil.move(champion.artifact_path, backup)
     try:
@@ -140,7 +140,7 @@ def test_campaign_context_unknown_at_scoring_is_missing_not_an_error(tmp_path: P
     factory = open_store(f"sqlite:///{tmp_path / 'outreach.db'}")
     load_into_store(history, factory)
     result = train_and_register(factory, models_dir=tmp_path / "models", now=NOW, actor="test")
-    assert {"context_wave", "context_list"} <= set(registry.champion(factory).features["propensity"])
+    assert {"context_wave", "context_list"} <= set(read(factory, registry.champion).features["propensity"])
     frame, stats = decide(load_history(factory), now=NOW, policy=load_policy(), models=load_models(factory, 0.0),
                           reasons=load_reason_table())
     assert result.status == "champion" and not any(key.startswith("model_error") for key in stats)
@@ -154,3 +154,25 @@ def test_ranked_but_unexplained_decisions_are_not_marked_suppressed(trained, chu
     ranked = frame[frame["status"] == "ranked"]
     assert stats["ranked_unexplained"] == len(ranked) > 0
     assert (ranked["suppressed_by"].map(len) == 0).all() and ranked["confidence"].notna().all()
+
+
+def test_drafting_uses_the_latest_full_run_not_the_days_trigger_decisions(sqlite_store) -> None:
+    from datetime import timedelta
+
+    from app.data.tables import Customer
+    from app.models.scoring import latest_batch_run, latest_decision
+    from app.models.tables import ScoreRun
+    from app.store.db import unit_of_work
+
+    with unit_of_work(sqlite_store) as session:
+        session.add(Customer(id="c1", attributes={}))
+        for run_id, kind, minutes, score in (("run-full", "batch", 0, 0.2), ("live-today", "live", 30, 0.9)):
+            at = NOW + timedelta(minutes=minutes)
+            session.add(ScoreRun(id=run_id, kind=kind, started_at=at, finished_at=at, as_of=at, policy_version="p",
+                                 stats={}))
+            session.flush()
+            session.add(Decision(run_id=run_id, customer_id="c1", as_of=at, status="recommended", method="model",
+                                 policy_version="p", score=score, reasons=[], suppressed_by=[]))
+    assert read(sqlite_store, latest_batch_run).id == "run-full"
+    assert read(sqlite_store, latest_decision).run_id == "run-full"
+    assert read(sqlite_store, latest_decision, customer_id="c1").run_id == "run-full"

@@ -10,12 +10,15 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.drafting.facts import load_profile
-from app.drafting.service import Drafter, DraftRequest
+from app.drafting import service as drafting
+from app.drafting.service import Drafter, DraftRequest, DraftResult
 from app.library import service as library
+from app.review import service as review
+from app.review.service import ReviewResult
 from app.library.index import default_embedder
 from app.review.checks import Reviewer
 from app.review.validators import ReviewContext
-from app.store.db import transaction
+from app.store.db import reading, unit_of_work
 from app.models.tables import Decision, ScoreRun
 from tests.conftest import NOW, ROOT
 from tests.drafting.conftest import add_customer, drafting_settings, free_port
@@ -48,11 +51,12 @@ def sms_context(**overrides: Any) -> ReviewContext:
 @pytest.fixture
 def review_store(store: sessionmaker[Session]) -> sessionmaker[Session]:
     """A store (SQLite and PostgreSQL) with the library, two customers and a finished scoring run."""
-    library.import_directory(store, ROOT / "script_library", actor="test", now=NOW)
+    with unit_of_work(store) as session:
+        library.import_directory(session=session, folder=ROOT / "script_library", actor="test", now=NOW)
     add_customer(store)
     add_customer(store, conversation=None, id="cus-health", industry="healthcare", email="h@clinic.example",
                  phone="+1 202 555 0147", attributes={})
-    with transaction(store) as session:
+    with unit_of_work(store) as session:
         session.add(ScoreRun(id="run-1", started_at=NOW - timedelta(minutes=5), finished_at=NOW, as_of=NOW, stats={},
                              policy_version="p1", champion_version="m1"))
         session.flush()
@@ -65,12 +69,17 @@ def review_store(store: sessionmaker[Session]) -> sessionmaker[Session]:
     return store
 
 
-def make_draft(factory: sessionmaker[Session], tmp_path: Path, customer: str, decision_id: int,
-               template: str = "email-upsell-analytics") -> str:
-    """A template-only draft (the LLM endpoint is down on purpose: fast, and the real fallback path)."""
+def make_draft(factory: sessionmaker[Session], tmp_path: Path, customer: str, decision_id: int, reviewer: Reviewer,
+               profile, template: str = "email-upsell-analytics") -> tuple[DraftResult, ReviewResult]:  # noqa: ANN001
+    """A template-only draft (the LLM endpoint is down on purpose: fast, and the real fallback path), stored and
+    reviewed as the worker does: prepare and assess first, then one unit of work."""
     settings = drafting_settings(tmp_path, llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_model="down",
                                  llm_max_retries=0)
-    result = Drafter(settings).draft(factory, DraftRequest(customer_id=customer, channel="email", template_id=template,
-                                                           product="analytics", decision_id=decision_id,
-                                                           reasons=["browsed Analytics Add-on 3 days ago"]), now=NOW)
-    return result.id
+    request = DraftRequest(customer_id=customer, channel="email", template_id=template, product="analytics",
+                           decision_id=decision_id, reasons=["browsed Analytics Add-on 3 days ago"])
+    with reading(factory) as session:
+        prepared = Drafter(settings).prepare(session=session, request=request, now=NOW)
+        assessment = review.assess(session=session, reviewer=reviewer, profile=profile, draft=prepared, now=NOW)
+    with unit_of_work(factory) as session:
+        stored = drafting.save(session=session, prepared=prepared, now=NOW)
+        return stored, review.record(session=session, draft=stored, assessment=assessment, actor="system", now=NOW)

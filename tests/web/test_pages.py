@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a1_rep_adopts_a_card_and_rejects_another_with_a_reason(browser, live) -> None:
-    live.bench.tick()
+    live.worker.tick()
     page = signed_in(browser, live, "rep1")
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -40,7 +40,7 @@ def test_a1_rep_adopts_a_card_and_rejects_another_with_a_reason(browser, live) -
 
 
 def test_b1_send_waits_for_compliance_who_approves_in_the_queue(browser, live) -> None:
-    live.bench.tick()
+    live.worker.tick()
     rep = signed_in(browser, live, "rep1")
     sensitive = rep.locator("section.card", has_text="Kim1")
     assert "requires approval" in sensitive.inner_text()
@@ -61,7 +61,7 @@ def test_b1_send_waits_for_compliance_who_approves_in_the_queue(browser, live) -
 
 
 def test_compliance_sees_the_findings_highlighted(browser, live) -> None:
-    live.bench.tick()
+    live.worker.tick()
     rep = signed_in(browser, live, "rep1")
     card = rep.locator("section.card", has_text="Kim0")
     card.locator("summary", has_text="Edit, then adopt").click()
@@ -76,3 +76,46 @@ def test_compliance_sees_the_findings_highlighted(browser, live) -> None:
     item.locator("input[aria-label=\"rejection comment\"]").fill("no discounts in this campaign")
     item.locator("button", has_text="Reject").click()
     assert "Rejected" in officer.locator(".flash").inner_text()
+
+
+def test_the_release_gate_story_in_the_browser(browser, live) -> None:
+    """Rep adds an offer; compliance edits it out and approves; the card shows and copies the approved text;
+    sending releases exactly that text (its hash is in the audit chain)."""
+    from app.audit import service as audit
+    from app.audit.tables import AuditEntry
+    from app.review.service import sha256
+    from tests.conftest import read
+
+    offer = "We can give you 40% off if you sign this week."
+    live.worker.tick()
+    rep = signed_in(browser, live, "rep1")
+    card = rep.locator("section.card", has_text="Kim0")
+    original = card.locator("pre.script").inner_text()
+    card.locator("summary", has_text="Edit, then adopt").click()
+    text = card.locator("textarea[name=text]")
+    text.fill(text.input_value().replace("example reports.", f"example reports. {offer}"))
+    card.locator("button", has_text="Adopt edited").click()
+    assert "waits for compliance approval" in rep.locator(".flash").inner_text()
+
+    officer = signed_in(browser, live, "comp")
+    item = officer.locator("section.card", has_text="40% off")
+    item.locator("summary", has_text="Edit before approving").click()
+    edit = item.locator("textarea[name=text]")
+    approved = edit.input_value().replace(f" {offer}", "").replace("\r\n", "\n")
+    edit.fill(approved)
+    item.locator("button", has_text="Approve").click()
+    assert "Approved" in officer.locator(".flash").inner_text() and "with your edit" in officer.locator(".flash").inner_text()
+
+    rep.goto(f"{live.base}/inbox")
+    card = rep.locator("section.card", has_text="Kim0")
+    assert "Compliance changed your text" in card.inner_text()
+    shown = card.locator("pre.script").inner_text()
+    assert offer not in shown and shown.strip() == approved.strip() and shown != original + offer
+    card.locator("button.adopt").click()  # copies the script shown
+    assert rep.evaluate("navigator.clipboard.readText()").strip() == approved.strip()
+    rep.locator("section.card", has_text="Kim0").locator("button", has_text="Mark sent").click()
+    assert "Marked as sent" in rep.locator(".flash").inner_text()
+    with live.factory() as session:
+        [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "release")).all()
+    assert entry.details["body_sha256"] == sha256(approved)
+    assert read(live.factory, audit.verify).ok
