@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 
 from pydantic import BaseModel
@@ -68,11 +69,18 @@ def draft_card(services: Services, card_id: str) -> bool:
         return cards.attach_draft(session=session, plan=plan, prepared=prepared, assessment=assessment, now=now)
 
 
-def draft_cards(services: Services, *, limit: int = 20, rep_id: str | None = None) -> int:
-    """Draft open cards without a draft, best first. Returns how many were drafted."""
+def draft_cards(services: Services, *, limit: int = 20, rep_id: str | None = None,
+                stopping: Callable[[], bool] = lambda: False) -> int:
+    """Draft open cards without a draft, best first (until `stopping()` says the process is shutting down).
+    Returns how many were drafted."""
     with services.read() as session:
         ids = cards.cards_to_draft(session=session, limit=limit, rep_id=rep_id)
-    return sum(draft_card(services, card_id) for card_id in ids)
+    drafted = 0
+    for card_id in ids:
+        if stopping():
+            break
+        drafted += draft_card(services, card_id)
+    return drafted
 
 
 def sweep(services: Services) -> SlaReport:
@@ -94,7 +102,7 @@ class Worker:
             with self.services.read() as session:
                 pending = cards.pending_events(session=session)
             fired = [f"{event_id}: {handle_event(self.services, event_id)}" for event_id in pending]
-            drafted = draft_cards(self.services, limit=draft_limit)
+            drafted = draft_cards(self.services, limit=draft_limit, stopping=self._stop.is_set)
             return Round(events=fired, drafted=drafted, sla=sweep(self.services))
 
     def start(self) -> None:

@@ -33,13 +33,10 @@ from app.drafting.llm import Completion, LLMClient, OpenAICompatibleClient
 from app.drafting.local import LocalServer, model_path
 from app.drafting.service import Drafter, DraftRequest
 from app.library import service as library
-from app.library.index import TemplateIndex
 from app.library.retrieval import best_for_decision
-from app.models.reasons import load_reason_table
 from app.models.scoring import score_all, top_decisions
 from app.models.training import train_and_register
-from app.policy.rules import load_policy
-from app.store.db import open_store
+from app.services import Services
 from app.data.tables import Customer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,26 +59,28 @@ class Recorder:
         return completion
 
 
-def fixed_set(folder: Path, customers: int, drafts: int, settings: Settings) -> tuple[Any, list[tuple[Any, Any]]]:
-    factory = open_store(settings.resolved_database_url)
+def fixed_set(services: Services, customers: int, drafts: int) -> list[tuple[Any, Any]]:
+    factory, settings = services.store, services.settings
     history = generate(customers=customers, seed=0, now=AS_OF)
     load_into_store(history, factory)
     train_and_register(factory, models_dir=settings.models_dir, now=AS_OF, actor="eval", seed=0)
-    library.import_directory(factory, ROOT / "script_library", actor="eval", now=AS_OF)
-    index = TemplateIndex.configured(settings)
-    index.sync(library.live_versions(factory))
-    summary = score_all(factory, now=AS_OF, policy=load_policy(None), reasons=load_reason_table(None),
+    with services.unit_of_work() as session:
+        library.import_directory(session=session, folder=ROOT / "script_library", actor="eval", now=AS_OF)
+    with services.read() as session:
+        services.index.sync(library.live_versions(session=session))
+    summary = score_all(factory, now=AS_OF, policy=services.contact_policy, reasons=services.reason_table,
                         challenger_share=0.0, chunk_size=5000)
-    decisions = top_decisions(factory, summary.run_id, drafts)
-    with factory() as session:
-        records = {c.id: c for c in session.query(Customer).filter(Customer.id.in_([d.customer_id for d in decisions]))}
     picked = []
-    for decision in decisions:
-        customer = records[decision.customer_id]
-        template = best_for_decision(factory, index, decision, customer.lifecycle_stage, customer.segment)
-        if template is not None:
-            picked.append((decision, template))
-    return factory, picked
+    with services.read() as session:
+        decisions = top_decisions(session=session, run_id=summary.run_id, limit=drafts)
+        records = {c.id: c for c in session.query(Customer).filter(Customer.id.in_([d.customer_id for d in decisions]))}
+        for decision in decisions:
+            customer = records[decision.customer_id]
+            template = best_for_decision(session=session, index=services.index, decision=decision,
+                                         lifecycle_stage=customer.lifecycle_stage, segment=customer.segment)
+            if template is not None:
+                picked.append((decision, template))
+    return picked
 
 
 def check(result: Any, spec: Any, facts_text: str, products: dict[str, str], product_key: str) -> list[str]:
@@ -144,7 +143,8 @@ def main() -> None:
                             library_dir=ROOT / "script_library", llm_base_url=args.base_url, llm_model=args.model,
                             llm_api_key=args.api_key, llm_draft_mode=args.mode, llm_timeout_s=120)
         print(f"preparing the fixed set: {args.customers} customers, top {args.drafts} recommendations")
-        factory, picked = fixed_set(Path(tmp), args.customers, args.drafts, settings)
+        services = Services(settings)
+        picked = fixed_set(services, args.customers, args.drafts)
         started = time.perf_counter()
         if args.base_url:
             inner: LLMClient = OpenAICompatibleClient(base_url=args.base_url, model=args.model, api_key=args.api_key,
@@ -156,20 +156,22 @@ def main() -> None:
             inner = server.client(settings)
         startup_s = time.perf_counter() - started
         recorder = Recorder(inner)
-        drafter = Drafter(settings, client=recorder)
+        drafter = Drafter(settings, client=recorder, embedder=services.embedder)
         rows, failures, fallbacks = [], collections.Counter(), collections.Counter()
         try:
             for decision, template in picked:
-                spec = library.live_versions(factory, template.id)[0]
+                with services.read() as session:
+                    spec = library.live_versions(session=session, template_id=template.id)[0]
                 request = DraftRequest(customer_id=decision.customer_id, channel=decision.channel, template_id=template.id,
                                        product=decision.product, reasons=[r["text"] for r in decision.reasons],
                                        decision_id=decision.id)
                 calls_before = len(recorder.calls)
                 began = time.perf_counter()
-                result = drafter.draft(factory, request, now=AS_OF)
+                with services.read() as session:
+                    result = drafter.prepare(session=session, request=request, now=AS_OF)
                 wall_ms = (time.perf_counter() - began) * 1000
                 spent = recorder.calls[calls_before:]
-                with factory() as session:
+                with services.read() as session:
                     customer = session.get(Customer, decision.customer_id)
                 product = drafter.profile.product(decision.product)
                 trusted = " ".join([spec.body, *request.reasons, product["name"], customer.first_name or "",

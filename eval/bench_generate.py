@@ -9,6 +9,8 @@ raw library: `sqlite3.executemany` of the same event rows as plain tuples into a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import argparse
 import json
 import sqlite3
@@ -19,7 +21,8 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from app.data.synthetic import generate, load_into_store
-from app.store.db import open_store
+from app.config import Settings
+from app.services import Services
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -55,7 +58,7 @@ def main() -> None:
               "generate_rows_per_second": round(rows / generate_s)}
     if not args.skip_store:
         with tempfile.TemporaryDirectory() as folder:
-            factory = open_store(f"sqlite:///{folder}/outreach.db")
+            factory = Services(Settings(_env_file=None, data_dir=Path(folder))).store
             started = time.perf_counter()
             load_into_store(history, factory)
             load_s = time.perf_counter() - started

@@ -27,7 +27,8 @@ from app.data.synthetic import generate, load_into_store
 from app.features.build import FeatureBuilder, load_history
 from app.models.scoring import load_models
 from app.models.training import train_and_register
-from app.store.db import open_store
+from app.config import Settings
+from app.services import Services
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -44,11 +45,10 @@ def best_of(runs: int, action) -> float:  # noqa: ANN001
 def score_in_subprocess(url: str, explain_top: float) -> dict:
     """Score in a fresh process and report its wall time and peak resident memory."""
     code = ("import json,resource,time,sys;from datetime import datetime,timezone;"
-            "from app.store.db import open_store;from app.models.scoring import score_all;"
-            "from app.policy.rules import load_policy;from app.models.reasons import load_reason_table;"
-            f"f=open_store({url!r});t=time.perf_counter();"
-            f"s=score_all(f,now=datetime(2026,11,1,tzinfo=timezone.utc),policy=load_policy(),"
-            f"reasons=load_reason_table(),challenger_share=0.0,chunk_size=20000,explain_top={explain_top});"
+            "from app.config import Settings;from app.services import Services;from app.models.scoring import score_all;"
+            f"v=Services(Settings(_env_file=None,database_url={url!r}));t=time.perf_counter();"
+            f"s=score_all(v.store,now=datetime(2026,11,1,tzinfo=timezone.utc),policy=v.contact_policy,"
+            f"reasons=v.reason_table,challenger_share=0.0,chunk_size=20000,explain_top={explain_top});"
             "print(json.dumps({'seconds':time.perf_counter()-t,'peak_rss_mb':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024,"
             "'run_id':s.run_id,'customers':s.stats['customers']}))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
@@ -64,7 +64,7 @@ def main() -> None:
         sizes = {}
         for n in (args.customers // 2, args.customers):
             url = f"sqlite:///{folder}/n{n}.db"
-            factory = open_store(url)
+            factory = Services(Settings(_env_file=None, database_url=url, data_dir=Path(folder))).store
             load_into_store(generate(customers=n, now=NOW, seed=0), factory)
             train_and_register(factory, models_dir=Path(folder) / f"models{n}", now=NOW, actor="bench")
             sizes[n] = (url, factory)

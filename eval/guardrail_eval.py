@@ -14,17 +14,14 @@ import argparse
 import collections
 import json
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from app.drafting.facts import load_profile
 from app.library import service as library
-from app.library.index import default_embedder
 from app.review.batch import check_lines
-from app.review.checks import Reviewer
-from app.store.db import open_store
+from app.config import Settings
+from app.services import Services
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,11 +35,14 @@ def main() -> None:
     lines = args.set.read_text().splitlines()
     labelled = {json.loads(line)["id"]: json.loads(line) for line in lines if line.strip()}
     with tempfile.TemporaryDirectory() as tmp:
-        factory = open_store(f"sqlite:///{tmp}/eval.db")
-        library.import_directory(factory, ROOT / "script_library", actor="eval", now=datetime.now(timezone.utc))
-        reviewer = Reviewer.from_folder(args.policy, default_embedder())
+        services = Services(Settings(_env_file=None, data_dir=Path(tmp), guardrails_dir=args.policy,
+                                     library_dir=ROOT / "script_library"))
+        with services.unit_of_work() as session:
+            library.import_directory(session=session, folder=ROOT / "script_library", actor="eval", now=services.now())
+        reviewer = services.reviewer
         reviewer.warm()
-        results = list(check_lines(lines, reviewer, factory=factory, profile=load_profile(ROOT / "script_library" / "company.yaml")))
+        with services.read() as session:
+            results = list(check_lines(lines, reviewer, session=session, profile=services.profile))
     errors = [r for r in results if "error" in r]
     if errors:
         raise SystemExit(f"{len(errors)} lines could not be checked, first: {errors[0]}")

@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -45,38 +44,38 @@ def free_port() -> int:
 def prepare(env: dict[str, str], reps: int, customers: int) -> dict[str, str]:
     """Store, cards and users; returns a token per simulated rep."""
     os.environ.update(env)
-    from app.api.workbench import Workbench
     from app.cards import service as cards
     from app.config import get_settings
     from app.data.synthetic import default_now, generate, load_into_store
     from app.library import service as library
-    from app.library.index import TemplateIndex
-    from app.models.reasons import load_reason_table
     from app.models.scoring import score_all
-    from app.policy.rules import load_policy
-    from app.store.db import open_store
+    from app.services import Services
     from app.users import service as users
+    from app.worker import draft_cards
 
     get_settings.cache_clear()
-    settings = get_settings()
-    factory = open_store(settings.resolved_database_url)
-    now = datetime.now(timezone.utc)
-    load_into_store(generate(customers=customers, seed=0, now=default_now()), factory)
-    library.import_directory(factory, ROOT / "script_library", actor="load", now=now)
-    index = TemplateIndex.configured(settings)
-    index.sync(library.live_versions(factory))
-    summary = score_all(factory, now=now, policy=load_policy(None), reasons=load_reason_table(None), challenger_share=0.0)
-    cards.build_cards(factory, summary.run_id, now=now, daily_cap=settings.card_daily_cap, sla_hours=24)
-    bench = Workbench(settings, factory, index)
-    drafted = cards.draft_pending(factory, drafter=bench.drafter, reviewer=bench.reviewer, index=index, now=now, limit=10_000)
+    services = Services(get_settings())
+    settings, factory, now = services.settings, services.store, services.now()
+    load_into_store(generate(customers=customers, seed=0, now=default_now(now)), factory)
+    with services.unit_of_work() as session:
+        library.import_directory(session=session, folder=ROOT / "script_library", actor="load", now=now)
+    with services.read() as session:
+        services.index.sync(library.live_versions(session=session))
+    summary = score_all(factory, now=now, policy=services.contact_policy, reasons=services.reason_table,
+                        challenger_share=0.0)
+    with services.unit_of_work() as session:
+        cards.build_cards(session=session, run_id=summary.run_id, now=now, daily_cap=settings.card_daily_cap,
+                          sla_hours=24)
+    drafted = draft_cards(services, limit=10_000)
     print(f"prepared {customers} customers, {drafted} drafted cards", flush=True)
     tokens = {}
-    for i in range(reps):
-        rep_id = f"rep-{i % 20 + 1:02d}"
-        team = f"team-{'abcd'[(i % 20) // 5]}"
-        name = f"load-{i:03d}"
-        users.add(factory, name, "rep", now=now, rep_id=rep_id, team=team)
-        tokens[name] = users.issue_token(factory, name)
+    with services.unit_of_work() as session:
+        for i in range(reps):
+            rep_id = f"rep-{i % 20 + 1:02d}"
+            team = f"team-{'abcd'[(i % 20) // 5]}"
+            name = f"load-{i:03d}"
+            users.add(session=session, name=name, role="rep", now=now, rep_id=rep_id, team=team)
+            tokens[name] = users.issue_token(session=session, name=name, now=now, ttl_days=1)
     return tokens
 
 
@@ -186,16 +185,17 @@ def main() -> None:
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)
 
-    from app.config import get_settings
-    from app.review import audit
-    from app.store.db import open_store
+    from app.audit import service as audit
     from app.cards.tables import CardAction
+    from app.config import get_settings
+    from app.services import Services
 
     get_settings.cache_clear()
-    factory = open_store(get_settings().resolved_database_url)
-    with factory() as session:
+    services = Services(get_settings())
+    with services.read() as session:
         stored = dict(session.execute(select(CardAction.idempotency_key, CardAction.card_id)).all())
         total_actions = session.scalar(select(func.count()).select_from(CardAction))
+        chain = audit.verify(session=session).__dict__
     lost = [k for k in stats.acknowledged if k not in stored]
     wrong = [k for k, c in stats.acknowledged.items() if k in stored and stored[k] != c]
     ms = np.array(stats.latency) * 1000
@@ -208,7 +208,7 @@ def main() -> None:
         "transport_errors": dict(stats.errors), "killed_at_s": round(killed_at, 1) if killed_at else None,
         "acknowledged_actions": len(stats.acknowledged), "stored_actions": total_actions,
         "lost_acknowledged": len(lost), "stored_on_wrong_card": len(wrong),
-        "audit_chain": audit.verify(factory).__dict__, "database": "postgresql" if args.database_url else "sqlite",
+        "audit_chain": chain, "database": "postgresql" if args.database_url else "sqlite",
     }
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

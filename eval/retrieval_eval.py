@@ -12,15 +12,14 @@ import argparse
 import json
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
 from app.library import service
-from app.library.index import TemplateIndex, default_embedder
 from app.library.retrieval import RetrievalRequest, retrieve
-from app.store.db import open_store
+from app.config import Settings
+from app.services import Services
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,16 +30,19 @@ def main() -> None:
     args = parser.parse_args()
     cases = yaml.safe_load((ROOT / "eval" / "retrieval_set.yaml").read_text())
     with tempfile.TemporaryDirectory() as folder:
-        factory = open_store(f"sqlite:///{folder}/outreach.db")
-        service.import_directory(factory, ROOT / "script_library", actor="eval", now=datetime.now(timezone.utc))
-        index = TemplateIndex.open(path=Path(folder) / "chroma", embedder=default_embedder())
-        index.sync(service.live_versions(factory))
+        services = Services(Settings(_env_file=None, data_dir=Path(folder)))
+        with services.unit_of_work() as session:
+            service.import_directory(session=session, folder=ROOT / "script_library", actor="eval", now=services.now())
+        index = services.index
+        with services.read() as session:
+            index.sync(service.live_versions(session=session))
         hits1 = hits3 = 0
         misses = []
         started = time.perf_counter()
         for case in cases:
             expected = set(case.pop("expected"))
-            found = [r.id for r in retrieve(factory, index, RetrievalRequest(**case, k=3))]
+            with services.read() as session:
+                found = [r.id for r in retrieve(session=session, index=index, request=RetrievalRequest(**case, k=3))]
             hits1 += bool(found[:1] and found[0] in expected)
             hits3 += bool(expected & set(found))
             if not expected & set(found[:1]):

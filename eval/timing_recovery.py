@@ -27,7 +27,8 @@ from app.models.scoring import decide, load_models
 from app.models.timing import CHANNELS, best_plans
 from app.models.training import train_and_register
 from app.policy.rules import load_policy
-from app.store.db import open_store
+from app.config import Settings
+from app.services import Services
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -50,7 +51,7 @@ def main() -> None:
     policy = load_policy()
     allowed = policy.allowed_hours_of_week()
     with tempfile.TemporaryDirectory() as folder:
-        factory = open_store(f"sqlite:///{folder}/outreach.db")
+        factory = Services(Settings(_env_file=None, data_dir=Path(folder))).store
         started = time.perf_counter()
         load_into_store(generate(customers=args.customers, now=NOW, seed=args.seed), factory)
         result = train_and_register(factory, models_dir=Path(folder) / "models", now=NOW, actor="eval", seed=args.seed)
