@@ -52,6 +52,12 @@ class Services:
         with reading(self.store) as session:
             yield session
 
+    def query(self, action: Callable[[Session], T]) -> T:
+        """Run `action` on a read session that is closed as soon as it returns (a connection is held only
+        while the reads run, not while a response is sent)."""
+        with self.read() as session:
+            return action(session)
+
     def write(self, action: Callable[[Session], T]) -> T:
         """Run `action` as one unit of work. Two requests racing on one unique key (an Idempotency-Key, a
         draft revision) cannot both commit; the loser is run once more, where it sees the winner's work and

@@ -9,22 +9,22 @@ from fastapi import APIRouter, Query
 from app.api.schemas import AdoptBody, OutcomeBody, RejectBody, SendBody
 from app.cards import service as cards
 from app.cards.service import CardStatus, CardView
-from app.http.deps import CurrentUser, IdempotencyKey, ReadSession, ServicesDep
+from app.http.deps import CurrentUser, IdempotencyKey, ServicesDep
 
 router = APIRouter(prefix="/api/cards", tags=["cards"])
 
 
 @router.get("")
-def list_cards(user: CurrentUser, session: ReadSession, rep: Annotated[str | None, Query(max_length=64)] = None,
+def list_cards(user: CurrentUser, services: ServicesDep, rep: Annotated[str | None, Query(max_length=64)] = None,
                status: CardStatus | None = CardStatus.OPEN,
                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[CardView]:
     """Cards by priority. Reps see their own and their team queue's; admin and compliance anyone's."""
-    return cards.list_cards(session=session, user=user, rep=rep, status=status, limit=limit)
+    return services.query(lambda s: cards.list_cards(session=s, user=user, rep=rep, status=status, limit=limit))
 
 
 @router.get("/{card_id}")
-def get_card(card_id: str, user: CurrentUser, session: ReadSession) -> CardView:
-    return cards.get_card(session=session, user=user, card_id=card_id)
+def get_card(card_id: str, user: CurrentUser, services: ServicesDep) -> CardView:
+    return services.query(lambda s: cards.get_card(session=s, user=user, card_id=card_id))
 
 
 @router.post("/{card_id}/adopt")

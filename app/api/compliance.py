@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from app.api.schemas import ApproveBody, ComplianceRejectBody
-from app.http.deps import Compliance, ReadSession, ServicesDep
+from app.http.deps import Compliance, ServicesDep
 from app.review import service as review
 from app.review.service import QueueDecision, QueueItem
 
@@ -15,10 +15,10 @@ router = APIRouter(prefix="/api/compliance", tags=["compliance"])
 
 
 @router.get("/queue")
-def queue(user: Compliance, session: ReadSession,
+def queue(user: Compliance, services: ServicesDep,
           status: Annotated[Literal["pending", "approved", "rejected", "withdrawn", "all"], Query()] = "pending"
           ) -> list[QueueItem]:
-    return review.queue(session=session, status=None if status == "all" else status)
+    return services.query(lambda s: review.queue(session=s, status=None if status == "all" else status))
 
 
 @router.post("/{item_id}/approve")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from app.api.schemas import MAX_INT, TemplateApproved, TemplateEdit, TemplateEdited
 from app.domain import Channel
-from app.http.deps import Content, LibraryReader, ReadSession, ServicesDep
+from app.http.deps import Content, LibraryReader, ServicesDep
 from app.library import service
 from app.library.retrieval import RetrievalRequest, RetrievedTemplate, retrieve
 from app.library.service import TemplateDetail, TemplateSummary
@@ -19,16 +19,15 @@ router = APIRouter(prefix="/api/templates", tags=["template library"])
 
 
 @router.get("")
-def list_templates(user: LibraryReader, session: ReadSession, status: TemplateStatus | None = None
+def list_templates(user: LibraryReader, services: ServicesDep, status: TemplateStatus | None = None
                    ) -> list[TemplateSummary]:
     """Every template with its status, latest and live version."""
-    return service.list_templates(session=session, status=status)
+    return services.query(lambda s: service.list_templates(session=s, status=status))
 
 
 @router.get("/search")
 def search_templates(
     user: LibraryReader,
-    session: ReadSession,
     services: ServicesDep,
     text: Annotated[str, Query(max_length=2000)] = "",
     channel: Channel | None = None,
@@ -41,13 +40,13 @@ def search_templates(
     """Approved templates ranked by meaning and measured results, each with why it was chosen."""
     request = RetrievalRequest(text=text, channel=channel, product=product, stage=stage, intents=intent or [],
                                segment=segment, k=k)
-    return retrieve(session=session, index=services.index, request=request)
+    return services.query(lambda s: retrieve(session=s, index=services.index, request=request))
 
 
 @router.get("/{template_id}")
-def show_template(template_id: str, user: LibraryReader, session: ReadSession) -> TemplateDetail:
+def show_template(template_id: str, user: LibraryReader, services: ServicesDep) -> TemplateDetail:
     """One template: current text, versions, history of changes, usage and results by segment."""
-    return service.show(session=session, template_id=template_id)
+    return services.query(lambda s: service.show(session=s, template_id=template_id))
 
 
 @router.put("/{template_id}")

@@ -6,11 +6,11 @@ from fastapi import APIRouter
 
 from app.cards import metrics
 from app.cards.metrics import Metrics
-from app.http.deps import Analyst, ReadSession, ServicesDep
+from app.http.deps import Analyst, ServicesDep
 
 router = APIRouter(prefix="/api", tags=["metrics"])
 
 
 @router.get("/metrics")
-def get_metrics(user: Analyst, session: ReadSession, services: ServicesDep) -> Metrics:
-    return metrics.compute(session=session, now=services.now())
+def get_metrics(user: Analyst, services: ServicesDep) -> Metrics:
+    return services.query(lambda s: metrics.compute(session=s, now=services.now()))

@@ -5,11 +5,9 @@ Named `Annotated` dependencies, so routes read like prose: `user: CurrentUser, s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
-from sqlalchemy.orm import Session
 
 from app.services import Services
 from app.users import service as users
@@ -24,15 +22,6 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def read_session(services: ServicesDep) -> Iterator[Session]:
-    """A session for the request's reads; writes go through `services.write` (one unit of work)."""
-    with services.read() as session:
-        yield session
-
-
-ReadSession = Annotated[Session, Depends(read_session)]
 
 
 def request_token(request: Request) -> str:

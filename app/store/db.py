@@ -23,7 +23,10 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # Connections to a SQLite file are cheap; a pool as deep as the server's thread pool means a burst of
+        # requests waits for the write lock (busy timeout), never for a connection.
+        pool = {"pool_size": 20, "max_overflow": 40} if path and path != ":memory:" else {}
+        engine = create_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -33,7 +36,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def alembic_config(url: str) -> Config:

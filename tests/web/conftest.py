@@ -27,10 +27,10 @@ def browser() -> Iterator:
         chromium.close()
 
 
-def signed_in(browser, live, name: str):  # noqa: ANN001, ANN201 - a Playwright page signed in as `name`
+def signed_in(browser, server, name: str):  # noqa: ANN001, ANN201 - a Playwright page signed in as `name`
     context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
-    page.goto(f"{live.base}/login")
-    page.fill("input[name=token]", live.tokens[name])
+    page.goto(f"{server.base}/login")
+    page.fill("input[name=token]", server.tokens[name])
     page.click("button[type=submit]")
     return page
