@@ -36,6 +36,17 @@ class CompanyProfile(BaseModel):
         return self.reps.get(rep_id or "", self.reps.get("default", {"name": self.company["name"],
                                                                      "first_name": self.company["name"]}))
 
+    @property
+    def domains(self) -> list[str]:
+        """The hosts our links and addresses live on: the website's and every company or rep email's domain."""
+        from urllib.parse import urlsplit
+
+        website = self.company.get("website", "")
+        hosts = {urlsplit(website if "//" in website else f"//{website}").hostname or ""}
+        addresses = [self.company.get("support_email", ""), *(r.get("email", "") for r in self.reps.values())]
+        hosts |= {a.rsplit("@", 1)[1] for a in addresses if "@" in a}
+        return sorted(h.lower().removeprefix("www.") for h in hosts if h)
+
     def product(self, key: str | None) -> dict[str, str]:
         if not key:  # a decision without a product: the scripts speak of the range
             return {"key": "", "name": "our products"}

@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 from app.library.index import Embedder
 from app.review import validators
 from app.review.policy import ReviewPolicy
-from app.review.semantic import ExampleMatcher
+from app.review import normalize
+from app.review.semantic import ExampleMatcher, SentenceVectors
 from app.review.validators import ReviewContext
 
 
@@ -74,12 +75,13 @@ class Reviewer:
         """Paraphrase matchers for the claims and the tone examples (none without an embedding model)."""
         if self.embedder is None:
             return []
-        return [ExampleMatcher(self.embedder, self.policy.claims), ExampleMatcher(self.embedder, self.policy.tone)]
+        return [ExampleMatcher(self.embedder, self.policy.claims), ExampleMatcher(self.embedder, self.policy.tone),
+                ExampleMatcher(self.embedder, self.policy.sensitive)]
 
     @cached_property
     def validators(self) -> dict[str, Any]:
-        claims, tone = self.matchers or (None, None)
-        return validators.build(self.policy, claims, tone)
+        claims, tone, sensitive = self.matchers or (None, None, None)
+        return validators.build(self.policy, claims, tone, sensitive)
 
     def warm(self) -> None:
         """Load the embedding model and embed the policy examples now, outside any validator's time budget."""
@@ -93,9 +95,11 @@ class Reviewer:
         self.warm()
         started = time.perf_counter()
         budget = float(self.policy.routing.get("validator_timeout_s", 2.0))
-        metadata = {"context": context}
+        seen = normalize.view(text)
+        metadata = {"context": context.folded(), "view": seen,
+                    "vectors": SentenceVectors(self.embedder) if self.embedder is not None else None}
         findings = []
-        futures = {name: self._pool.submit(v.validate, text, metadata) for name, v in self.validators.items()}
+        futures = {name: self._pool.submit(v.validate, seen.clean.text, metadata) for name, v in self.validators.items()}
         deadline = time.perf_counter() + budget
         for name, future in futures.items():
             severity = self.policy.severity.get(name, "hard")
@@ -112,8 +116,11 @@ class Reviewer:
             if result.outcome == "pass":
                 findings.append(Finding(validator=name, passed=True, severity=severity))
             else:
-                spans = [Span(start=s.start, end=s.end, text=text[s.start:s.end], reason=s.reason)
-                         for s in (result.error_spans or [])]
+                spans = []
+                for s in result.error_spans or []:  # validators report spans in the clean reading
+                    start, end = seen.clean.span(s.start, s.end) if s.end > s.start else (
+                        seen.clean.span(s.start, s.start + 1)[0],) * 2
+                    spans.append(Span(start=start, end=end, text=text[start:end], reason=s.reason))
                 findings.append(Finding(validator=name, passed=False, severity=severity, reason=result.error_message,
                                         spans=spans))
         verdict, routing = self._route(findings, sensitive or [], confidence)

@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-FILES = ("policy.yaml", "claims.yaml", "disclosures.yaml", "tone.yaml", "injection.yaml", "pii.yaml")
+FILES = ("policy.yaml", "claims.yaml", "disclosures.yaml", "tone.yaml", "injection.yaml", "pii.yaml", "links.yaml",
+         "sensitive.yaml")
 
 
 class ReviewPolicyError(ValueError):
@@ -40,6 +41,9 @@ class ReviewPolicy:
     injection_patterns: tuple[re.Pattern[str], ...]
     pii_patterns: dict[str, re.Pattern[str]]
     allow_recipient: frozenset[str] = field(default_factory=frozenset)
+    links: dict[str, Any] = field(default_factory=dict)
+    credential_patterns: tuple[re.Pattern[str], ...] = ()
+    sensitive: tuple[Category, ...] = ()
 
     @classmethod
     def load(cls, folder: Path) -> ReviewPolicy:
@@ -69,7 +73,11 @@ class ReviewPolicy:
                 injection_phrases=tuple(p.lower() for p in raw["injection.yaml"].get("phrases", [])),
                 injection_patterns=tuple(_compile(p, "injection.yaml") for p in raw["injection.yaml"].get("patterns", [])),
                 pii_patterns={k: _compile(v, "pii.yaml") for k, v in raw["pii.yaml"]["patterns"].items()},
-                allow_recipient=frozenset(raw["pii.yaml"].get("allow_recipient", [])))
+                allow_recipient=frozenset(raw["pii.yaml"].get("allow_recipient", [])),
+                links={k: v for k, v in raw["links.yaml"].items() if k != "credential_requests"},
+                credential_patterns=tuple(_compile(p, "links.yaml")
+                                          for p in raw["links.yaml"]["credential_requests"]["patterns"]),
+                sensitive=_categories(raw["sensitive.yaml"], "sensitive.yaml"))
         except KeyError as exc:
             raise ReviewPolicyError(f"policy file {folder}: missing field {exc.args[0]!r}") from None
 

@@ -31,6 +31,23 @@ def sentences(text: str) -> list[Sentence]:
     return out
 
 
+class SentenceVectors:
+    """The embeddings of one text's sentences, computed once per review and shared by every validator."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        self._known: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._known))
+            if missing:
+                for text, vector in zip(missing, self.embedder.embed(missing)):
+                    self._known[text] = vector
+            return np.stack([self._known[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+
+
 class ExampleMatcher:
     """Embeds every category's examples once; scores a text's sentences against them."""
 
@@ -50,7 +67,8 @@ class ExampleMatcher:
                 self._vectors = self.embedder.embed(texts) if texts else np.zeros((0, 384), dtype=np.float32)
             return self._vectors, self._owners
 
-    def matches(self, text: str, threshold: float, approved: str | None = None) -> list[tuple[Sentence, str, float]]:
+    def matches(self, text: str, threshold: float, approved: str | None = None,
+                vectors_of: SentenceVectors | None = None) -> list[tuple[Sentence, str, float]]:
         """(sentence, category, similarity) for sentences closer than `threshold` to an example. Sentences
         found word for word in `approved` (the approved template) were already signed off: skipped."""
         vectors, owners = self.examples()
@@ -58,7 +76,8 @@ class ExampleMatcher:
         found = [s for s in sentences(text) if not known or " ".join(s.text.split()) not in known]
         if not found or not len(vectors):
             return []
-        scores = self.embedder.embed([s.text for s in found]) @ vectors.T  # normalised: cosine
+        embed = vectors_of.embed if vectors_of is not None else self.embedder.embed
+        scores = embed([s.text for s in found]) @ vectors.T  # normalised: cosine
         out = []
         for i, sentence in enumerate(found):
             j = int(np.argmax(scores[i]))

@@ -192,7 +192,7 @@ def review_context(profile: CompanyProfile, *, channel: str, subject: str | None
         channel=channel, subject=subject, recipient={"first_name": first_name, "email": email or "", "phone": phone or ""},
         allowed_contacts=[v for v in [*rep.values(), *profile.company.values()] if v], template_text=rendered,
         template_disclosures=list(disclosures), facts=[*facts, *([product["name"]] if product else []), *names.values()],
-        product_names=profile.products, product_key=product_key or None)
+        product_names=profile.products, product_key=product_key or None, company_domains=profile.domains)
 
 
 def _decision(session: Session, decision_id: int | None) -> Decision | None:

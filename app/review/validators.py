@@ -16,7 +16,7 @@ from guardrails.validator_base import (ErrorSpan, FailResult, PassResult, Valida
                                        register_validator)
 from pydantic import BaseModel, Field
 
-from app.drafting.compose import NUMBER
+from app.review.normalize import fold
 from app.review.policy import Category, ReviewPolicy
 from app.review.semantic import ExampleMatcher, sentences
 
@@ -51,6 +51,15 @@ class ReviewContext(BaseModel):
     facts: list[str] = Field(default_factory=list)  # trusted facts: reasons, product, names
     product_names: dict[str, str] = Field(default_factory=dict)
     product_key: str | None = None
+    company_domains: list[str] = Field(default_factory=list)  # hosts links and addresses of ours live on
+
+    def folded(self) -> ReviewContext:
+        """The texts a draft is compared with, read the way the draft is read (NFKC, look-alikes folded)."""
+        return self.model_copy(update={
+            "subject": fold(self.subject) if self.subject else self.subject,
+            "template_text": fold(self.template_text) if self.template_text else self.template_text,
+            "template_disclosures": [fold(d) for d in self.template_disclosures],
+            "facts": [fold(f) for f in self.facts], "allowed_contacts": [fold(c) for c in self.allowed_contacts]})
 
 
 def _ctx(metadata: dict[str, Any]) -> ReviewContext:
@@ -72,22 +81,39 @@ def _find_phrases(text: str, category: Category) -> list[tuple[int, int, str]]:
     return spans
 
 
-def _category_fail(text: str, categories: tuple[Category, ...], matcher: ExampleMatcher | None, threshold: float,
-                   approved: str | None, negation_clears: frozenset[str] = frozenset()) -> ValidationResult:
-    spans = []
-    for category in categories:
-        for start, end, reason in _find_phrases(text, category):
-            if category.name in negation_clears and NEGATION.search(text[max(0, start - 40):start]):
-                continue  # "we cannot guarantee returns" is the honest opposite of the claim
-            spans.append((start, end, f"{category.name}: {reason}"))
-    if matcher is not None:
-        reasons = {c.name: c.reason for c in categories}
-        covered = {(s, e) for s, e, _ in spans}
-        for sentence, name, score in matcher.matches(text, threshold, approved):
-            if not any(s >= sentence.start and e <= sentence.end for s, e in covered) \
-                    and not (name in negation_clears and NEGATION.search(sentence.text)):
-                spans.append((sentence.start, sentence.end, f"{name}: {reasons[name]} (reads like a known example, "
-                                                            f"similarity {score:.2f})"))
+def _readings(value: str, metadata: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The text as validators see it (the clean reading) and, when it differs, the plain reading (spaced
+    letters joined, stand-ins read as letters), each with the map of its spans into the clean reading."""
+    seen = metadata.get("view")
+    readings: list[tuple[str, Any]] = [(value, lambda s, e: (s, e))]
+    if seen is not None and seen.plain.text != value:
+        readings.append((seen.plain.text, seen.plain.span))
+    return readings
+
+
+def _category_fail(value: str, metadata: dict[str, Any], categories: tuple[Category, ...],
+                   matcher: ExampleMatcher | None, threshold: float, approved: str | None,
+                   negation_clears: frozenset[str] = frozenset()) -> ValidationResult:
+    spans: list[tuple[int, int, str]] = []
+    for text, to_clean in _readings(value, metadata):
+        found = []
+        for category in categories:
+            for start, end, reason in _find_phrases(text, category):
+                if category.name in negation_clears and NEGATION.search(text[max(0, start - 40):start]):
+                    continue  # "we cannot guarantee returns" is the honest opposite of the claim
+                found.append((start, end, f"{category.name}: {reason}"))
+        if matcher is not None:
+            reasons = {c.name: c.reason for c in categories}
+            covered = {(s, e) for s, e, _ in found}
+            for sentence, name, score in matcher.matches(text, threshold, approved, metadata.get("vectors")):
+                if not any(s >= sentence.start and e <= sentence.end for s, e in covered) \
+                        and not (name in negation_clears and NEGATION.search(sentence.text)):
+                    found.append((sentence.start, sentence.end, f"{name}: {reasons[name]} (reads like a known "
+                                                                f"example, similarity {score:.2f})"))
+        for start, end, reason in found:
+            clean_start, clean_end = to_clean(start, end)
+            if not any(abs(clean_start - s) < 3 and r.split(":")[0] == reason.split(":")[0] for s, _, r in spans):
+                spans.append((clean_start, clean_end, reason))
     if not spans:
         return PassResult()
     spans.sort()
@@ -119,6 +145,8 @@ class NoForeignPII(Validator):
                     continue
                 if _norm(match.group()) in allowed:
                     continue
+                if kind == "email" and _ours(match.group().rsplit("@", 1)[1].lower(), context.company_domains):
+                    continue  # an address of ours (a colleague, a team inbox) is not someone's personal data
                 taken.append((match.start(), match.end()))
                 who = "someone else's " if kind in ("email", "phone") else ""
                 spans.append((match.start(), match.end(), f"{who}{kind.replace('_', ' ')} in an outgoing message"))
@@ -150,7 +178,7 @@ class NoProhibitedClaims(Validator):
         self.policy, self.matcher = policy, matcher
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        return _category_fail(value, self.policy.claims, self.matcher, self.policy.semantic["claims_threshold"],
+        return _category_fail(value, metadata, self.policy.claims, self.matcher, self.policy.semantic["claims_threshold"],
                               _ctx(metadata).template_text, negation_clears=NEGATION_CLEARS)
 
 
@@ -176,9 +204,24 @@ class RequiredDisclosures(Validator):
         return _fail("; ".join(missing), [(max(0, end - 1), end, m) for m in missing])
 
 
+# Numbers that make a claim: a price, a percentage or statistic, a multiplier, a deadline. A seat count, a
+# meeting length or a time of day is not a claim and never holds a message on its own.
+CLAIM_NUMBERS = re.compile(
+    r"[$€£¥]\s?\d[\d,.]*(?:\s?(?:k|m|bn))?|\b\d[\d,.]*\s?(?:usd|eur|gbp|dollars?|euros?|pounds?)\b"
+    r"|\b\d+(?:[.,]\d+)?\s?(?:%|percent\b|per cent\b)"
+    r"|\b\d+(?:[.,]\d+)?\s?(?:x|×)(?=\s|$|[.,!?])|\b\d+(?:[.,]\d+)?\s+times\s+(?:more|faster|better|higher|cheaper|less)\b",
+    re.I)
+DEADLINE = re.compile(r"\b(?:by|until|till|before|ends?|expires?|through|no later than)\s+(?:next\s+)?(?:monday|tuesday|"
+                      r"wednesday|thursday|friday|saturday|sunday|tomorrow|tonight|midnight|noon|the end of (?:the )?"
+                      r"(?:day|week|month|quarter|year)|end of (?:the )?(?:day|week|month|quarter|year))\b"
+                      r"|\bonly (?:today|tonight|this week|this month|until)\b|\b(?:last|final) (?:day|chance)\b", re.I)
+
+
 @register_validator(name="outreach/faithfulness", data_type="string")
 class OnlyGivenFacts(Validator):
-    """No price, number, date, offer or other product that the template and the facts do not contain."""
+    """A draft written from an approved template adds no claim the template and the customer's facts do not
+    support: no price, percentage, statistic, multiplier, deadline, offer or other product. Neutral numbers (seats,
+    minutes, times) are not claims. Without a template (`outreach review check`), only claim numbers count."""
 
     def __init__(self, on_fail: Any = None, **kwargs: Any) -> None:
         super().__init__(on_fail=on_fail, **kwargs)
@@ -189,18 +232,22 @@ class OnlyGivenFacts(Validator):
                             *context.recipient.values()])
         source_numbers = set(re.findall(r"\d+", sources))
         flat_sources = " ".join(sources.lower().split())
+        templated = context.template_text is not None
         spans = []
-        for match in NUMBER.finditer(value):
+        for match in CLAIM_NUMBERS.finditer(value):
             numbers = re.findall(r"\d+", match.group())
             if numbers and not all(n in source_numbers for n in numbers):
-                spans.append((match.start(), match.end(), f"{match.group().strip()!r} is not in the template or the facts"))
-        for match in DATE_WORDS.finditer(value):
-            if match.group().lower() not in flat_sources:
-                spans.append((match.start(), match.end(), f"date {match.group()!r} is not in the template or the facts"))
-        for word, pattern in OFFERS.items():
-            for match in re.finditer(pattern, value, re.I):
-                if not re.search(pattern, flat_sources, re.I):
-                    spans.append((match.start(), match.end(), f"offer wording {word!r} is not in the template"))
+                spans.append((match.start(), match.end(), f"{match.group().strip()!r} is a figure the template and "
+                                                          "the facts do not give"))
+        if templated:
+            for pattern, what in ((DATE_WORDS, "date"), (DEADLINE, "deadline")):
+                for match in pattern.finditer(value):
+                    if match.group().lower() not in flat_sources:
+                        spans.append((match.start(), match.end(), f"{what} {match.group()!r} is not in the template"))
+            for word, pattern in OFFERS.items():
+                for match in re.finditer(pattern, value, re.I):
+                    if not re.search(pattern, flat_sources, re.I):
+                        spans.append((match.start(), match.end(), f"offer wording {word!r} is not in the template"))
         for key, name in context.product_names.items():
             if context.product_key and key != context.product_key and name.lower() not in flat_sources:
                 for match in re.finditer(rf"\b{re.escape(name)}\b", value, re.I):
@@ -220,7 +267,7 @@ class RespectfulTone(Validator):
         self.policy, self.matcher = policy, matcher
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        return _category_fail(value, self.policy.tone, self.matcher, self.policy.semantic["tone_threshold"],
+        return _category_fail(value, metadata, self.policy.tone, self.matcher, self.policy.semantic["tone_threshold"],
                               _ctx(metadata).template_text)
 
 
@@ -242,7 +289,8 @@ class ParaphraseWatch(Validator):
         for matcher, high in zip(self.matchers, (self.policy.semantic["claims_threshold"],
                                                  self.policy.semantic["tone_threshold"])):
             reasons = {c.name: c.reason for c in matcher.categories}
-            for sentence, name, score in matcher.matches(value, low, _ctx(metadata).template_text):
+            for sentence, name, score in matcher.matches(value, low, _ctx(metadata).template_text,
+                                                         metadata.get("vectors")):
                 if any(form in sentence.text.lower() for form in mandatory):
                     continue
                 if score < high and not (name in NEGATION_CLEARS and NEGATION.search(sentence.text)):
@@ -288,6 +336,7 @@ class ChannelLimits(Validator):
         context = _ctx(metadata)
         limits = self.policy.limits
         problems = []
+        value = metadata["view"].original if "view" in metadata else value  # what the customer's phone counts
         if context.channel == "sms" and len(value) > limits["sms_chars"]:
             problems.append((limits["sms_chars"], len(value), f"SMS is {len(value)} characters (limit {limits['sms_chars']})"))
         if context.channel == "chat" and len(value) > limits["chat_chars"]:
@@ -302,14 +351,155 @@ class ChannelLimits(Validator):
         return _fail("; ".join(p[2] for p in problems), problems)
 
 
-def build(policy: ReviewPolicy, matcher_claims: ExampleMatcher | None, matcher_tone: ExampleMatcher | None
-          ) -> dict[str, Validator]:
+HIDDEN_REASONS = {"bidi": "a direction override: what is shown is not what is written",
+                  "escape": "a terminal escape sequence", "control": "a control character",
+                  "zero_width": "an invisible (zero-width) character",
+                  "lookalike": "a letter of another script that looks like a Latin one"}
+
+
+def _hidden(metadata: dict[str, Any], kinds: set[str]) -> ValidationResult:
+    seen = metadata["view"]
+    spans = []
+    for item in seen.hidden:
+        if item.kind not in kinds:
+            continue
+        # Hidden characters are not in the clean reading: point at the visible text right after them.
+        at = next((i for i, o in enumerate(seen.clean.origin) if o >= item.start), max(len(seen.clean.text) - 1, 0))
+        spans.append((at, min(at + 8, len(seen.clean.text)), HIDDEN_REASONS[item.kind]))
+    if not spans:
+        return PassResult()
+    return _fail("text hidden from the reader: " + ", ".join(sorted({r for _, _, r in spans})), spans)
+
+
+@register_validator(name="outreach/hidden_text", data_type="string")
+class NoHiddenText(Validator):
+    """No direction overrides, terminal escapes or control characters: they make a reader see something else."""
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        return _hidden(metadata, {"bidi", "escape", "control"})
+
+
+@register_validator(name="outreach/disguised_text", data_type="string")
+class NoDisguisedText(Validator):
+    """Zero-width characters and look-alike letters of other scripts: removed before judging, and shown to a
+    person, since nobody types them into an honest message."""
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        return _hidden(metadata, {"zero_width", "lookalike"})
+
+
+URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"')\]]+", re.I)
+HOST_IN_URL = re.compile(r"^(?:https?://)?(?:[^@/\s]+@)?(?P<host>[^/:?#\s]+)", re.I)
+IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (short strings: host names)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _ours(host: str, domains: list[str]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+@register_validator(name="outreach/links", data_type="string")
+class OnlyOurLinks(Validator):
+    """Links only to the company's own domains: not another site, a look-alike of ours, a shortener, a raw IP
+    address or a host in another script."""
+
+    def __init__(self, policy: ReviewPolicy, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy = policy
+        tlds = "|".join(sorted(map(re.escape, policy.links.get("bare_tlds", [])), key=len, reverse=True))
+        self.bare = re.compile(rf"(?<![\w@.-])(?:[a-z0-9-]+\.)+(?:{tlds})(?![\w-])(?:/[^\s<>\"')]*)?", re.I)
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        context = _ctx(metadata)
+        ours = [d.lower() for d in [*context.company_domains, *self.policy.links.get("allowed_domains", [])]]
+        shorteners = set(self.policy.links.get("shorteners", []))
+        limit = int(self.policy.links.get("lookalike_edits", 2))
+        original = metadata["view"].original if "view" in metadata else value
+        found: dict[tuple[int, int], str] = {}
+        for match in [*URL.finditer(value), *self.bare.finditer(value)]:
+            if any(s <= match.start() < e for s, e in found):
+                continue
+            host = HOST_IN_URL.match(match.group()).group("host").lower().rstrip(".")
+            start, end = metadata["view"].clean.span(match.start(), match.end()) if "view" in metadata else match.span()
+            raw = original[start:end]
+            if not raw.isascii() or host.startswith("xn--") or ".xn--" in host:
+                reason = f"{host}: a host in another script or punycode, posing as a familiar name"
+            elif IPV4.match(host):
+                reason = f"{host}: a raw IP address instead of our domain"
+            elif host in shorteners or any(host.endswith("." + s) for s in shorteners):
+                reason = f"{host}: a link shortener hides where it goes"
+            elif _ours(host, ours):
+                continue
+            elif any(d in host or (len(d.split(".")[0]) >= 4 and d.split(".")[0] in host) for d in ours) \
+                    or any(_edits(host.removeprefix("www."), d) <= limit for d in ours):
+                reason = f"{host}: looks like our domain but is not ({', '.join(ours)})"
+            else:
+                reason = f"{host}: not one of our domains ({', '.join(ours) or 'none configured'})"
+            found[(match.start(), match.end())] = reason
+        if not found:
+            return PassResult()
+        return _fail("links that do not go to our own domains: " + "; ".join(found.values()),
+                     [(s, e, r) for (s, e), r in sorted(found.items())])
+
+
+@register_validator(name="outreach/credentials", data_type="string")
+class NoCredentialRequests(Validator):
+    """No asking for passwords, one-time codes, PINs, card numbers or login details (honest negations pass)."""
+
+    def __init__(self, policy: ReviewPolicy, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy = policy
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        spans = []
+        for text, to_clean in _readings(value, metadata):
+            for pattern in self.policy.credential_patterns:
+                for match in pattern.finditer(text):
+                    before = text[max(0, match.start() - 40):match.start()]
+                    if NEGATION.search(before) or re.search(r"\b(never|not|won.t|will not|do not|don.t)\b",
+                                                            match.group(), re.I):
+                        continue  # "we will never ask you to enter your password"
+                    start, end = to_clean(*match.span())
+                    if not any(s <= start < e for s, e, _ in spans):
+                        spans.append((start, end, "asks for a password, code, PIN or card number"))
+        if not spans:
+            return PassResult()
+        return _fail("asks the customer for secrets: we never do; this is what phishing looks like", sorted(spans))
+
+
+@register_validator(name="outreach/sensitive_topics", data_type="string")
+class SensitiveTopics(Validator):
+    """Health, money troubles, religion, pregnancy, bereavement, immigration, sexuality: a person approves."""
+
+    def __init__(self, policy: ReviewPolicy, matcher: ExampleMatcher | None, on_fail: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy, self.matcher = policy, matcher
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        return _category_fail(value, metadata, self.policy.sensitive, self.matcher,
+                              self.policy.semantic.get("sensitive_threshold", 0.62), _ctx(metadata).template_text)
+
+
+def build(policy: ReviewPolicy, matcher_claims: ExampleMatcher | None, matcher_tone: ExampleMatcher | None,
+          matcher_sensitive: ExampleMatcher | None = None) -> dict[str, Validator]:
     """One instance of every validator, by the name policy.yaml uses."""
     return {"pii": NoForeignPII(policy), "claims": NoProhibitedClaims(policy, matcher_claims),
             "disclosures": RequiredDisclosures(policy), "faithfulness": OnlyGivenFacts(),
             "tone": RespectfulTone(policy, matcher_tone), "injection_echo": NoInstructionLeak(policy),
             "channel_limits": ChannelLimits(policy),
-            "paraphrase_watch": ParaphraseWatch(policy, [m for m in (matcher_claims, matcher_tone) if m is not None])}
+            "paraphrase_watch": ParaphraseWatch(policy, [m for m in (matcher_claims, matcher_tone) if m is not None]),
+            "hidden_text": NoHiddenText(), "disguised_text": NoDisguisedText(), "links": OnlyOurLinks(policy),
+            "credentials": NoCredentialRequests(policy), "sensitive_topics": SensitiveTopics(policy, matcher_sensitive)}
 
 
 __all__ = ["ReviewContext", "build", "sentences"]

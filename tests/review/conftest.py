@@ -44,7 +44,7 @@ def sms_context(**overrides: Any) -> ReviewContext:
                   template_text="Hi Ana, Jordan from Brightwave here. Any questions about Pro Plan? Happy to help. Reply STOP to opt out.",
                   template_disclosures=["Reply STOP to opt out."], facts=["browsed Pro Plan 3 days ago", "Pro Plan", "Ana"],
                   product_names={"pro": "Pro Plan", "payments": "Payments", "analytics": "Analytics Add-on"},
-                  product_key="pro")
+                  product_key="pro", company_domains=["brightwave.example"])
     return ReviewContext(**{**values, **overrides})
 
 

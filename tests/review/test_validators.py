@@ -114,3 +114,86 @@ def test_a_validator_that_fails_or_hangs_fails_closed(reviewer, validator: Valid
     assert review.verdict == Verdict.BLOCKED
     tone = next(f for f in review.findings if f.validator == "tone")
     assert tone.error and reason in tone.reason and reason in review.routing[0]
+
+
+@pytest.mark.parametrize(("claim", "shown"), [
+    ("It is r i s k - f r e e for you.", "r i s k - f r e e"),
+    ("It is n0 r1sk at all, guar@nteed returns.", "guar@nteed returns"),
+    ("It is ｒｉｓｋ－ｆｒｅｅ for you.", "ｒｉｓｋ－ｆｒｅｅ"),
+    ("It is r\u0456sk-free for you.", "r\u0456sk-free"),  # a Cyrillic i
+    ("p.r.e-a.p.p.r.o.v.e.d, you are!", None),
+])
+def test_disguised_claims_are_read_through_and_the_span_points_at_what_was_written(reviewer, claim, shown) -> None:
+    text = f"Hi Ana, {claim} Reply STOP to opt out."
+    review = reviewer.check(text, sms_context())
+    assert review.verdict == Verdict.BLOCKED, review.routing
+    claims = next(f for f in review.failed if f.validator == "claims")
+    for span in claims.spans:
+        assert span.text == text[span.start:span.end] and span.text.strip()
+    if shown:
+        assert any(shown in s.text or s.text in shown for s in claims.spans), [s.text for s in claims.spans]
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("Hi Ana, open invoice\u202egpj.exe for details. Reply STOP to opt out.", "direction override"),
+    ("Hi Ana, \x1b[8mhidden\x1b[0m any questions about Pro Plan? Reply STOP to opt out.", "terminal escape"),
+])
+def test_hidden_text_blocks(reviewer, text: str, kind: str) -> None:
+    review = reviewer.check(text, sms_context())
+    finding = next(f for f in review.failed if f.validator == "hidden_text")
+    assert review.verdict == Verdict.BLOCKED and kind in finding.reason
+
+
+def test_zero_width_characters_and_lookalike_letters_need_a_person(reviewer) -> None:
+    review = reviewer.check("Hi Ana, any quest\u200bions about Pr\u043e Plan? Reply STOP to opt out.", sms_context())
+    assert review.verdict == Verdict.NEEDS_APPROVAL
+    assert {f.validator for f in review.failed} == {"disguised_text"}
+    emoji = reviewer.check("Hi Ana, welcome to the team \U0001F469\u200d\U0001F4BB! Reply STOP to opt out.", sms_context())
+    assert "disguised_text" not in {f.validator for f in emoji.failed}
+
+
+@pytest.mark.parametrize(("link", "why"), [
+    ("https://brightwave.example.secure-login.io/reset", "looks like our domain"),
+    ("https://secure-login.io/reset", "not one of our domains"),
+    ("https://brlghtwave.example/login", "looks like our domain"),
+    ("brightwave-example.com/offer", "looks like our domain"),
+    ("https://bit.ly/3xYz", "shortener"),
+    ("http://203.0.113.7/pay", "raw IP address"),
+    ("https://brightw\u0430ve.example/login", "another script"),
+])
+def test_links_only_to_our_own_domains(reviewer, link: str, why: str) -> None:
+    finding = failed(reviewer, f"Hi Ana, see {link} for details. Reply STOP to opt out.")["links"]
+    assert why in finding.reason and finding.severity == "hard"
+
+
+def test_our_links_and_our_addresses_pass(reviewer) -> None:
+    text = ("Hi Ana, details at https://brightwave.example/pro and https://help.brightwave.example/faq, or write to "
+            "maria.lopez@brightwave.example. Reply STOP to opt out.")
+    assert failed(reviewer, text) == {}
+
+
+@pytest.mark.parametrize("ask", ["Please re-enter your password at our portal to keep access.",
+                                 "Reply with the one-time code we just texted you.",
+                                 "Confirm your PIN and card number to verify the account."])
+def test_asking_for_secrets_blocks_and_an_honest_never_passes(reviewer, ask: str) -> None:
+    assert failed(reviewer, f"Hi Ana, {ask} Reply STOP to opt out.")["credentials"].severity == "hard"
+    honest = "Hi Ana, we will never ask for your password or a one-time code. Reply STOP to opt out."
+    assert "credentials" not in failed(reviewer, honest)
+
+
+@pytest.mark.parametrize("remark", ["We are so sorry for your loss.", "Since your diagnosis a lighter plan may help.",
+                                    "We know you are behind on your bills.", "Congratulations on your pregnancy!"])
+def test_sensitive_personal_topics_need_approval_never_ready(reviewer, remark: str) -> None:
+    review = reviewer.check(f"Hi Ana, {remark} Any questions about Pro Plan? Reply STOP to opt out.", sms_context())
+    assert review.verdict == Verdict.NEEDS_APPROVAL and "sensitive_topics" in {f.validator for f in review.failed}
+
+
+def test_a_neutral_number_is_not_a_claim_but_a_new_figure_is(reviewer) -> None:
+    neutral = "Hi Ana, a 20-minute call could set up Pro Plan for your 12 seats. Reply STOP to opt out."
+    assert "faithfulness" not in failed(reviewer, neutral)
+    stat = failed(reviewer, "Hi Ana, Pro Plan makes teams 5x faster. Reply STOP to opt out.")["faithfulness"]
+    assert "'5x'" in stat.reason
+    deadline = failed(reviewer, "Hi Ana, Pro Plan pricing holds until Friday. Reply STOP to opt out.")["faithfulness"]
+    assert "deadline" in deadline.reason
+    # Without a template (`outreach review check`), a number alone never holds a message.
+    assert "faithfulness" not in failed(reviewer, "Hi Ana, we have 14 seats left for 9 people.", template_text=None)
