@@ -102,7 +102,7 @@ class Services:
     def reviewer(self) -> Any:
         from app.review.checks import Reviewer
 
-        return Reviewer.from_folder(self.settings.guardrails_dir, self.embedder)
+        return Reviewer.from_folder(self.settings.guardrails_dir, self.embedder, self.settings.data_dir / "cache")
 
     @property
     def profile(self) -> Any:

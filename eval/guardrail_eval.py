@@ -26,6 +26,13 @@ from app.services import Services
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _grouped(results: list, labelled: dict) -> dict[str, list]:
+    groups: dict[str, list] = collections.defaultdict(list)
+    for r in results:
+        groups[labelled[r["id"]]["expect_validator"] or "(clean)"].append(r)
+    return groups
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, default=ROOT / "eval" / "guardrail_set.jsonl")
@@ -74,6 +81,9 @@ def main() -> None:
         "per_validator": per_validator,
         "latency_ms": {"p50": round(float(np.percentile(latency, 50)), 1),
                        "p95": round(float(np.percentile(latency, 95)), 1), "max": round(float(latency.max()), 1)},
+        "by_expected": {expect: {"messages": len(rows), "blocked": share(rows, lambda r: r["verdict"] == "blocked"),
+                                 "held": share(rows, lambda r: r["verdict"] != "ready")}
+                        for expect, rows in sorted(_grouped(results, labelled).items())},
         "missed": misses, "clean_held": false_blocks,
     }
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False))

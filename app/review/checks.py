@@ -20,6 +20,7 @@ from app.library.index import Embedder
 from app.review import validators
 from app.review.policy import ReviewPolicy
 from app.review import normalize
+from app.review.judge import Judge, JudgeData
 from app.review.semantic import ExampleMatcher, SentenceVectors
 from app.review.validators import ReviewContext
 
@@ -61,14 +62,20 @@ class Review(BaseModel):
 class Reviewer:
     """The configured validators; the embedding model for paraphrases loads on first use."""
 
-    def __init__(self, policy: ReviewPolicy, embedder: Embedder | None) -> None:
+    def __init__(self, policy: ReviewPolicy, embedder: Embedder | None, judge: Judge | None = None) -> None:
         self.policy = policy
         self.embedder = embedder
+        self.judge = judge
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="validator")
 
     @classmethod
-    def from_folder(cls, folder: Path, embedder: Embedder | None) -> Reviewer:
-        return cls(ReviewPolicy.load(folder), embedder)
+    def from_folder(cls, folder: Path, embedder: Embedder | None, cache_dir: Path | None = None) -> Reviewer:
+        """The policy of `folder`; with an embedding model, also the paraphrase matchers and the learned judge
+        (`judge.yaml`), whose example embeddings are cached in `cache_dir`."""
+        judge = None
+        if embedder is not None and (folder / "judge.yaml").is_file():
+            judge = Judge(JudgeData.load(folder / "judge.yaml"), embedder, cache_dir)
+        return cls(ReviewPolicy.load(folder), embedder, judge)
 
     @cached_property
     def matchers(self) -> list[ExampleMatcher]:
@@ -81,12 +88,14 @@ class Reviewer:
     @cached_property
     def validators(self) -> dict[str, Any]:
         claims, tone, sensitive = self.matchers or (None, None, None)
-        return validators.build(self.policy, claims, tone, sensitive)
+        return validators.build(self.policy, claims, tone, sensitive, self.judge)
 
     def warm(self) -> None:
         """Load the embedding model and embed the policy examples now, outside any validator's time budget."""
         for matcher in self.matchers:
             matcher.examples()
+        if self.judge is not None:
+            self.judge.model()
 
     def check(self, text: str, context: ReviewContext, *, sensitive: list[str] | None = None,
               confidence: float | None = None) -> Review:

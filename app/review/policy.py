@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 FILES = ("policy.yaml", "claims.yaml", "disclosures.yaml", "tone.yaml", "injection.yaml", "pii.yaml", "links.yaml",
-         "sensitive.yaml")
+         "sensitive.yaml", "judge.yaml")
 
 
 class ReviewPolicyError(ValueError):

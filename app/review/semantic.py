@@ -11,7 +11,9 @@ import numpy as np
 from app.library.index import Embedder
 from app.review.policy import Category
 
-SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+# A sentence ends at . ! or ? followed by a space or the end; a dot inside an address, a link or a number
+# ("maria.lopez@brightwave.example", "2.5") does not end it.
+SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*")
 
 
 @dataclass(frozen=True)

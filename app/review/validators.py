@@ -8,6 +8,7 @@ the approved template and the facts the draft may use.
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 from guardrails.classes.rc import RC
@@ -16,6 +17,7 @@ from guardrails.validator_base import (ErrorSpan, FailResult, PassResult, Valida
                                        register_validator)
 from pydantic import BaseModel, Field
 
+from app.review.judge import Judge
 from app.review.normalize import fold
 from app.review.policy import Category, ReviewPolicy
 from app.review.semantic import ExampleMatcher, sentences
@@ -490,8 +492,75 @@ class SensitiveTopics(Validator):
                               self.policy.semantic.get("sensitive_threshold", 0.62), _ctx(metadata).template_text)
 
 
+_JUDGED_LOCK = threading.Lock()
+
+
+def _judged(metadata: dict[str, Any], judge: Judge) -> list[tuple[int, int, tuple[str, float]]]:
+    """Each new sentence of both readings (not word for word in the approved template) with the judge's
+    probabilities, in clean-reading coordinates; computed once per review and shared by both judge validators."""
+    with _JUDGED_LOCK:
+        if "judged" in metadata:
+            return metadata["judged"]
+        known = " ".join((_ctx(metadata).template_text or "").split())
+        found: list[tuple[int, int, str]] = []
+        for text, to_clean in _readings(metadata["view"].clean.text, metadata):
+            for sentence in sentences(text):
+                if known and " ".join(sentence.text.split()) in known:
+                    continue
+                start, end = to_clean(sentence.start, sentence.end)
+                if not any(abs(start - s) < 3 and t == sentence.text for s, _, t in found):
+                    found.append((start, end, sentence.text))
+        vectors_of = metadata.get("vectors")
+        texts = [t for _, _, t in found]
+        vectors = vectors_of.embed(texts) if vectors_of is not None else judge.embedder.embed(texts)
+        metadata["judged"] = [(s, e, scores) for (s, e, _), scores in zip(found, judge.scores(vectors))]
+        return metadata["judged"]
+
+
+class _JudgeValidator(Validator):
+    def __init__(self, judge: Judge | None, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.judge = judge
+
+    def spans(self, metadata: dict[str, Any], hard: bool) -> list[tuple[int, int, str]]:
+        if self.judge is None:
+            return []
+        data, out = self.judge.data, []
+        for start, end, (name, p) in _judged(metadata, self.judge):
+            category = self.judge.by_name[name]
+            blocks = category.action == "block" and p >= data.block
+            if (hard and blocks) or (not hard and not blocks and p >= data.review):
+                out.append((start, end, f"{name.replace('_', ' ')}: {category.reason} (judged {p:.0%})"))
+        return out
+
+
+@register_validator(name="outreach/judge", data_type="string")
+class LearnedJudge(_JudgeValidator):
+    """Sentences the learned judge is confident break a blocking rule (guarantees, no-risk, false approvals,
+    false urgency, regulatory or medical claims, disparaging competitors, discrimination, threats, bribery,
+    phishing), in wording nobody wrote down."""
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        spans = self.spans(metadata, hard=True)
+        if not spans:
+            return PassResult()
+        return _fail("the judge reads a prohibited claim or conduct: " + "; ".join(sorted({r.split(" (")[0] for _, _, r in spans})),
+                     sorted(spans))
+
+
+@register_validator(name="outreach/judge_watch", data_type="string")
+class LearnedJudgeWatch(_JudgeValidator):
+    """Sentences the judge finds risky with less confidence, or sensitive: a person decides."""
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        spans = self.spans(metadata, hard=False)
+        if not spans:
+            return PassResult()
+        return _fail("the judge finds this risky or sensitive: a reviewer should look", sorted(spans))
+
+
 def build(policy: ReviewPolicy, matcher_claims: ExampleMatcher | None, matcher_tone: ExampleMatcher | None,
-          matcher_sensitive: ExampleMatcher | None = None) -> dict[str, Validator]:
+          matcher_sensitive: ExampleMatcher | None = None, judge: Judge | None = None) -> dict[str, Validator]:
     """One instance of every validator, by the name policy.yaml uses."""
     return {"pii": NoForeignPII(policy), "claims": NoProhibitedClaims(policy, matcher_claims),
             "disclosures": RequiredDisclosures(policy), "faithfulness": OnlyGivenFacts(),
@@ -499,7 +568,8 @@ def build(policy: ReviewPolicy, matcher_claims: ExampleMatcher | None, matcher_t
             "channel_limits": ChannelLimits(policy),
             "paraphrase_watch": ParaphraseWatch(policy, [m for m in (matcher_claims, matcher_tone) if m is not None]),
             "hidden_text": NoHiddenText(), "disguised_text": NoDisguisedText(), "links": OnlyOurLinks(policy),
-            "credentials": NoCredentialRequests(policy), "sensitive_topics": SensitiveTopics(policy, matcher_sensitive)}
+            "credentials": NoCredentialRequests(policy), "sensitive_topics": SensitiveTopics(policy, matcher_sensitive),
+            "judge": LearnedJudge(judge), "judge_watch": LearnedJudgeWatch(judge)}
 
 
 __all__ = ["ReviewContext", "build", "sentences"]

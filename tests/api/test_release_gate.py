@@ -17,7 +17,7 @@ from app.review.tables import Release, Review
 from tests.api.conftest import auth
 from tests.conftest import read
 
-OFFER = "We can give you 40% off if you sign this week."
+OFFER = "We can give you 40% off the first year."
 
 
 def counts(product) -> dict[str, int]:

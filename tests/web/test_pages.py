@@ -86,7 +86,7 @@ def test_the_release_gate_story_in_the_browser(browser, live) -> None:
     from app.review.service import sha256
     from tests.conftest import read
 
-    offer = "We can give you 40% off if you sign this week."
+    offer = "We can give you 40% off the first year."
     live.worker.tick()
     rep = signed_in(browser, live, "rep1")
     card = rep.locator("section.card", has_text="Kim0")

@@ -1,0 +1,138 @@
+"""The learned judge: a calibrated classifier per risk category on sentence embeddings.
+
+Rules catch what must be exact (disclosures, personal-data formats, links); the judge catches wording
+nobody wrote down. It is trained on the team's labelled sentences (`guardrails/judge.yaml`: examples per
+category and hard negatives) with the embedding model the library uses, and judges each sentence of a
+draft that is not word for word in the approved template. Its probabilities are calibrated (Platt scaling
+on cross-validated folds), so the thresholds in the file mean what they say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from app.library.index import Embedder
+
+CLEAN = "clean"
+
+
+class JudgeFileError(ValueError):
+    """judge.yaml is missing or invalid; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class JudgeCategory:
+    name: str
+    action: str  # block | review
+    reason: str
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JudgeData:
+    categories: tuple[JudgeCategory, ...]
+    clean: tuple[str, ...]
+    block: float
+    review: float
+    digest: str
+
+    @classmethod
+    def load(cls, path: Path) -> JudgeData:
+        try:
+            text = path.read_text(encoding="utf-8")
+            raw = yaml.safe_load(text) or {}
+        except OSError as exc:
+            raise JudgeFileError(f"{path}: cannot be read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise JudgeFileError(f"{path}: invalid YAML ({exc})") from None
+        categories = []
+        for name, spec in (raw.get("categories") or {}).items():
+            if spec.get("action") not in ("block", "review"):
+                raise JudgeFileError(f"{path}: categories.{name}.action must be block or review")
+            examples = tuple(spec.get("examples") or ())
+            if len(examples) < 5:
+                raise JudgeFileError(f"{path}: categories.{name}.examples needs at least 5 sentences")
+            categories.append(JudgeCategory(name, spec["action"], spec.get("reason", name), examples))
+        clean = tuple(raw.get("clean") or ())
+        if len(clean) < 10:
+            raise JudgeFileError(f"{path}: clean needs at least 10 sentences (hard negatives)")
+        thresholds = raw.get("thresholds") or {}
+        return cls(tuple(categories), clean, float(thresholds.get("block", 0.6)), float(thresholds.get("review", 0.4)),
+                   hashlib.sha256(text.encode()).hexdigest()[:12])
+
+    def labelled(self) -> tuple[list[str], list[str]]:
+        texts = [e for c in self.categories for e in c.examples] + list(self.clean)
+        labels = [c.name for c in self.categories for _ in c.examples] + [CLEAN] * len(self.clean)
+        return texts, labels
+
+
+RISKY_C = 16.0  # chosen by cross-validation on judge.yaml (eval/judge_eval.py), not on any test set
+
+
+@dataclass
+class Fitted:
+    """Two heads on the same embeddings: is the sentence risky at all (generalises to wording and even to
+    categories it was not trained on), and if so, which category (for the reason and the action)."""
+
+    risky: Any
+    category: Any
+
+
+def fit(vectors: np.ndarray, labels: list[str], seed: int = 0) -> Fitted:
+    from sklearn.linear_model import LogisticRegression
+
+    labels_array = np.array(labels)
+    risky = LogisticRegression(C=RISKY_C, max_iter=3000, class_weight="balanced", random_state=seed)
+    risky.fit(vectors, (labels_array != CLEAN).astype(int))
+    mask = labels_array != CLEAN
+    category = LogisticRegression(C=4.0, max_iter=3000, class_weight="balanced", random_state=seed)
+    category.fit(vectors[mask], labels_array[mask])
+    return Fitted(risky, category)
+
+
+class Judge:
+    """Trained on first use; the example embeddings are cached on disk by the file's hash and the model."""
+
+    def __init__(self, data: JudgeData, embedder: Embedder, cache_dir: Path | None = None) -> None:
+        self.data, self.embedder, self.cache_dir = data, embedder, cache_dir
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self.by_name = {c.name: c for c in data.categories}
+
+    def _example_vectors(self, texts: list[str]) -> np.ndarray:
+        cache = None
+        if self.cache_dir is not None:
+            name = getattr(self.embedder, "name", "embedder").replace("/", "_")
+            cache = self.cache_dir / f"judge-{self.data.digest}-{name}.npy"
+            if cache.is_file():
+                vectors = np.load(cache)
+                if len(vectors) == len(texts):
+                    return vectors
+        vectors = self.embedder.embed(texts)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            np.save(cache, vectors)
+        return vectors
+
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                texts, labels = self.data.labelled()
+                self._model = fit(self._example_vectors(texts), labels)
+            return self._model
+
+    def scores(self, vectors: np.ndarray) -> list[tuple[str, float]]:
+        """Per sentence vector: the most likely risk category and the probability that the sentence is risky."""
+        if not len(vectors):
+            return []
+        model = self.model()
+        risky = model.risky.predict_proba(vectors)[:, 1]
+        categories = model.category.predict(vectors)
+        return [(str(c), float(p)) for c, p in zip(categories, risky)]

@@ -1,0 +1,60 @@
+"""How well the learned judge (guardrails/judge.yaml) does on wording it was not trained on.
+
+    .venv/bin/python eval/judge_eval.py [--out eval/reports/judge_eval.json]
+
+Two views, both on the team's own labelled sentences, never on a test set:
+- stratified 5-fold cross-validation: per category, the share of its sentences judged risky (held) and judged
+  risky at the block threshold (blocked); for the hard negatives, the share wrongly held;
+- categories held out in turn: the judge is trained without one category's sentences and asked about them,
+  which says how it does on a kind of risk nobody wrote examples for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from app.config import Settings
+from app.review.judge import CLEAN, JudgeData, fit
+from app.services import Services
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--judge", type=Path, default=ROOT / "guardrails" / "judge.yaml")
+    parser.add_argument("--out", type=Path, default=ROOT / "eval" / "reports" / "judge_eval.json")
+    args = parser.parse_args()
+    data = JudgeData.load(args.judge)
+    texts, labels = data.labelled()
+    embedder = Services(Settings(_env_file=None, data_dir=ROOT / "data")).embedder
+    vectors, y = embedder.embed(texts), np.array(labels)
+    risky = np.zeros(len(y))
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(vectors, y):
+        risky[test] = fit(vectors[train], list(y[train])).risky.predict_proba(vectors[test])[:, 1]
+    report: dict = {"sentences": len(y), "thresholds": {"block": data.block, "review": data.review},
+                    "cross_validated": {}, "category_held_out": {}}
+    for name in [c.name for c in data.categories] + [CLEAN]:
+        mine = risky[y == name]
+        report["cross_validated"][name] = {"sentences": int(len(mine)), "held": round(float((mine >= data.review).mean()), 3),
+                                           "blocked": round(float((mine >= data.block).mean()), 3)}
+    report["cross_validated_roc_auc"] = round(float(roc_auc_score(y != CLEAN, risky)), 3)
+    for category in data.categories:
+        keep = y != category.name
+        model = fit(vectors[keep], list(y[keep])).risky
+        p = model.predict_proba(vectors[~keep])[:, 1]
+        report["category_held_out"][category.name] = {"held": round(float((p >= data.review).mean()), 3),
+                                                      "blocked": round(float((p >= data.block).mean()), 3)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
