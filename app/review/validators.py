@@ -17,6 +17,7 @@ from guardrails.validator_base import (ErrorSpan, FailResult, PassResult, Valida
                                        register_validator)
 from pydantic import BaseModel, Field
 
+from app.review import personal_data
 from app.review.judge import Judge
 from app.review.normalize import fold
 from app.review.policy import Category, ReviewPolicy
@@ -135,40 +136,28 @@ class NoForeignPII(Validator):
         allowed = {_norm(v) for v in context.allowed_contacts if v}
         allowed |= {_norm(context.recipient[k]) for k in self.policy.allow_recipient if context.recipient.get(k)}
         spans = []
-        taken: list[tuple[int, int]] = []
-        for kind in ("email", "iban", "card_number", "national_id", "account_number", "phone"):
-            for match in self.policy.pii_patterns[kind].finditer(value):
-                if any(match.start() < e and s < match.end() for s, e in taken):
-                    continue
-                digits = re.sub(r"\D", "", match.group())
-                if kind == "phone" and len(digits) < 7:
-                    continue
-                if kind == "card_number" and not _luhn(digits):
-                    continue
-                if _norm(match.group()) in allowed:
-                    continue
-                if kind == "email" and _ours(match.group().rsplit("@", 1)[1].lower(), context.company_domains):
-                    continue  # an address of ours (a colleague, a team inbox) is not someone's personal data
-                taken.append((match.start(), match.end()))
-                who = "someone else's " if kind in ("email", "phone") else ""
-                spans.append((match.start(), match.end(), f"{who}{kind.replace('_', ' ')} in an outgoing message"))
+        for found in personal_data.find(value, self.policy.pii_patterns):
+            if found.kind in UNBLOCKED_KINDS:
+                continue
+            text = value[found.start:found.end]
+            if _norm(text) in allowed:
+                continue
+            if found.kind == "email" and _ours(text.rsplit("@", 1)[1].lower(), context.company_domains):
+                continue  # an address of ours (a colleague, a team inbox) is not someone's personal data
+            who = "someone else's " if found.kind in ("email", "phone") else ""
+            spans.append((found.start, found.end, f"{who}{found.kind.replace('_', ' ')} in an outgoing message"))
         if not spans:
             return PassResult()
         return _fail("personal data that must not be sent: " + ", ".join(sorted({r for _, _, r in spans})), spans)
 
 
+# Found and measured (eval/pii_benchmark.py) but not blocked: a message names people (the recipient, colleagues)
+# and may give an address on purpose; the finder's precision on these is not yet good enough to block on.
+UNBLOCKED_KINDS = frozenset({"person", "street_address"})
+
+
 def _norm(value: str) -> str:
     return re.sub(r"[^\w@.+]", "", value.lower())
-
-
-def _luhn(digits: str) -> bool:
-    if not 13 <= len(digits) <= 19:
-        return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        n = int(d) * (2 if i % 2 else 1)
-        total += n - 9 if n > 9 else n
-    return total % 10 == 0
 
 
 @register_validator(name="outreach/claims", data_type="string")

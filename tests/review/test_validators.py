@@ -197,3 +197,12 @@ def test_a_neutral_number_is_not_a_claim_but_a_new_figure_is(reviewer) -> None:
     assert "deadline" in deadline.reason
     # Without a template (`outreach review check`), a number alone never holds a message.
     assert "faithfulness" not in failed(reviewer, "Hi Ana, we have 14 seats left for 9 people.", template_text=None)
+
+
+@pytest.mark.parametrize(("secret", "kind"), [("Your date of birth: 14 March 1985 is on file.", "date of birth"),
+                                              ("Passport no. X1234567 was checked.", "passport"),
+                                              ("Your password is Tr0ub4dor&3 for now.", "password"),
+                                              ("Driver's licence number D1234-56789 matches.", "licence")])
+def test_more_personal_data_blocks(reviewer, secret: str, kind: str) -> None:
+    finding = failed(reviewer, f"Hi Ana, {secret} Reply STOP to opt out.")["pii"]
+    assert kind in finding.reason and finding.severity == "hard"
