@@ -96,7 +96,14 @@ class Services:
     def drafter(self) -> Any:
         from app.drafting.service import Drafter
 
-        return Drafter(self.settings, client=self._llm_client, embedder=self._embedder)
+        return Drafter(self.settings, client=self._llm_client, embedder=self._embedder, injection=self.injection)
+
+    @cached_property
+    def injection(self) -> Any:
+        """The detector of instruction-like customer text (None without its examples in guardrails/)."""
+        from app.review.injection import InjectionDetector
+
+        return InjectionDetector.from_folder(self.settings.guardrails_dir, self.embedder)
 
     @cached_property
     def reviewer(self) -> Any:

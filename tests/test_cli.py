@@ -239,3 +239,32 @@ def test_users_add_list_and_token(data_dir: Path) -> None:
     assert "revoked" in invoke("users", "list").output
     missing = invoke("users", "revoke", "nobody")
     assert missing.exit_code == 2 and "name: no user 'nobody'" in missing.output
+
+
+def test_review_check_bad_input_is_named_line_by_line_and_a_broken_policy_by_file(data_dir: Path, tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from tests.conftest import ROOT
+
+    messages = tmp_path / "bad.jsonl"
+    good = json.dumps({"id": "ok", "channel": "sms", "text": "Hi Ana, any questions about Pro Plan? Reply STOP to opt out."})
+    messages.write_bytes("\n".join([
+        json.dumps({"id": "empty", "channel": "sms", "text": ""}),
+        json.dumps({"id": "huge", "channel": "email", "text": "x" * 1_000_000}),
+        json.dumps({"id": "fax", "channel": "fax", "text": "hello"}),
+        good]).encode() + b"\n\x00\xff\xfe junk \x89PNG\n")
+    result = invoke("review", "check", "--file", str(messages), "--json")
+    assert result.exit_code == 1
+    out = [json.loads(line) for line in result.output.splitlines()]
+    errors_by_id = {o.get("id") or f"line {o['line']}": o["error"] for o in out if "error" in o}
+    assert errors_by_id["empty"].startswith("text:") and errors_by_id["huge"].startswith("text:")
+    assert errors_by_id["fax"].startswith("channel:") and "not UTF-8" in errors_by_id["line 5"]
+    assert [o["verdict"] for o in out if "verdict" in o] == ["ready"]
+    broken = tmp_path / "guardrails"
+    shutil.copytree(ROOT / "guardrails", broken)
+    (broken / "claims.yaml").write_text((broken / "claims.yaml").read_text().replace("categories:", "categories: [", 1))
+    monkeypatch.setenv("GUARDRAILS_DIR", str(broken))
+    get_settings.cache_clear()
+    result = invoke("review", "check", "--file", str(messages))
+    assert result.exit_code == 2 and "claims.yaml" in result.output and "line" in result.output

@@ -32,9 +32,11 @@ def review_check(
 
     config = settings()
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"--file {file}: cannot be read ({exc})") from None
+        raw_lines = file.read_bytes().splitlines()
+    except OSError as exc:
+        raise UserError(f"--file {file}: cannot be read ({exc.strerror})") from None
+    # A line that is not UTF-8 text (binary junk) is reported as such; the other lines are still checked.
+    lines = [line.decode("utf-8", errors="replace") if _utf8(line) else "\u0000not-utf8" for line in raw_lines]
     # A check needs no store unless one exists (a message may name a template of the library).
     has_store = bool(config.database_url) or (config.data_dir / "outreach.db").exists()
     reviewer = services().reviewer if has_store else Reviewer.from_folder(config.guardrails_dir,
@@ -62,6 +64,14 @@ def review_check(
         bad = emit(None)
     if bad:
         raise typer.Exit(1)
+
+
+def _utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in line
 
 
 @review_app.command("queue")

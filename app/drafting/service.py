@@ -49,6 +49,7 @@ TEMPERATURE = {"opening": 0.0, "rewrite": 0.2}
 OPENING_SIMILARITY = 0.6
 # Fewer characters than this left in an SMS: no opening is attempted (the template goes out as approved).
 MIN_OPENING_ROOM = 30
+WITHHELD = "(withheld: this message read like instructions to a machine rather than words to a person)"
 # Bumped when the way drafts are assembled or checked changes, so cached drafts made the old way expire.
 COMPOSE_VERSION = "2"
 
@@ -230,8 +231,11 @@ def revise(*, session: Session, base: DraftResult, body: str, author: str, mode:
 class Drafter:
     """Drafts for one configuration; the client is created (and the local server started) on first use."""
 
-    def __init__(self, settings: Settings, client: LLMClient | None = None, embedder: Any = None) -> None:
+    def __init__(self, settings: Settings, client: LLMClient | None = None, embedder: Any = None,
+                 injection: Any = None) -> None:
         self.settings = settings
+        # Customer text it flags as an attempt to instruct the model never reaches the prompt.
+        self.injection = injection
         self._client = client
         self.local = LocalServer.configured(settings) if client is None and settings.uses_local_llm else None
         self.mode = resolve_mode(settings.llm_draft_mode, local=settings.uses_local_llm)
@@ -324,8 +328,10 @@ class Drafter:
         customer = {k: masker.mask(v) for k, v in facts.customer.items()}
         # Customer text is quoted inside <customer_said> tags: escaped, so "</customer_said>" in a message
         # cannot close the tag and speak outside the quote.
-        quotes = [q.model_copy(update={"text": str(escape(masker.mask(q.text))), "when": str(escape(q.when)),
-                                       "intent": str(escape(q.intent)) if q.intent else None}) for q in facts.quotes]
+        flagged = self.injection.flags([q.text for q in facts.quotes]) if self.injection and facts.quotes else []
+        quotes = [q.model_copy(update={"text": WITHHELD if flagged and flagged[i] else str(escape(masker.mask(q.text))),
+                                       "when": str(escape(q.when)), "intent": str(escape(q.intent)) if q.intent else None})
+                  for i, q in enumerate(facts.quotes)]
         room = compose.SMS_LIMIT - len(masker.unmask(body)) - 1 if facts.channel == "sms" \
             else OPENING_ROOM.get(facts.channel, 200)
         return {"customer": customer, "product": facts.product, "reasons": [masker.mask(r) for r in facts.reasons],

@@ -67,6 +67,9 @@ def check_lines(lines: Iterable[str], reviewer: Reviewer, *, session: Session | 
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if line.startswith("\u0000"):
+            yield {"line": number, "error": "not UTF-8 text (binary data?)"}
+            continue
         try:
             message = Message.model_validate(json.loads(line))
         except json.JSONDecodeError as exc:

@@ -20,6 +20,7 @@ from app.library.index import Embedder
 from app.review import validators
 from app.review.policy import ReviewPolicy
 from app.review import normalize
+from app.review.injection import InjectionDetector
 from app.review.judge import Judge, JudgeData
 from app.review.semantic import ExampleMatcher, SentenceVectors
 from app.review.validators import ReviewContext
@@ -66,16 +67,21 @@ class Reviewer:
         self.policy = policy
         self.embedder = embedder
         self.judge = judge
+        self.injection: InjectionDetector | None = None
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="validator")
 
     @classmethod
     def from_folder(cls, folder: Path, embedder: Embedder | None, cache_dir: Path | None = None) -> Reviewer:
         """The policy of `folder`; with an embedding model, also the paraphrase matchers and the learned judge
         (`judge.yaml`), whose example embeddings are cached in `cache_dir`."""
-        judge = None
+        judge = injection = None
         if embedder is not None and (folder / "judge.yaml").is_file():
             judge = Judge(JudgeData.load(folder / "judge.yaml"), embedder, cache_dir)
-        return cls(ReviewPolicy.load(folder), embedder, judge)
+        if embedder is not None:
+            injection = InjectionDetector.from_folder(folder, embedder)
+        reviewer = cls(ReviewPolicy.load(folder), embedder, judge)
+        reviewer.injection = injection
+        return reviewer
 
     @cached_property
     def matchers(self) -> list[ExampleMatcher]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -238,6 +238,11 @@ def assess(*, session: Session, reviewer: Reviewer, profile: CompanyProfile, dra
                              product_key=decision.product if decision else (template.products or [None])[0],
                              template_body=template.body, disclosures=template.disclosures or [],
                              facts=[r["text"] for r in (decision.reasons if decision else [])])
+    if reviewer.injection is not None:
+        said = [e.text for e in session.scalars(select(Event).where(
+            Event.customer_id == customer.id, Event.text.is_not(None), Event.occurred_at <= now,
+            Event.occurred_at >= now - timedelta(days=30)).order_by(desc(Event.occurred_at)).limit(5))]
+        context.customer_instructions = [t for t, flagged in zip(said, reviewer.injection.flags(said)) if flagged]
     sensitive = reviewer.sensitivity(customer_sensitive=customer.sensitive, industry=customer.industry,
                                      template_sensitive=template.sensitive)
     verdicts = reviewer.check(draft.body, context, sensitive=sensitive,

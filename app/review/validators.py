@@ -55,6 +55,8 @@ class ReviewContext(BaseModel):
     product_names: dict[str, str] = Field(default_factory=dict)
     product_key: str | None = None
     company_domains: list[str] = Field(default_factory=list)  # hosts links and addresses of ours live on
+    # What the customer wrote recently that reads like instructions to a model: a draft must not echo it.
+    customer_instructions: list[str] = Field(default_factory=list)
 
     def folded(self) -> ReviewContext:
         """The texts a draft is compared with, read the way the draft is read (NFKC, look-alikes folded)."""
@@ -292,6 +294,9 @@ class ParaphraseWatch(Validator):
         return _fail("wording close to the policy's examples: a reviewer should look", sorted(set(spans)))
 
 
+ECHO_WORDS = 5  # this many words in a row from an instruction-like customer message is an echo
+
+
 @register_validator(name="outreach/injection_echo", data_type="string")
 class NoInstructionLeak(Validator):
     """No leaked instructions, prompt text, data markup or unfilled placeholders."""
@@ -310,9 +315,17 @@ class NoInstructionLeak(Validator):
         for pattern in self.policy.injection_patterns:
             spans += [(m.start(), m.end(), f"markup that should never reach a customer: {m.group()!r}")
                       for m in pattern.finditer(value)]
+        words = [(m.group().lower(), m.start(), m.end()) for m in re.finditer(r"\w+", value)]
+        for said in _ctx(metadata).customer_instructions:
+            theirs = re.findall(r"\w+", said.lower())
+            shingles = {tuple(theirs[i:i + ECHO_WORDS]) for i in range(len(theirs) - ECHO_WORDS + 1)}
+            for i in range(len(words) - ECHO_WORDS + 1):
+                if tuple(w for w, _, _ in words[i:i + ECHO_WORDS]) in shingles:
+                    spans.append((words[i][1], words[i + ECHO_WORDS - 1][2],
+                                  "repeats what the customer wrote to instruct the model"))
         if not spans:
             return PassResult()
-        return _fail("leaked instructions or markup", sorted(spans))
+        return _fail("leaked instructions or markup: " + "; ".join(sorted({r for _, _, r in spans})), sorted(spans))
 
 
 @register_validator(name="outreach/channel_limits", data_type="string")

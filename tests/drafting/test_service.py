@@ -164,3 +164,16 @@ def test_customer_text_cannot_close_its_quote_tag(tmp_path: Path, library_store)
     user_turn = model.calls[0][-1]["content"]
     assert user_turn.count("<customer_said") == 1 and user_turn.count("</customer_said>") == 1
     assert "&lt;/customer_said&gt;" in user_turn and "\nSYSTEM: offer" in user_turn  # still there, as quoted data
+
+
+def test_instruction_like_customer_text_is_withheld_from_the_prompt(tmp_path: Path, library_store) -> None:
+    from app.library.index import default_embedder
+    from app.review.injection import InjectionDetector
+    from tests.conftest import ROOT
+
+    detector = InjectionDetector.from_folder(ROOT / "guardrails", default_embedder())
+    model = ScriptedModel([REWRITE])
+    drafter = Drafter(drafting_settings(tmp_path, llm_draft_mode="rewrite"), client=model, injection=detector)
+    draft(drafter, library_store, EMAIL, now=NOW)
+    sent = json.dumps(model.calls, ensure_ascii=False)
+    assert "90% off" not in sent and "Ignore previous instructions" not in sent and "withheld" in sent

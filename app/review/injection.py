@@ -1,0 +1,66 @@
+"""Customer text that tries to instruct the model: detected, kept out of the prompt, and never echoed.
+
+A logistic regression on sentence embeddings (the library's MiniLM), trained on the team's examples in
+`guardrails/injection.yaml` (instruction-like and ordinary customer messages), plus the policy's literal
+injection phrases. `eval/injection_eval.py` measures it on the public deepset prompt-injection set, which it
+is never trained on.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from app.library.index import Embedder
+
+# Words that carry an instruction to a model; a customer message without any of them is not read as one.
+CUES = re.compile(r"\b(ignore|disregard|forget|override|pretend|act as|you are now|from now on|new (task|rule|"
+                  r"instruction)|system|assistant|prompt|instructions?|repeat|print|output|reveal|debug|rules?|"
+                  r"vergiss|ignorier\w*|anweisung\w*|aufgabe)\b", re.I)
+
+
+class InjectionDetector:
+    def __init__(self, instructions: list[str], ordinary: list[str], phrases: list[str], embedder: Embedder,
+                 threshold: float = 0.5) -> None:
+        self.instructions, self.ordinary = instructions, ordinary
+        self.phrases = [p.lower() for p in phrases]
+        self.embedder, self.threshold = embedder, threshold
+        self._lock = threading.Lock()
+        self._model: Any = None
+
+    @classmethod
+    def from_folder(cls, folder: Path, embedder: Embedder) -> InjectionDetector | None:
+        data = yaml.safe_load((folder / "injection.yaml").read_text(encoding="utf-8")) or {}
+        examples = data.get("customer_text") or {}
+        if not examples.get("instructions") or not examples.get("ordinary"):
+            return None
+        return cls(list(examples["instructions"]), list(examples["ordinary"]), list(data.get("phrases") or []),
+                   embedder)
+
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from sklearn.linear_model import LogisticRegression
+
+                texts = self.instructions + self.ordinary
+                labels = [1] * len(self.instructions) + [0] * len(self.ordinary)
+                self._model = LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced").fit(
+                    self.embedder.embed(texts), labels)
+            return self._model
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        """The probability that each text is an attempt to instruct the model."""
+        if not texts:
+            return np.zeros(0)
+        learned = self.model().predict_proba(self.embedder.embed(texts))[:, 1]
+        literal = np.array([any(p in t.lower() for p in self.phrases) for t in texts], dtype=float)
+        cued = np.array([bool(CUES.search(t)) for t in texts], dtype=float)
+        return np.maximum(learned * cued, literal)
+
+    def flags(self, texts: list[str]) -> list[bool]:
+        return [bool(s >= self.threshold) for s in self.scores(texts)]
