@@ -98,12 +98,11 @@ class Services:
 
         return Drafter(self.settings, client=self._llm_client, embedder=self._embedder, injection=self.injection)
 
-    @cached_property
+    @property
     def injection(self) -> Any:
-        """The detector of instruction-like customer text (None without its examples in guardrails/)."""
-        from app.review.injection import InjectionDetector
-
-        return InjectionDetector.from_folder(self.settings.guardrails_dir, self.embedder)
+        """The detector of instruction-like customer text, shared by the drafter (which keeps flagged text out
+        of the prompt) and the reviewer (which blocks a draft that echoes it)."""
+        return self.reviewer.injection
 
     @cached_property
     def reviewer(self) -> Any:

@@ -63,11 +63,12 @@ class Review(BaseModel):
 class Reviewer:
     """The configured validators; the embedding model for paraphrases loads on first use."""
 
-    def __init__(self, policy: ReviewPolicy, embedder: Embedder | None, judge: Judge | None = None) -> None:
+    def __init__(self, policy: ReviewPolicy, embedder: Embedder | None, judge: Judge | None = None,
+                 injection: InjectionDetector | None = None) -> None:
         self.policy = policy
         self.embedder = embedder
         self.judge = judge
-        self.injection: InjectionDetector | None = None
+        self.injection = injection
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="validator")
 
     @classmethod
@@ -79,9 +80,7 @@ class Reviewer:
             judge = Judge(JudgeData.load(folder / "judge.yaml"), embedder, cache_dir)
         if embedder is not None:
             injection = InjectionDetector.from_folder(folder, embedder)
-        reviewer = cls(ReviewPolicy.load(folder), embedder, judge)
-        reviewer.injection = injection
-        return reviewer
+        return cls(ReviewPolicy.load(folder), embedder, judge, injection)
 
     @cached_property
     def matchers(self) -> list[ExampleMatcher]:
