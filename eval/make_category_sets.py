@@ -4,8 +4,8 @@ one sentence added), so every validator sees them the way it sees a real draft.
     .venv/bin/python eval/make_category_sets.py
 
 `eval/guardrail_categories.jsonl` was written before the judge, the link and the sensitive-topic checks
-were tuned; `eval/guardrail_categories_fresh.jsonl` was written after the last change to guardrails/ and
-app/review/, and is not tuned on. None of these sentences is in guardrails/judge.yaml. Deterministic.
+were tuned; `eval/guardrail_categories_fresh.jsonl` after those changes, `eval/guardrail_categories_fresh2.jsonl`
+after the conduct rules (the last change to guardrails/ and app/review/); the fresh sets are not tuned on. None of these sentences is in guardrails/judge.yaml. Deterministic.
 """
 
 from __future__ import annotations
@@ -120,12 +120,13 @@ def write(out: Path, rows: list[dict]) -> None:
 
 def main() -> None:
     write(ROOT / "eval" / "guardrail_categories.jsonl", build(CATEGORIES, "cat"))
-    fresh_file = ROOT / "eval" / "guardrail_categories_fresh.yaml"
-    if fresh_file.is_file():
-        import yaml
+    import yaml
 
-        fresh = [tuple(row) for row in yaml.safe_load(fresh_file.read_text())]
-        write(ROOT / "eval" / "guardrail_categories_fresh.jsonl", build(fresh, "catfresh"))
+    for name, prefix in (("guardrail_categories_fresh", "catfresh"), ("guardrail_categories_fresh2", "catfresh2")):
+        fresh_file = ROOT / "eval" / f"{name}.yaml"
+        if fresh_file.is_file():
+            fresh = [tuple(row) for row in yaml.safe_load(fresh_file.read_text())]
+            write(ROOT / "eval" / f"{name}.jsonl", build(fresh, prefix))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ text is blocked with the reason shown.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -88,12 +89,12 @@ class Reviewer:
         if self.embedder is None:
             return []
         return [ExampleMatcher(self.embedder, self.policy.claims), ExampleMatcher(self.embedder, self.policy.tone),
-                ExampleMatcher(self.embedder, self.policy.sensitive)]
+                ExampleMatcher(self.embedder, self.policy.sensitive), ExampleMatcher(self.embedder, self.policy.conduct)]
 
     @cached_property
     def validators(self) -> dict[str, Any]:
-        claims, tone, sensitive = self.matchers or (None, None, None)
-        return validators.build(self.policy, claims, tone, sensitive, self.judge)
+        claims, tone, sensitive, conduct = self.matchers or (None, None, None, None)
+        return validators.build(self.policy, claims, tone, sensitive, self.judge, conduct)
 
     def warm(self) -> None:
         """Load the embedding model and embed the policy examples now, outside any validator's time budget."""
@@ -110,7 +111,9 @@ class Reviewer:
         started = time.perf_counter()
         budget = float(self.policy.routing.get("validator_timeout_s", 2.0))
         seen = normalize.view(text)
-        metadata = {"context": context.folded(), "view": seen,
+        # One review's shared state: the readings, the sentence embeddings, and a lock for what validators compute
+        # once for each other (the judge's scores).
+        metadata = {"context": context.folded(), "view": seen, "lock": threading.Lock(),
                     "vectors": SentenceVectors(self.embedder) if self.embedder is not None else None}
         findings = []
         futures = {name: self._pool.submit(v.validate, seen.clean.text, metadata) for name, v in self.validators.items()}

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 FILES = ("policy.yaml", "claims.yaml", "disclosures.yaml", "tone.yaml", "injection.yaml", "pii.yaml", "links.yaml",
-         "sensitive.yaml", "judge.yaml")
+         "sensitive.yaml", "judge.yaml", "conduct.yaml")
 
 
 class ReviewPolicyError(ValueError):
@@ -44,6 +44,7 @@ class ReviewPolicy:
     links: dict[str, Any] = field(default_factory=dict)
     credential_patterns: tuple[re.Pattern[str], ...] = ()
     sensitive: tuple[Category, ...] = ()
+    conduct: tuple[Category, ...] = ()
 
     @classmethod
     def load(cls, folder: Path) -> ReviewPolicy:
@@ -77,7 +78,8 @@ class ReviewPolicy:
                 links={k: v for k, v in raw["links.yaml"].items() if k != "credential_requests"},
                 credential_patterns=tuple(_compile(p, "links.yaml")
                                           for p in raw["links.yaml"]["credential_requests"]["patterns"]),
-                sensitive=_categories(raw["sensitive.yaml"], "sensitive.yaml"))
+                sensitive=_categories(raw["sensitive.yaml"], "sensitive.yaml"),
+                conduct=_categories(raw["conduct.yaml"], "conduct.yaml"))
         except KeyError as exc:
             raise ReviewPolicyError(f"policy file {folder}: missing field {exc.args[0]!r}") from None
 

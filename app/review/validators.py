@@ -480,6 +480,20 @@ class NoCredentialRequests(Validator):
         return _fail("asks the customer for secrets: we never do; this is what phishing looks like", sorted(spans))
 
 
+@register_validator(name="outreach/conduct", data_type="string")
+class NoMisconduct(Validator):
+    """Discrimination, threats, bribery, disparaging competitors, invented regulatory standing (conduct.yaml)."""
+
+    def __init__(self, policy: ReviewPolicy, matcher: ExampleMatcher | None, on_fail: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+        self.policy, self.matcher = policy, matcher
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        return _category_fail(value, metadata, self.policy.conduct, self.matcher,
+                              self.policy.semantic["claims_threshold"], _ctx(metadata).template_text)
+
+
 @register_validator(name="outreach/sensitive_topics", data_type="string")
 class SensitiveTopics(Validator):
     """Health, money troubles, religion, pregnancy, bereavement, immigration, sexuality: a person approves."""
@@ -494,13 +508,10 @@ class SensitiveTopics(Validator):
                               self.policy.semantic.get("sensitive_threshold", 0.62), _ctx(metadata).template_text)
 
 
-_JUDGED_LOCK = threading.Lock()
-
-
 def _judged(metadata: dict[str, Any], judge: Judge) -> list[tuple[int, int, tuple[str, float]]]:
     """Each new sentence of both readings (not word for word in the approved template) with the judge's
     probabilities, in clean-reading coordinates; computed once per review and shared by both judge validators."""
-    with _JUDGED_LOCK:
+    with metadata.setdefault("lock", threading.Lock()):
         if "judged" in metadata:
             return metadata["judged"]
         known = " ".join((_ctx(metadata).template_text or "").split())
@@ -562,7 +573,8 @@ class LearnedJudgeWatch(_JudgeValidator):
 
 
 def build(policy: ReviewPolicy, matcher_claims: ExampleMatcher | None, matcher_tone: ExampleMatcher | None,
-          matcher_sensitive: ExampleMatcher | None = None, judge: Judge | None = None) -> dict[str, Validator]:
+          matcher_sensitive: ExampleMatcher | None = None, judge: Judge | None = None,
+          matcher_conduct: ExampleMatcher | None = None) -> dict[str, Validator]:
     """One instance of every validator, by the name policy.yaml uses."""
     return {"pii": NoForeignPII(policy), "claims": NoProhibitedClaims(policy, matcher_claims),
             "disclosures": RequiredDisclosures(policy), "faithfulness": OnlyGivenFacts(),
@@ -571,7 +583,8 @@ def build(policy: ReviewPolicy, matcher_claims: ExampleMatcher | None, matcher_t
             "paraphrase_watch": ParaphraseWatch(policy, [m for m in (matcher_claims, matcher_tone) if m is not None]),
             "hidden_text": NoHiddenText(), "disguised_text": NoDisguisedText(), "links": OnlyOurLinks(policy),
             "credentials": NoCredentialRequests(policy), "sensitive_topics": SensitiveTopics(policy, matcher_sensitive),
-            "judge": LearnedJudge(judge), "judge_watch": LearnedJudgeWatch(judge)}
+            "judge": LearnedJudge(judge), "judge_watch": LearnedJudgeWatch(judge),
+            "conduct": NoMisconduct(policy, matcher_conduct)}
 
 
 __all__ = ["ReviewContext", "build", "sentences"]
