@@ -214,3 +214,19 @@ def test_a_draft_that_echoes_instruction_like_customer_text_is_blocked(reviewer)
     finding = failed(reviewer, echo, customer_instructions=said)["injection_echo"]
     assert finding.severity == "hard" and "repeats what the customer wrote" in finding.reason
     assert "injection_echo" not in failed(reviewer, OK, customer_instructions=said)
+
+
+@pytest.mark.parametrize("conduct", ["At your age the simpler plan would suit you better.",
+                                     "I will call you every day until you sign.",
+                                     "Sign this week and a gift card for you personally is on its way.",
+                                     "Acme is run by crooks and their product is garbage.",
+                                     "Our reports are certified by the tax authority."])
+def test_misconduct_blocks(reviewer, conduct: str) -> None:
+    review = reviewer.check(f"Hi Ana, {conduct} Reply STOP to opt out.", sms_context())
+    assert review.verdict == Verdict.BLOCKED and "conduct" in {f.validator for f in review.failed}
+
+
+def test_a_neutral_competitor_mention_and_an_honest_disclaimer_pass_the_conduct_rules(reviewer) -> None:
+    for text in ("Hi Ana, many teams compare Pro Plan with Acme; both have strengths. Reply STOP to opt out.",
+                 "Hi Ana, we are not affiliated with any government agency. Reply STOP to opt out."):
+        assert "conduct" not in failed(reviewer, text)
