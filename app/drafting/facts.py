@@ -109,7 +109,7 @@ def customer_fields(*, first_name: Any, last_name: Any, company: Any = None, seg
             "segment": _text(segment), "industry": _text(industry)}
 
 
-def facts_for(session: Session, *, customer_id: str, product: str | None, channel: str, reasons: list[str],
+def facts_for(*, session: Session, customer_id: str, product: str | None, channel: str, reasons: list[str],
               profile: CompanyProfile, now: datetime) -> DraftFacts:
     """The facts for one customer as of `now`: record fields, the rep, and recent conversations quoted."""
     customer = session.get(Customer, customer_id)

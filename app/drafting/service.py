@@ -276,8 +276,8 @@ class Drafter:
         if not specs:
             raise NotFound(f"template {request.template_id!r} has no approved, live version", field="template_id")
         spec = specs[0]
-        facts = facts_for(session, customer_id=request.customer_id, product=request.product, channel=request.channel,
-                          reasons=request.reasons, profile=self.profile, now=now)
+        facts = facts_for(session=session, customer_id=request.customer_id, product=request.product,
+                          channel=request.channel, reasons=request.reasons, profile=self.profile, now=now)
         key = self._cache_key(spec, facts)
         hit = session.scalars(select(Draft).where(Draft.cache_key == key, Draft.mode == DraftMode.LLM)
                               .order_by(Draft.created_at.desc())).first()
