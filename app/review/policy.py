@@ -68,7 +68,7 @@ class ReviewPolicy:
                 raise ReviewPolicyError(f"policy.yaml: validators.{next(iter(bad))}.severity must be hard or soft")
             return cls(
                 version=f"{main['version']}+{digest.hexdigest()[:8]}", severity=severity, routing=main["routing"],
-                semantic=main["semantic"], limits=main["limits"],
+                semantic={"sensitive_threshold": 0.62, **main["semantic"]}, limits=main["limits"],
                 claims=_categories(raw["claims.yaml"], "claims.yaml"), tone=_categories(raw["tone.yaml"], "tone.yaml"),
                 disclosures=raw["disclosures.yaml"].get("channels", {}),
                 injection_phrases=tuple(p.lower() for p in raw["injection.yaml"].get("phrases", [])),

@@ -162,17 +162,28 @@ def _norm(value: str) -> str:
     return re.sub(r"[^\w@.+]", "", value.lower())
 
 
-@register_validator(name="outreach/claims", data_type="string")
-class NoProhibitedClaims(Validator):
-    """Guaranteed returns, risk-free, pre-approval, medical or legal promises, false urgency: literal or paraphrased."""
+class _PolicyCategories(Validator):
+    """Phrases, patterns and examples (matched by meaning) of one policy file's categories, read through
+    disguises. Subclasses name the categories, the similarity threshold and which honest negations clear them."""
+
+    categories: str  # the ReviewPolicy field: claims | tone | conduct | sensitive
+    threshold: str  # the key in policy.yaml's `semantic`
+    negation_clears: frozenset[str] = frozenset()
 
     def __init__(self, policy: ReviewPolicy, matcher: ExampleMatcher | None, on_fail: Any = None, **kwargs: Any) -> None:
         super().__init__(on_fail=on_fail, **kwargs)
         self.policy, self.matcher = policy, matcher
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        return _category_fail(value, metadata, self.policy.claims, self.matcher, self.policy.semantic["claims_threshold"],
-                              _ctx(metadata).template_text, negation_clears=NEGATION_CLEARS)
+        return _category_fail(value, metadata, getattr(self.policy, self.categories), self.matcher,
+                              self.policy.semantic[self.threshold], _ctx(metadata).template_text, self.negation_clears)
+
+
+@register_validator(name="outreach/claims", data_type="string")
+class NoProhibitedClaims(_PolicyCategories):
+    """Guaranteed returns, risk-free, pre-approval, medical or legal promises, false urgency: literal or paraphrased."""
+
+    categories, threshold, negation_clears = "claims", "claims_threshold", NEGATION_CLEARS
 
 
 @register_validator(name="outreach/disclosures", data_type="string")
@@ -252,16 +263,10 @@ class OnlyGivenFacts(Validator):
 
 
 @register_validator(name="outreach/tone", data_type="string")
-class RespectfulTone(Validator):
+class RespectfulTone(_PolicyCategories):
     """No aggressive, discriminatory or manipulative wording."""
 
-    def __init__(self, policy: ReviewPolicy, matcher: ExampleMatcher | None, on_fail: Any = None, **kwargs: Any) -> None:
-        super().__init__(on_fail=on_fail, **kwargs)
-        self.policy, self.matcher = policy, matcher
-
-    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        return _category_fail(value, metadata, self.policy.tone, self.matcher, self.policy.semantic["tone_threshold"],
-                              _ctx(metadata).template_text)
+    categories, threshold = "tone", "tone_threshold"
 
 
 @register_validator(name="outreach/paraphrase_watch", data_type="string")
@@ -481,31 +486,17 @@ class NoCredentialRequests(Validator):
 
 
 @register_validator(name="outreach/conduct", data_type="string")
-class NoMisconduct(Validator):
+class NoMisconduct(_PolicyCategories):
     """Discrimination, threats, bribery, disparaging competitors, invented regulatory standing (conduct.yaml)."""
 
-    def __init__(self, policy: ReviewPolicy, matcher: ExampleMatcher | None, on_fail: Any = None,
-                 **kwargs: Any) -> None:
-        super().__init__(on_fail=on_fail, **kwargs)
-        self.policy, self.matcher = policy, matcher
-
-    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        return _category_fail(value, metadata, self.policy.conduct, self.matcher,
-                              self.policy.semantic["claims_threshold"], _ctx(metadata).template_text)
+    categories, threshold = "conduct", "claims_threshold"
 
 
 @register_validator(name="outreach/sensitive_topics", data_type="string")
-class SensitiveTopics(Validator):
+class SensitiveTopics(_PolicyCategories):
     """Health, money troubles, religion, pregnancy, bereavement, immigration, sexuality: a person approves."""
 
-    def __init__(self, policy: ReviewPolicy, matcher: ExampleMatcher | None, on_fail: Any = None,
-                 **kwargs: Any) -> None:
-        super().__init__(on_fail=on_fail, **kwargs)
-        self.policy, self.matcher = policy, matcher
-
-    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        return _category_fail(value, metadata, self.policy.sensitive, self.matcher,
-                              self.policy.semantic.get("sensitive_threshold", 0.62), _ctx(metadata).template_text)
+    categories, threshold = "sensitive", "sensitive_threshold"
 
 
 def _judged(metadata: dict[str, Any], judge: Judge) -> list[tuple[int, int, tuple[str, float]]]:
