@@ -78,11 +78,24 @@ RISKY_C = 16.0  # chosen by cross-validation on judge.yaml (eval/judge_eval.py),
 
 @dataclass
 class Fitted:
-    """Two heads on the same embeddings: is the sentence risky at all (generalises to wording and even to
-    categories it was not trained on), and if so, which category (for the reason and the action)."""
+    """Two heads on the same embeddings. `risky` (risky or clean) generalises best to kinds of risk nobody
+    wrote examples for; `category` (each category and clean) separates the kinds it knows more sharply and
+    names the category (for the reason and the action). The probability that a sentence is risky is the mean
+    of the two: cross-validated on judge.yaml it ranks better than either alone (eval/judge_eval.py)."""
 
     risky: Any
     category: Any
+
+    def risk(self, vectors: np.ndarray) -> np.ndarray:
+        clean_column = list(self.category.classes_).index(CLEAN)
+        by_category = 1.0 - self.category.predict_proba(vectors)[:, clean_column]
+        return (self.risky.predict_proba(vectors)[:, 1] + by_category) / 2
+
+    def named(self, vectors: np.ndarray) -> list[str]:
+        """The most likely risk category, clean left out: the reason a risky sentence is given."""
+        probabilities = self.category.predict_proba(vectors)
+        probabilities[:, list(self.category.classes_).index(CLEAN)] = -1.0
+        return [str(self.category.classes_[i]) for i in probabilities.argmax(axis=1)]
 
 
 def fit(vectors: np.ndarray, labels: list[str], seed: int = 0) -> Fitted:
@@ -91,9 +104,8 @@ def fit(vectors: np.ndarray, labels: list[str], seed: int = 0) -> Fitted:
     labels_array = np.array(labels)
     risky = LogisticRegression(C=RISKY_C, max_iter=3000, class_weight="balanced", random_state=seed)
     risky.fit(vectors, (labels_array != CLEAN).astype(int))
-    mask = labels_array != CLEAN
-    category = LogisticRegression(C=4.0, max_iter=3000, class_weight="balanced", random_state=seed)
-    category.fit(vectors[mask], labels_array[mask])
+    category = LogisticRegression(C=RISKY_C, max_iter=5000, class_weight="balanced", random_state=seed)
+    category.fit(vectors, labels_array)
     return Fitted(risky, category)
 
 
@@ -133,6 +145,4 @@ class Judge:
         if not len(vectors):
             return []
         model = self.model()
-        risky = model.risky.predict_proba(vectors)[:, 1]
-        categories = model.category.predict(vectors)
-        return [(str(c), float(p)) for c, p in zip(categories, risky)]
+        return [(name, float(p)) for name, p in zip(model.named(vectors), model.risk(vectors))]

@@ -269,36 +269,6 @@ class RespectfulTone(_PolicyCategories):
     categories, threshold = "tone", "tone_threshold"
 
 
-@register_validator(name="outreach/paraphrase_watch", data_type="string")
-class ParaphraseWatch(Validator):
-    """Sentences that read somewhat like a prohibited claim or bad tone, below the blocking threshold: a human
-    decides. Catches new wording the policy has no example of yet."""
-
-    def __init__(self, policy: ReviewPolicy, matchers: list[ExampleMatcher], on_fail: Any = None, **kwargs: Any) -> None:
-        super().__init__(on_fail=on_fail, **kwargs)
-        self.policy, self.matchers = policy, matchers
-
-    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        low = self.policy.semantic["review_threshold"]
-        # The channel's mandatory lines (opt-out, recording notice) are policy text, not the writer's.
-        mandatory = [form.lower() for rule in self.policy.disclosures.get(_ctx(metadata).channel, [])
-                     for form in rule["any_of"]]
-        spans = []
-        for matcher, high in zip(self.matchers, (self.policy.semantic["claims_threshold"],
-                                                 self.policy.semantic["tone_threshold"])):
-            reasons = {c.name: c.reason for c in matcher.categories}
-            for sentence, name, score in matcher.matches(value, low, _ctx(metadata).template_text,
-                                                         metadata.get("vectors")):
-                if any(form in sentence.text.lower() for form in mandatory):
-                    continue
-                if score < high and not (name in NEGATION_CLEARS and NEGATION.search(sentence.text)):
-                    spans.append((sentence.start, sentence.end, f"may be {name.replace('_', ' ')}: {reasons[name]} "
-                                                                f"(similarity {score:.2f})"))
-        if not spans:
-            return PassResult()
-        return _fail("wording close to the policy's examples: a reviewer should look", sorted(set(spans)))
-
-
 ECHO_WORDS = 5  # this many words in a row from an instruction-like customer message is an echo
 
 
@@ -571,7 +541,6 @@ def build(policy: ReviewPolicy, matcher_claims: ExampleMatcher | None, matcher_t
             "disclosures": RequiredDisclosures(policy), "faithfulness": OnlyGivenFacts(),
             "tone": RespectfulTone(policy, matcher_tone), "injection_echo": NoInstructionLeak(policy),
             "channel_limits": ChannelLimits(policy),
-            "paraphrase_watch": ParaphraseWatch(policy, [m for m in (matcher_claims, matcher_tone) if m is not None]),
             "hidden_text": NoHiddenText(), "disguised_text": NoDisguisedText(), "links": OnlyOurLinks(policy),
             "credentials": NoCredentialRequests(policy), "sensitive_topics": SensitiveTopics(policy, matcher_sensitive),
             "judge": LearnedJudge(judge), "judge_watch": LearnedJudgeWatch(judge),

@@ -50,7 +50,7 @@ def test_paraphrase_of_a_policy_example_is_caught_by_meaning(reviewer) -> None:
 
 def test_honest_negations_and_template_sentences_pass(reviewer) -> None:
     assert "claims" not in failed(reviewer, "Hi Ana, we cannot guarantee returns, but a trial shows the fit. Reply STOP to opt out.")
-    assert failed(reviewer, OK) == {}  # "Any questions ... Happy to help" is the approved text: no paraphrase watch
+    assert failed(reviewer, OK) == {}  # "Any questions ... Happy to help" is the approved text: nothing to judge
 
 
 def test_disclosures_must_survive(reviewer) -> None:
@@ -230,3 +230,21 @@ def test_a_neutral_competitor_mention_and_an_honest_disclaimer_pass_the_conduct_
     for text in ("Hi Ana, many teams compare Pro Plan with Acme; both have strengths. Reply STOP to opt out.",
                  "Hi Ana, we are not affiliated with any government agency. Reply STOP to opt out."):
         assert "conduct" not in failed(reviewer, text)
+
+
+@pytest.mark.parametrize("claim", ["Your turnover climbs the moment you sign, it always does.",
+                                   "Customers who join us sleep better and get sick less.",
+                                   "Nobody loses money with us, ever."])
+def test_the_learned_judge_blocks_risky_wording_no_rule_names(reviewer, claim: str) -> None:
+    review = reviewer.check(f"Hi Ana, {claim} Reply STOP to opt out.", sms_context())
+    assert review.verdict == Verdict.BLOCKED
+    assert {f.validator for f in review.failed} == {"judge"}  # no phrase or pattern rule matched these words
+    finding = next(f for f in review.failed if f.validator == "judge")
+    assert finding.severity == "hard" and finding.spans and "judged" in finding.spans[0].reason
+
+
+def test_the_learned_judge_lets_honest_wording_pass(reviewer) -> None:
+    for honest in ("We cannot promise results, but a trial will show the fit.",
+                   "Many teams compare us with Acme; both have their strengths.",
+                   "Take whatever time you need, the offer is the same next month."):
+        assert not {"judge", "judge_watch"} & set(failed(reviewer, f"Hi Ana, {honest} Reply STOP to opt out."))
