@@ -18,6 +18,29 @@ ADDRESS = re.compile(
     r"Drive|Dr\.?|Court|Ct\.?|Place|Pl\.?|Square|Sq\.?|Way|Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir\.?|Trail|"
     r"Crescent|Close|Row|Alley|Plaza|Heights|Gardens|Strasse|Straße|Rua|Calle|Via|Katu|katu|gatan|vej|laan|weg)\b"
     r"(?:[\s,]+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Floor|#)\s*\w+)?", re.I)
+# Street names in other languages end in a word for street (-vej, -straße, -katu, -vägen...) or start with one
+# (rue, calle, via, ul.), then a house number: "Mellemstræde 74", "ul. Narewska 94", "26 rue des Lilas".
+STREET_WORD = (r"(?:[^\W\d_]+(?:vej|gade|weg|wegen|straße|strasse|str\.|gasse|allee|platz|ring|tie|katu|kuja|polku|"
+               r"v[äa]gen|gatan|gr[äa]nd|veien|vegen|gata|stræde|strade|vænget|laan|straat|plein|steeg|dreef|ulica|utca|"
+               r"ulice|cesta|tee|iela|gatve|yolu|sokak|caddesi))")
+FOREIGN_ADDRESS = re.compile(
+    rf"\b(?:\d{{1,6}}\s+)?(?:{STREET_WORD}|(?:ul\.|al\.|rue|avenue|avenida|av\.|calle|carrer|via|viale|piazza|rua|"
+    rf"praça|paseo|plaza|boulevard|chemin|place|route|strada|piața|str\.)\s+(?:[^\W\d_][\w.'-]*\s+){{0,4}}?)"
+    rf"\s*\d{{1,5}}[a-z]?\b(?:[\s,]+(?:Apt\.?|Suite|Unit)\s*\d+)?", re.I)
+# Military and post-office boxes: "PSC 6293, Box 8158", "Unit 7349 Box 6067", "P.O. Box 186".
+BOX_ADDRESS = re.compile(r"\b(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{3,5}|\bP\.?\s?O\.?\s+Box\s+\d{1,6}", re.I)
+# What follows "lives at", "located at", "my address is", "send it to"...: an address when it has a house number.
+ADDRESS_CUE = re.compile(
+    r"\b(?:lives? at|living at|located at|address(?:\s+is|\s+to|:)|send (?:it|them|this|a new one|the \w+) to|"
+    r"meet (?:me|us) at|office is at|offices are at|based at|deliver(?:ed)? to|ship(?:ped)? to|moved to|move to)"
+    r"\s*:?\s*(\d{1,6}[^\S\n]+[^\n.!?;]{3,80})", re.I)
+# Digit runs the phone pattern would take that are something else: a timestamp, an IP address, two short
+# groups of uneven length with only a space between them (a postcode and a house number), a bare run of 12+
+# digits (an account or card number).
+NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2})?|\d{1,3}(?:\.\d{1,3}){3}|\d{5} \d{2,5}|\d{2,5} \d{2}|\d{12,}")
+TITLED = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mme|Herr|Frau|Sr|Sra)\.?\s+((?:[A-Z][^\W\d_'-]*[.'-]?\s?){1,3})")
+SELF_NAMED = re.compile(r"\b(?:my name is|name is|i am called|call me|name:)\s+([^\W\d_][^\W\d_'-]+(?:\s+[A-Z][^\W\d_'-]+)?)",
+                        re.I)
 DATE = r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|(?:\d{1,2}(?:st|nd|rd|th)?\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?:\d{1,2}(?:st|nd|rd|th)?,?\s+)?\d{4})"
 BIRTH_DATE = re.compile(rf"\b(?:born(?:\s+on)?|date of birth|d\.?o\.?b\.?|birthday(?:\s+is)?)\s*:?\s*({DATE})", re.I)
 PASSPORT = re.compile(r"\bpassport(?:\s+(?:no\.?|number|#))?\s*:?\s*([A-Z0-9]{6,12})\b", re.I)
@@ -51,7 +74,9 @@ def name_lists() -> tuple[frozenset[str], frozenset[str]]:
 
     firsts: set[str] = set()
     lasts: set[str] = set()
-    for locale in ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pt_PT", "nl_NL", "sv_SE", "fi_FI", "pl_PL"):
+    for locale in ("en_US", "en_GB", "en_IE", "de_DE", "de_AT", "fr_FR", "es_ES", "it_IT", "pt_PT", "pt_BR", "nl_NL",
+                   "sv_SE", "fi_FI", "pl_PL", "da_DK", "no_NO", "hu_HU", "cs_CZ", "sk_SK", "sl_SI", "hr_HR", "ro_RO",
+                   "et_EE", "lt_LT", "lv_LV", "tr_TR", "es_MX", "fr_CH", "ga_IE"):
         try:
             provider = import_module(f"faker.providers.person.{locale}").Provider
         except (ImportError, AttributeError):
@@ -79,7 +104,12 @@ def people(text: str) -> list[Found]:
             out.append(Found(tokens[i].start(), tokens[j].end(), "person"))
             i = j + 1
             continue
+        if head in firsts and len(head) > 2:  # a known first name on its own ("Hi Freddy", "says Izumi")
+            out.append(Found(tokens[i].start(), tokens[i].start() + len(head), "person"))
         i += 1
+    for pattern in (TITLED, SELF_NAMED):  # "Mrs. Karataev", "my name is Rubija"
+        for match in pattern.finditer(text):
+            out.append(Found(match.start(1), match.start(1) + len(match.group(1).rstrip(" .")), "person"))
     return out
 
 
@@ -100,13 +130,16 @@ def find(text: str, patterns: dict[str, re.Pattern[str]]) -> list[Found]:
     for kind in ("email", "iban", "card_number", "national_id", "account_number", "phone"):
         for match in patterns[kind].finditer(text):
             digits = re.sub(r"\D", "", match.group())
-            if kind == "phone" and len(digits) < 7:
+            if kind == "phone" and (len(digits) < 7 or NOT_A_PHONE.fullmatch(match.group().strip())):
                 continue
             if kind == "card_number" and not luhn(digits):
                 continue
             add(match.start(), match.end(), kind)
-    for match in ADDRESS.finditer(text):
-        add(match.start(), match.end(), "street_address")
+    for pattern in (ADDRESS, BOX_ADDRESS, FOREIGN_ADDRESS):
+        for match in pattern.finditer(text):
+            add(match.start(), match.end(), "street_address")
+    for match in ADDRESS_CUE.finditer(text):
+        add(match.start(1), match.end(1), "street_address")
     for person in people(text):
         add(person.start, person.end, person.kind)
     return sorted(found, key=lambda f: f.start)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,15 +175,22 @@ def test_our_links_and_our_addresses_pass(reviewer) -> None:
 
 @pytest.mark.parametrize("ask", ["Please re-enter your password at our portal to keep access.",
                                  "Reply with the one-time code we just texted you.",
-                                 "Confirm your PIN and card number to verify the account."])
+                                 "Confirm your PIN and card number to verify the account.",
+                                 "Could you let me have your account password so I can move the data?",
+                                 "Read me the long number on your company card.",
+                                 "What is your PIN?"])
 def test_asking_for_secrets_blocks_and_an_honest_never_passes(reviewer, ask: str) -> None:
     assert failed(reviewer, f"Hi Ana, {ask} Reply STOP to opt out.")["credentials"].severity == "hard"
-    honest = "Hi Ana, we will never ask for your password or a one-time code. Reply STOP to opt out."
-    assert "credentials" not in failed(reviewer, honest)
+    for honest in ("we will never ask for your password or a one-time code.",
+                   "you can reset your password yourself from the settings page."):
+        assert "credentials" not in failed(reviewer, f"Hi Ana, {honest} Reply STOP to opt out.")
 
 
 @pytest.mark.parametrize("remark", ["We are so sorry for your loss.", "Since your diagnosis a lighter plan may help.",
-                                    "We know you are behind on your bills.", "Congratulations on your pregnancy!"])
+                                    "We know you are behind on your bills.", "Congratulations on your pregnancy!",
+                                    "As you are Hindu, we will skip the festival week.",
+                                    "Since the shop is struggling to pay its suppliers, a pause may help.",
+                                    "I hear your partner is expecting, congratulations."])
 def test_sensitive_personal_topics_need_approval_never_ready(reviewer, remark: str) -> None:
     review = reviewer.check(f"Hi Ana, {remark} Any questions about Pro Plan? Reply STOP to opt out.", sms_context())
     assert review.verdict == Verdict.NEEDS_APPROVAL and "sensitive_topics" in {f.validator for f in review.failed}
@@ -248,3 +256,29 @@ def test_the_learned_judge_lets_honest_wording_pass(reviewer) -> None:
                    "Many teams compare us with Acme; both have their strengths.",
                    "Take whatever time you need, the offer is the same next month."):
         assert not {"judge", "judge_watch"} & set(failed(reviewer, f"Hi Ana, {honest} Reply STOP to opt out."))
+
+
+@pytest.mark.parametrize("text, kind, span", [
+    ("Please send the parcel to Mellemstræde 74 before Friday.", "street_address", "Mellemstræde 74"),
+    ("Our office is at 26 rue des Lilas, Lyon.", "street_address", "26 rue des Lilas"),
+    ("Write to PSC 6293, Box 8158 for the forms.", "street_address", "PSC 6293, Box 8158"),
+    ("She lives at 846 Kesk Road West and works nearby.", "street_address", "846 Kesk Road"),
+    ("For my take on Mrs. Karataev, see the review.", "person", "Karataev"),
+    ("My name is Rubija and I have a question.", "person", "Rubija"),
+])
+def test_the_personal_data_finder_reads_addresses_and_names_in_many_forms(text: str, kind: str, span: str) -> None:
+    from app.review import personal_data
+    from app.review.policy import ReviewPolicy
+
+    found = personal_data.find(text, ReviewPolicy.load(Path(__file__).resolve().parents[2] / "guardrails").pii_patterns)
+    assert any(f.kind == kind and span in text[f.start:f.end] for f in found), found
+
+
+@pytest.mark.parametrize("not_a_phone", ["The job ran at 2026-04-13 12:00.", "The server 48.90.248.226 answered.",
+                                         "Send it to 70248 31 Main Street."])
+def test_timestamps_and_ip_addresses_are_not_phone_numbers(not_a_phone: str) -> None:
+    from app.review import personal_data
+    from app.review.policy import ReviewPolicy
+
+    found = personal_data.find(not_a_phone, ReviewPolicy.load(Path(__file__).resolve().parents[2] / "guardrails").pii_patterns)
+    assert not [f for f in found if f.kind == "phone"], found
