@@ -19,9 +19,12 @@ import yaml
 from app.library.index import Embedder
 
 # Words that carry an instruction to a model; a customer message without any of them is not read as one.
-CUES = re.compile(r"\b(ignore|disregard|forget|override|pretend|act as|you are now|from now on|new (task|rule|"
-                  r"instruction)|system|assistant|prompt|instructions?|repeat|print|output|reveal|debug|rules?|"
-                  r"vergiss|ignorier\w*|anweisung\w*|aufgabe)\b", re.I)
+CUES = re.compile(r"\b(ignore|disregard|forget|override|pretend|act as|acting as|you are now|from now on|now you|"
+                  r"new (task|rule|instruction|role)|task|roles?|imagine|hypothetical\w*|simulate|system|assistant|"
+                  r"prompt|instructions?|repeat|print|output|reveal|debug|rules?|jailbreak|unrestricted|"
+                  r"(say|write|answer|respond|reply) (only|with|that|in)|"
+                  r"vergiss|vergessen|ignorier\w*|anweisung\w*|aufgabe|ab jetzt|tu so|stell dir vor|regeln|"
+                  r"oubliez|ignorez|ignora|olvida)\b", re.I)
 
 
 class InjectionDetector:
