@@ -33,6 +33,19 @@ class JudgeCategory:
     action: str  # block | review
     reason: str
     examples: tuple[str, ...]
+    # Held whenever the probability of this very category reaches this, whatever the overall risk: for a
+    # category where a miss costs more than a look (sensitive topics).
+    review_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The judge on one sentence: the most likely risk category, the probability that the sentence is risky at
+    all, and a category whose own `review_at` it reached (or None)."""
+
+    category: str
+    risk: float
+    watched: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +72,11 @@ class JudgeData:
             examples = tuple(spec.get("examples") or ())
             if len(examples) < 5:
                 raise JudgeFileError(f"{path}: categories.{name}.examples needs at least 5 sentences")
-            categories.append(JudgeCategory(name, spec["action"], spec.get("reason", name), examples))
+            review_at = spec.get("review_at")
+            if review_at is not None and not (isinstance(review_at, (int, float)) and 0 < review_at < 1):
+                raise JudgeFileError(f"{path}: categories.{name}.review_at must be a probability between 0 and 1")
+            categories.append(JudgeCategory(name, spec["action"], spec.get("reason", name), examples,
+                                            None if review_at is None else float(review_at)))
         clean = tuple(raw.get("clean") or ())
         if len(clean) < 10:
             raise JudgeFileError(f"{path}: clean needs at least 10 sentences (hard negatives)")
@@ -140,9 +157,16 @@ class Judge:
                 self._model = fit(self._example_vectors(texts), labels)
             return self._model
 
-    def scores(self, vectors: np.ndarray) -> list[tuple[str, float]]:
-        """Per sentence vector: the most likely risk category and the probability that the sentence is risky."""
+    def scores(self, vectors: np.ndarray) -> list[Judgement]:
+        """Per sentence vector: what the judge makes of it."""
         if not len(vectors):
             return []
         model = self.model()
-        return [(name, float(p)) for name, p in zip(model.named(vectors), model.risk(vectors))]
+        probabilities = model.category.predict_proba(vectors)
+        column = {str(c): i for i, c in enumerate(model.category.classes_)}
+        watched = [c for c in self.data.categories if c.review_at is not None]
+        out = []
+        for row, (name, risk) in enumerate(zip(model.named(vectors), model.risk(vectors))):
+            hit = next((c.name for c in watched if probabilities[row, column[c.name]] >= c.review_at), None)
+            out.append(Judgement(name, float(risk), hit))
+        return out

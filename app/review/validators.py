@@ -18,7 +18,7 @@ from guardrails.validator_base import (ErrorSpan, FailResult, PassResult, Valida
 from pydantic import BaseModel, Field
 
 from app.review import personal_data
-from app.review.judge import Judge
+from app.review.judge import Judge, Judgement
 from app.review.normalize import fold
 from app.review.policy import Category, ReviewPolicy
 from app.review.semantic import ExampleMatcher, sentences
@@ -482,7 +482,7 @@ class SensitiveTopics(_PolicyCategories):
     categories, threshold = "sensitive", "sensitive_threshold"
 
 
-def _judged(metadata: dict[str, Any], judge: Judge) -> list[tuple[int, int, tuple[str, float]]]:
+def _judged(metadata: dict[str, Any], judge: Judge) -> list[tuple[int, int, Judgement]]:
     """Each new sentence of both readings (not word for word in the approved template) with the judge's
     probabilities, in clean-reading coordinates; computed once per review and shared by both judge validators."""
     with metadata.setdefault("lock", threading.Lock()):
@@ -513,11 +513,16 @@ class _JudgeValidator(Validator):
         if self.judge is None:
             return []
         data, out = self.judge.data, []
-        for start, end, (name, p) in _judged(metadata, self.judge):
-            category = self.judge.by_name[name]
-            blocks = category.action == "block" and p >= data.block
-            if (hard and blocks) or (not hard and not blocks and p >= data.review):
-                out.append((start, end, f"{name.replace('_', ' ')}: {category.reason} (judged {p:.0%})"))
+        for start, end, judged in _judged(metadata, self.judge):
+            category = self.judge.by_name[judged.category]
+            blocks = category.action == "block" and judged.risk >= data.block
+            if hard and blocks:
+                out.append((start, end, f"{category.name.replace('_', ' ')}: {category.reason} (judged {judged.risk:.0%})"))
+            elif not hard and not blocks and judged.risk >= data.review:
+                out.append((start, end, f"{category.name.replace('_', ' ')}: {category.reason} (judged {judged.risk:.0%})"))
+            elif not hard and not blocks and judged.watched:
+                watched = self.judge.by_name[judged.watched]
+                out.append((start, end, f"{watched.name.replace('_', ' ')}: {watched.reason} (read as this kind of sentence)"))
         return out
 
 
