@@ -6,7 +6,8 @@ one sentence added), so every validator sees them the way it sees a real draft.
 `eval/guardrail_categories.jsonl` was written before the judge, the link and the sensitive-topic checks
 were tuned; `eval/guardrail_categories_fresh.jsonl` after those changes, `eval/guardrail_categories_fresh2.jsonl`
 after the conduct rules, `eval/guardrail_categories_fresh3.jsonl` (81 messages, 40 clean) after the judge grew
-and began to block (the last change to guardrails/ and app/review/); the fresh sets are not tuned on. None of these sentences is in guardrails/judge.yaml. Deterministic.
+and began to block, `eval/guardrail_categories_fresh4.jsonl` (81 messages) after the session's last change to
+guardrails/ and app/review/; the fresh sets are not tuned on. None of these sentences is in guardrails/judge.yaml. Deterministic.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def main() -> None:
     import yaml
 
     for name, prefix in (("guardrail_categories_fresh", "catfresh"), ("guardrail_categories_fresh2", "catfresh2"),
-                         ("guardrail_categories_fresh3", "catfresh3")):
+                         ("guardrail_categories_fresh3", "catfresh3"), ("guardrail_categories_fresh4", "catfresh4")):
         fresh_file = ROOT / "eval" / f"{name}.yaml"
         if fresh_file.is_file():
             fresh = [tuple(row) for row in yaml.safe_load(fresh_file.read_text())]
