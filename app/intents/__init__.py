@@ -1,0 +1,1 @@
+"""Service conversations: what customers write, understood (intents)."""
