@@ -110,10 +110,16 @@ def check_arm(values: pd.Series, value: str, path: Path, column: str, option: st
                            f"at least {MIN_ROWS_PER_ARM} per arm are needed", field=option)
 
 
+def check_writable(path: Path, option: str) -> None:
+    if not path.parent.is_dir():
+        raise InvalidInput(f"{path}: the folder {path.parent} does not exist", field=option)
+    if path.is_dir():
+        raise InvalidInput(f"{path}: is a folder, not a file", field=option)
+
+
 def write_atomically(frame: pd.DataFrame, path: Path, option: str) -> None:
     """The whole file or nothing: written beside the target and renamed over it."""
-    if path.parent and not path.parent.exists():
-        raise InvalidInput(f"{path}: the folder {path.parent} does not exist", field=option)
+    check_writable(path, option)
     handle, temporary = tempfile.mkstemp(dir=path.parent or Path("."), suffix=".part")
     os.close(handle)
     try:
@@ -234,6 +240,7 @@ def evaluate_uplift(train_path: Path, test_path: Path, *, treatment_col: str, tr
                     ) -> dict[str, Any]:
     if model not in ("auto", *LEARNERS):
         raise InvalidInput(f"--model must be auto, s, t or x, got {model!r}", field="--model")
+    check_writable(scores_out, "--scores-out")
     train, test = read_csv(train_path, "--train"), read_csv(test_path, "--test")
     same_columns(train, test, test_path)
     need_column(train, treatment_col, train_path, "--treatment-col")
@@ -348,6 +355,7 @@ def evaluate_policy(train_path: Path, test_path: Path, *, treatment_col: str, co
         raise InvalidInput(f"--budget is a share of the test rows between 0 and 1, got {budget}", field="--budget")
     if contact_cost < 0:
         raise InvalidInput(f"--contact-cost cannot be negative, got {contact_cost}", field="--contact-cost")
+    check_writable(choices_out, "--choices-out")
     formula = Formula(objective)
     train, test = read_csv(train_path, "--train"), read_csv(test_path, "--test")
     same_columns(train, test, test_path)
