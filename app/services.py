@@ -110,6 +110,14 @@ class Services:
 
         return Reviewer.from_folder(self.settings.guardrails_dir, self.embedder, self.settings.data_dir / "cache")
 
+    @cached_property
+    def intents(self) -> Any:
+        """The intent classifier of the company's taxonomy (script_library/intents.yaml), trained on first use."""
+        from app.intents.service import IntentService
+        from app.intents.taxonomy import Taxonomy
+
+        return IntentService(Taxonomy.load(self.settings.library_dir / "intents.yaml"), self.embedder)
+
     @property
     def profile(self) -> Any:
         """The company profile (re-read when its file changes)."""

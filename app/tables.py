@@ -7,6 +7,7 @@ from app.cards.tables import Card, CardAction, EventJob
 from app.data.tables import Consent, Customer, Event, OutreachAttempt
 from app.drafting.tables import Draft
 from app.feedback.tables import Feedback
+from app.intents.tables import EventIntent
 from app.library.tables import Template, TemplateEvent, TemplateVersion
 from app.models.tables import Decision, ModelVersion, RegistryEvent, ScoreRun
 from app.review.tables import PolicySuggestion, Release, Review
@@ -14,5 +15,5 @@ from app.store.base import Base
 from app.users.tables import User
 
 __all__ = ["AuditEntry", "AuditHead", "Base", "Card", "CardAction", "Consent", "Customer", "Decision", "Draft", "Event",
-           "EventJob", "Feedback", "ModelVersion", "OutreachAttempt", "PolicySuggestion", "RegistryEvent", "Release",
+           "EventIntent", "EventJob", "Feedback", "ModelVersion", "OutreachAttempt", "PolicySuggestion", "RegistryEvent", "Release",
            "Review", "ScoreRun", "Template", "TemplateEvent", "TemplateVersion", "User"]

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from app.cards import service as cards
 from app.cards.service import SlaReport
+from app.intents import service as intents
 from app.models.scoring import decide_fresh, store_fresh
 from app.review import service as review
 from app.services import Services
@@ -30,8 +31,21 @@ class Round(BaseModel):
 
 
 def handle_event(services: Services, event_id: str) -> str:
-    """Check one posted event against the triggers; a match gets a fresh decision and a card."""
+    """Check one posted event against the triggers; a match gets a fresh decision and a card. An event posted
+    with text but no intent is classified first (the taxonomy's classifier), and the classification stored."""
     now = services.now()
+    with services.read() as session:
+        text = cards.text_to_classify(session=session, event_id=event_id)
+    if text is not None:  # posted without an intent: read it (slow, outside any transaction), then store it
+        try:
+            classification = services.intents.classify(text)
+        except Exception as exc:  # noqa: BLE001 - fail closed: nothing is routed on a guess
+            log.exception("classifying event %s failed", event_id)
+            with services.unit_of_work() as session:
+                return cards.finish_event(session=session, event_id=event_id, now=now,
+                                          result=f"failed: the message could not be classified ({type(exc).__name__}: {exc})")
+        with services.unit_of_work() as session:
+            intents.record(session=session, event_id=event_id, classification=classification, now=now)
     with services.read() as session:
         check = cards.check_trigger(session=session, event_id=event_id)
     if check.problem or not check.fires:

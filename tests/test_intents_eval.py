@@ -80,3 +80,39 @@ def test_bad_files_name_the_field(banking_files, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "'farewell'" in result.output and "at least 2" in result.output
     result = invoke("intents", "eval", "--train", tmp_path / "missing.csv", "--test", test, "--json")
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_intents_classify_reads_a_message_with_the_company_taxonomy(tmp_path: Path, monkeypatch) -> None:
+    from app.config import get_settings
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        result = invoke("intents", "classify", "Could you send me a quote for 40 seats on the yearly plan?", "--json")
+        assert result.exit_code == 0, result.output
+        found = json.loads(result.output)
+        assert found["intent"] == "pricing_question" and found["route"] == "handoff_to_owner"
+        assert found["taxonomy_version"].startswith("2026-11-23.1+")
+        off_topic = json.loads(invoke("intents", "classify", "Which bicycle should I buy for my daughter?", "--json").output)
+        assert off_topic["intent"] == "other" and off_topic["route"] == "none"
+        empty = invoke("intents", "classify", "   ", "--json")
+        assert empty.exit_code == 2 and "text: is empty" in empty.output
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("edit, says", [
+    (("threshold: 0.45", "threshold: 4.5"), "threshold must be a probability"),
+    (("route: handoff_to_owner", "route: teleport"), "route must be one of"),
+    (("version: 2026-11-23.1", "version:"), "needs a `version`"),
+])
+def test_a_broken_taxonomy_names_the_file_and_the_field(tmp_path: Path, edit, says) -> None:
+    from app.intents.taxonomy import Taxonomy, TaxonomyError
+
+    source = Path(__file__).resolve().parents[1] / "script_library" / "intents.yaml"
+    broken = tmp_path / "intents.yaml"
+    broken.write_text(source.read_text().replace(*edit, 1))
+    with pytest.raises(TaxonomyError) as error:
+        Taxonomy.load(broken)
+    assert str(broken) in str(error.value) and says in str(error.value)
+    assert Taxonomy.load(source).other == "other" and len(Taxonomy.load(source).intents) >= 12

@@ -30,6 +30,7 @@ from app.drafting.facts import CompanyProfile
 from app.drafting.service import Drafter, DraftInputs, DraftMode, DraftRequest, DraftResult
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.feedback import service as feedback
+from app.intents import service as intents
 from app.library.index import TemplateIndex
 from app.library.retrieval import best_for_decision
 from app.models.tables import Decision
@@ -623,8 +624,22 @@ def check_trigger(*, session: Session, event_id: str) -> TriggerCheck:
     if event is None or customer is None:
         return TriggerCheck(event_id=event_id, customer_id=None, intent=None, fires=False,
                             problem="the event or its customer is gone")
-    fires = (event.intent, customer.lifecycle_stage) in TRIGGERS or (event.intent, None) in TRIGGERS
-    return TriggerCheck(event_id=event_id, customer_id=customer.id, intent=event.intent, fires=fires)
+    intent = event.intent
+    if intent is None:  # no label posted: what the classifier read in the text, if it read anything
+        found = intents.classified(session=session, event_id=event_id)
+        intent = found.intent if found is not None else None
+    fires = (intent, customer.lifecycle_stage) in TRIGGERS or (intent, None) in TRIGGERS
+    return TriggerCheck(event_id=event_id, customer_id=customer.id, intent=intent, fires=fires)
+
+
+def text_to_classify(*, session: Session, event_id: str) -> str | None:
+    """The text of an event posted without an intent and not classified yet (None when there is nothing to do)."""
+    event = history.get_event(session=session, event_id=event_id)
+    if event is None or event.intent is not None or not (event.text or "").strip():
+        return None
+    if intents.classified(session=session, event_id=event_id) is not None:
+        return None
+    return event.text
 
 
 def finish_event(*, session: Session, event_id: str, result: str, now: datetime) -> str:
@@ -639,11 +654,16 @@ def card_from_trigger(*, session: Session, event_id: str, decision: Decision, no
     its draft (the rep is already working with it); an open or queued one is drafted again for the new reasons,
     and the old draft's queue items are withdrawn."""
     event = history.get_event(session=session, event_id=event_id)
+    intent, read = event.intent, ""
+    if intent is None:
+        found = intents.classified(session=session, event_id=event_id)
+        if found is not None:
+            intent, read = found.intent, f" (read from the message, {found.confidence:.0%}, taxonomy {found.taxonomy_version})"
     if decision.status != "recommended":
         why = ", ".join(map(str, decision.suppressed_by)) or decision.status
         return finish_event(session=session, event_id=event_id, now=now,
-                            result=f"trigger {event.intent}: not recommended ({why})")
-    trigger = f"{event.intent} at {event.occurred_at.isoformat()}"
+                            result=f"trigger {intent}: not recommended ({why})")
+    trigger = f"{intent} at {event.occurred_at.isoformat()}{read}"
     customer = session.get(Customer, decision.customer_id)
     card = session.scalars(select(Card).where(Card.customer_id == decision.customer_id, Card.status.in_(LIVE))).first()
     if card is None:
@@ -660,13 +680,13 @@ def card_from_trigger(*, session: Session, event_id: str, decision: Decision, no
     if card.status != CardStatus.ADOPTED:
         if card.draft_id:
             review.withdraw(session=session, lineage_id=card.draft_id, by="system", now=now,
-                            reason=f"card refreshed by {event.intent}")
+                            reason=f"card refreshed by {intent}")
         card.decision_id, card.draft_id, card.template_id = decision.id, None, None  # drafted again
     session.flush()
     audit.record(session=session, actor="system", action=f"card_{action}", subject_type="card", subject_id=card.id,
                  now=now, details={"trigger": trigger, "decision": decision.id,
                                    "kept_draft": card.status == CardStatus.ADOPTED})
-    return finish_event(session=session, event_id=event_id, now=now, result=f"card {card.id} {action} by {event.intent}")
+    return finish_event(session=session, event_id=event_id, now=now, result=f"card {card.id} {action} by {intent}")
 
 
 # --- drafting cards in the background --------------------------------------------------------------------

@@ -42,12 +42,13 @@ def friendly(command: F) -> F:
     from app.drafting.llm import LLMError
     from app.drafting.prompts import PromptError
     from app.errors import OutreachError
+    from app.intents.taxonomy import TaxonomyError
     from app.models.propensity import TrainingDataError
     from app.policy.rules import PolicyError
     from app.review.policy import ReviewPolicyError
 
     known = (UserError, OutreachError, ImportFileError, MappingError, TrainingDataError, PolicyError, LLMError,
-             PromptError, LookupError, FileNotFoundError, ReviewPolicyError)
+             PromptError, LookupError, FileNotFoundError, ReviewPolicyError, TaxonomyError)
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

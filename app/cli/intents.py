@@ -35,3 +35,22 @@ def intents_eval(
         return
     for key, value in result.items():
         console.print(f"{key:>32}: {value:.4f}" if isinstance(value, float) else f"{key:>32}: {value}")
+
+
+@intents_app.command("classify")
+@friendly
+def intents_classify(
+    text: Annotated[str, typer.Argument(help="A customer's message.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """What the company's taxonomy (script_library/intents.yaml) reads in a message, and where it would route."""
+    import dataclasses
+
+    classifier = services().intents
+    found = classifier.classify(text)
+    result = {**dataclasses.asdict(found), "route": classifier.route_of(found.intent)}
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        console.print(f"{key:>18}: {value:.2f}" if isinstance(value, float) else f"{key:>18}: {value}")

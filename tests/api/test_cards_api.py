@@ -250,6 +250,30 @@ def test_a_trigger_event_creates_a_card_without_a_batch_run(product) -> None:
     assert before  # the rep already had cards; the trigger did not need a batch run
 
 
+def test_an_event_without_an_intent_is_read_from_its_text_and_routed(product) -> None:
+    from app.intents.tables import EventIntent
+
+    now = product.clock.now()
+    asked = {"id": "ev-text-1", "customer_id": "cus-a3", "occurred_at": (now - timedelta(minutes=2)).isoformat(),
+             "type": "service_conversation", "text": "What would the Pro plan cost us for 30 people on a yearly contract?"}
+    thanks = {**asked, "id": "ev-text-2", "text": "Thanks, that solved it, have a good weekend!"}
+    for event in (asked, thanks):
+        assert product.post("/api/events", json=event, headers=auth(product, "rep1")).status_code == 202
+    report = product.worker.tick()
+    lines = {line.split(":")[0]: line for line in report.events}
+    assert "no trigger" not in lines["ev-text-1"] and "no trigger" in lines["ev-text-2"], report.events
+    with product.factory() as session:
+        read_as = {row.event_id: row for row in session.query(EventIntent)}
+    assert read_as["ev-text-1"].intent == "pricing_question" and read_as["ev-text-1"].confidence >= 0.45
+    assert read_as["ev-text-2"].intent in {"support_noise", "other"}
+    assert read_as["ev-text-1"].taxonomy_version.startswith("2026-11-23.1+") and "MiniLM" in read_as["ev-text-1"].model
+    if "card" in lines["ev-text-1"]:  # recommended by the live decision: the card says what was read, and how sure
+        card = next(c for c in inbox(product, "rep1") if c["customer"]["id"] == "cus-a3")
+        assert card["trigger"].startswith("pricing_question") and "read from the message" in card["trigger"]
+    product.post("/api/events", json=asked, headers=auth(product, "rep1"))  # the same event again: nothing new
+    assert not [line for line in product.worker.tick().events if line.startswith("ev-text-1")]
+
+
 def test_an_adopted_card_keeps_its_draft_when_a_later_event_arrives(product) -> None:
     product.worker.tick()
     card = inbox(product)[0]  # cus-a1, active

@@ -1,0 +1,85 @@
+"""Classifying what customers write: the taxonomy's classifier, and the classification stored per event.
+
+The classifier learns from the taxonomy's examples (`script_library/intents.yaml`) with the same model as
+`outreach intents eval` (app/intents/classifier.py). A message is given an intent only when the classifier
+finds it in scope and the intent's own confidence threshold is met; otherwise it is `other`, and nothing is
+routed on a guess.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from app.errors import InvalidInput
+from app.intents.classifier import IntentClassifier, score, train
+from app.intents.tables import EventIntent
+from app.intents.taxonomy import Taxonomy
+from app.library.index import Embedder
+
+MAX_TEXT_CHARS = 10_000  # what an event may carry
+
+
+@dataclass(frozen=True)
+class Classification:
+    intent: str
+    confidence: float
+    runner_up: str | None
+    taxonomy_version: str
+    model: str
+
+
+class IntentService:
+    """Trained on first use (a few seconds: the taxonomy's examples are embedded once)."""
+
+    def __init__(self, taxonomy: Taxonomy, embedder: Embedder) -> None:
+        self.taxonomy, self.embedder = taxonomy, embedder
+        self._lock = threading.Lock()
+        self._model: IntentClassifier | None = None
+
+    def model(self) -> IntentClassifier:
+        with self._lock:
+            if self._model is None:
+                rows = [(e, spec.name) for spec in self.taxonomy.intents.values() for e in spec.examples]
+                frame = pd.DataFrame(rows, columns=["text", "label"])
+                self._model = train(frame, self.embedder, oos_label=self.taxonomy.other)
+            return self._model
+
+    def classify(self, text: str) -> Classification:
+        if not text or not text.strip():
+            raise InvalidInput("is empty: there is nothing to classify", field="text")
+        if len(text) > MAX_TEXT_CHARS:
+            raise InvalidInput(f"is {len(text):,} characters; at most {MAX_TEXT_CHARS:,} are classified", field="text")
+        model = self.model()
+        vectors = model.embedder.embed([text])
+        scored = score(model.head, model.reference, vectors, self.taxonomy.other)
+        probabilities = model.head.predict_proba(vectors)[0]
+        order = [str(model.head.classes_[i]) for i in probabilities.argsort()[::-1]]
+        best, confidence = str(scored.intent[0]), float(scored.confidence[0])
+        in_scope = scored.scope[0] >= model.threshold and confidence >= self.taxonomy.intents[best].threshold
+        name = getattr(self.embedder, "name", "embeddings")
+        return Classification(intent=best if in_scope else self.taxonomy.other, confidence=confidence,
+                              runner_up=order[1] if len(order) > 1 else None,
+                              taxonomy_version=self.taxonomy.version, model=f"{name} + logistic regression")
+
+
+    def route_of(self, intent: str) -> str:
+        spec = self.taxonomy.intents.get(intent)
+        return spec.route if spec is not None else "none"
+
+
+def record(*, session: Session, event_id: str, classification: Classification, now: datetime) -> None:
+    """Store an event's classification (once: a second classification of the same event is ignored)."""
+    if session.get(EventIntent, event_id) is not None:
+        return
+    session.add(EventIntent(event_id=event_id, intent=classification.intent, confidence=classification.confidence,
+                            runner_up=classification.runner_up, taxonomy_version=classification.taxonomy_version,
+                            model=classification.model, classified_at=now))
+
+
+def classified(*, session: Session, event_id: str) -> EventIntent | None:
+    return session.get(EventIntent, event_id)

@@ -1,0 +1,78 @@
+"""The company's intent taxonomy (`script_library/intents.yaml`), loaded and checked.
+
+Versioned data the business edits: each intent has its revenue motion, a definition, a confidence threshold,
+a routing action and examples; every classification records the taxonomy's version (with a hash of the file,
+so an edit without a version bump still shows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROUTES = frozenset({"handoff_to_owner", "notify_owner", "escalate_to_sales_engineering", "escalate_to_manager",
+                    "service_queue", "none"})
+MIN_EXAMPLES = 4
+
+
+class TaxonomyError(ValueError):
+    """intents.yaml is missing or invalid; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    name: str
+    motion: str
+    definition: str
+    threshold: float
+    route: str
+    examples: tuple[str, ...]
+    counter_examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    version: str
+    other: str
+    intents: dict[str, IntentSpec]
+
+    @classmethod
+    def load(cls, path: Path) -> Taxonomy:
+        try:
+            text = path.read_text(encoding="utf-8")
+            raw = yaml.safe_load(text) or {}
+        except OSError as exc:
+            raise TaxonomyError(f"{path}: cannot be read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise TaxonomyError(f"{path}: invalid YAML ({exc})") from None
+        if not isinstance(raw, dict) or not isinstance(raw.get("intents"), dict) or not raw["intents"]:
+            raise TaxonomyError(f"{path}: needs `intents`, a mapping of intent name to its definition")
+        if not raw.get("version"):
+            raise TaxonomyError(f"{path}: needs a `version`")
+        intents = {}
+        for name, spec in raw["intents"].items():
+            where = f"{path}: intents.{name}"
+            if not isinstance(spec, dict):
+                raise TaxonomyError(f"{where} must be a mapping")
+            threshold = spec.get("threshold")
+            if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+                raise TaxonomyError(f"{where}.threshold must be a probability between 0 and 1")
+            if spec.get("route") not in ROUTES:
+                raise TaxonomyError(f"{where}.route must be one of {', '.join(sorted(ROUTES))}")
+            examples = tuple(str(e) for e in spec.get("examples") or ())
+            if len(examples) < MIN_EXAMPLES:
+                raise TaxonomyError(f"{where}.examples needs at least {MIN_EXAMPLES} messages")
+            intents[str(name)] = IntentSpec(str(name), str(spec.get("motion", "none")), str(spec.get("definition", "")),
+                                            float(threshold), spec["route"], examples,
+                                            tuple(str(e) for e in spec.get("counter_examples") or ()))
+        other = str(raw.get("other") or "other")
+        if other in intents:
+            raise TaxonomyError(f"{path}: other ({other!r}) must not also be an intent")
+        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+        return cls(f"{raw['version']}+{digest}", other, intents)
+
+    def names(self) -> frozenset[str]:
+        return frozenset(self.intents)
