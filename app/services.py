@@ -115,8 +115,10 @@ class Services:
         """The intent classifier of the company's taxonomy (script_library/intents.yaml), trained on first use."""
         from app.intents.service import IntentService
         from app.intents.taxonomy import Taxonomy
+        from app.review.policy import ReviewPolicy
 
-        return IntentService(Taxonomy.load(self.settings.library_dir / "intents.yaml"), self.embedder)
+        return IntentService(Taxonomy.load(self.settings.library_dir / "intents.yaml"), self.embedder,
+                             ReviewPolicy.load(self.settings.guardrails_dir).pii_patterns)
 
     @property
     def profile(self) -> Any:

@@ -8,6 +8,7 @@ routed on a guess.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from app.intents.classifier import IntentClassifier, score, train
 from app.intents.tables import EventIntent
 from app.intents.taxonomy import Taxonomy
 from app.library.index import Embedder
+from app.review import personal_data
 
 MAX_TEXT_CHARS = 10_000  # what an event may carry
 
@@ -36,8 +38,10 @@ class Classification:
 class IntentService:
     """Trained on first use (a few seconds: the taxonomy's examples are embedded once)."""
 
-    def __init__(self, taxonomy: Taxonomy, embedder: Embedder) -> None:
+    def __init__(self, taxonomy: Taxonomy, embedder: Embedder, pii_patterns: dict[str, re.Pattern[str]] | None = None
+                 ) -> None:
         self.taxonomy, self.embedder = taxonomy, embedder
+        self.pii_patterns = pii_patterns  # personal data is redacted before the classifier reads a message
         self._lock = threading.Lock()
         self._model: IntentClassifier | None = None
 
@@ -55,6 +59,8 @@ class IntentService:
         if len(text) > MAX_TEXT_CHARS:
             raise InvalidInput(f"is {len(text):,} characters; at most {MAX_TEXT_CHARS:,} are classified", field="text")
         model = self.model()
+        if self.pii_patterns is not None:
+            text = personal_data.redact(text, self.pii_patterns)
         vectors = model.embedder.embed([text])
         scored = score(model.head, model.reference, vectors, self.taxonomy.other)
         probabilities = model.head.predict_proba(vectors)[0]

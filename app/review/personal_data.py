@@ -39,7 +39,7 @@ ADDRESS_CUE = re.compile(
 # digits (an account or card number).
 NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2})?|\d{1,3}(?:\.\d{1,3}){3}|\d{5} \d{2,5}|\d{2,5} \d{2}|\d{12,}")
 TITLED = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mme|Herr|Frau|Sr|Sra)\.?\s+((?:[A-Z][^\W\d_'-]*[.'-]?\s?){1,3})")
-SELF_NAMED = re.compile(r"\b(?:my name is|name is|i am called|call me|name:)\s+([^\W\d_][^\W\d_'-]+(?:\s+[A-Z][^\W\d_'-]+)?)",
+SELF_NAMED = re.compile(r"\b(?:my name is|name is|i am called|call me|name:)\s+([^\W\d_][^\W\d_'-]+(?:\s+(?-i:[A-Z])[^\W\d_'-]+)?)",
                         re.I)
 DATE = r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|(?:\d{1,2}(?:st|nd|rd|th)?\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?:\d{1,2}(?:st|nd|rd|th)?,?\s+)?\d{4})"
 BIRTH_DATE = re.compile(rf"\b(?:born(?:\s+on)?|date of birth|d\.?o\.?b\.?|birthday(?:\s+is)?)\s*:?\s*({DATE})", re.I)
@@ -89,6 +89,10 @@ def name_lists() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(firsts - common), frozenset(lasts - common)
 
 
+NOT_A_NAME = frozenset({"on", "at", "back", "later", "now", "today", "tomorrow", "when", "if", "to", "please", "asap",
+                        "soon", "in", "after", "before", "anytime", "any", "the", "a", "an", "not", "also", "still"})
+
+
 def people(text: str) -> list[Found]:
     """A known first name followed by capitalised words or initials ("Faina D. Yefremova", "Sophie Lang"), or a
     known first and last name together: a person's name."""
@@ -109,6 +113,8 @@ def people(text: str) -> list[Found]:
         i += 1
     for pattern in (TITLED, SELF_NAMED):  # "Mrs. Karataev", "my name is Rubija"
         for match in pattern.finditer(text):
+            if match.group(1).split()[0].lower() in NOT_A_NAME:  # "call me on ...", "my name is on the invoice"
+                continue
             out.append(Found(match.start(1), match.start(1) + len(match.group(1).rstrip(" .")), "person"))
     return out
 
@@ -143,3 +149,16 @@ def find(text: str, patterns: dict[str, re.Pattern[str]]) -> list[Found]:
     for person in people(text):
         add(person.start, person.end, person.kind)
     return sorted(found, key=lambda f: f.start)
+
+
+def redact(text: str, patterns: dict[str, re.Pattern[str]]) -> str:
+    """The text with each piece of personal data replaced by its kind in brackets ("[email]", "[person]"), so a
+    classifier (and anyone reading its input) sees what was said, not who said it."""
+    out, last = [], 0
+    for found in find(text, patterns):
+        out.append(text[last:found.start])
+        out.append(f"[{found.kind}]")
+        last = found.end
+    out.append(text[last:])
+    return "".join(out)
+

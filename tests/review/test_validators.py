@@ -282,3 +282,14 @@ def test_timestamps_and_ip_addresses_are_not_phone_numbers(not_a_phone: str) -> 
 
     found = personal_data.find(not_a_phone, ReviewPolicy.load(Path(__file__).resolve().parents[2] / "guardrails").pii_patterns)
     assert not [f for f in found if f.kind == "phone"], found
+
+
+def test_redaction_keeps_what_was_said_and_drops_who_said_it() -> None:
+    from app.review import personal_data
+    from app.review.policy import ReviewPolicy
+
+    patterns = ReviewPolicy.load(Path(__file__).resolve().parents[2] / "guardrails").pii_patterns
+    text = "Hi, I'm Maria Lopez, call me on +44 20 7946 0011 or maria@firm.example about 30 seats. My name is Rubija and I agree."
+    redacted = personal_data.redact(text, patterns)
+    assert redacted == ("Hi, I'm [person], call me on [phone] or [email] about 30 seats. "
+                        "My name is [person] and I agree.")
