@@ -266,7 +266,8 @@ def test_an_event_without_an_intent_is_read_from_its_text_and_routed(product) ->
         read_as = {row.event_id: row for row in session.query(EventIntent)}
     assert read_as["ev-text-1"].intent == "pricing_question" and read_as["ev-text-1"].confidence >= 0.45
     assert read_as["ev-text-2"].intent in {"support_noise", "other"}
-    assert read_as["ev-text-1"].taxonomy_version.startswith("2026-11-23.1+") and "MiniLM" in read_as["ev-text-1"].model
+    assert read_as["ev-text-1"].taxonomy_version == product.services.intents.taxonomy.version
+    assert "MiniLM" in read_as["ev-text-1"].model
     if "card" in lines["ev-text-1"]:  # recommended by the live decision: the card says what was read, and how sure
         card = next(c for c in inbox(product, "rep1") if c["customer"]["id"] == "cus-a3")
         assert card["trigger"].startswith("pricing_question") and "read from the message" in card["trigger"]
