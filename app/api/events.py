@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.cards import service as cards
-from app.cards.service import EventAccepted
+from app.cards.service import EventAccepted, EventStatus
 from app.domain import EventRecord
 from app.http.deps import CurrentUser, ServicesDep
 
@@ -20,3 +20,11 @@ def post_event(event: EventRecord, user: CurrentUser, services: ServicesDep) -> 
     now = services.now()
     return services.write(lambda s: cards.accept_event(session=s, user=user, record=event, now=now,
                                                        skew_s=services.settings.event_clock_skew_s))
+
+
+@router.get("/events/{event_id}")
+def get_event(event_id: str, user: CurrentUser, services: ServicesDep) -> EventStatus:
+    """What happened to a posted event: pending, processed or failed; the intent read from its text (with the
+    taxonomy and model versions); the card it created or refreshed, with the decision's model and policy
+    versions; and how long the worker took."""
+    return services.query(lambda s: cards.event_status(session=s, user=user, event_id=event_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -602,6 +603,74 @@ def accept_event(*, session: Session, user: User, record: EventRecord, now: date
     history.add_event(session=session, record=record)
     session.add(EventJob(event_id=record.id, status="pending", created_at=now))
     return EventAccepted(event_id=record.id, queued=True)
+
+
+class EventReading(BaseModel):
+    """What the classifier read in an event's text."""
+
+    intent: str
+    confidence: float
+    runner_up: str | None
+    taxonomy_version: str
+    model: str
+    classified_at: datetime
+
+
+class EventStatus(BaseModel):
+    """What happened to a posted event: queued, processed or failed, what was read in it, the card it made
+    and the versions behind that, and how long it took."""
+
+    event_id: str
+    customer_id: str
+    occurred_at: datetime
+    type: str
+    posted_intent: str | None
+    status: str  # pending | processed | failed
+    result: str | None
+    read_as: EventReading | None
+    card_id: str | None
+    decision_method: str | None = None  # model | rules
+    decision_model_version: str | None = None
+    decision_policy_version: str | None = None
+    queued_at: datetime | None
+    processed_at: datetime | None
+    processing_seconds: float | None
+
+
+CARD_IN_RESULT = re.compile(r"^card (\S+) (?:created|refreshed) by ")
+
+
+def event_status(*, session: Session, user: User, event_id: str) -> EventStatus:
+    """A posted event as its poster and the people who act on it may see it: reps for their own customers,
+    integrations, compliance, data scientists and admins for any."""
+    event = history.get_event(session=session, event_id=event_id)
+    if event is None:
+        raise NotFound(f"no event {event_id!r}", field="event_id")
+    customer = session.get(Customer, event.customer_id)
+    if user.role == Role.REP and (customer is None or customer.owner_rep != user.rep_id):
+        raise Forbidden(f"event {event_id} is about a customer who is not yours", field="event_id")
+    if user.role == Role.CONTENT:
+        raise Forbidden("the content team does not read customer events", field="role")
+    job = session.get(EventJob, event_id)
+    found = intents.classified(session=session, event_id=event_id)
+    # finish_event writes "card <id> created|refreshed by <intent>" when a trigger made or refreshed a card.
+    matched = CARD_IN_RESULT.match(job.result or "") if job is not None else None
+    card = session.get(Card, matched.group(1)) if matched else None
+    decision = session.get(Decision, card.decision_id) if card is not None and card.decision_id else None
+    status = "pending" if job is None or job.status == "pending" else ("failed" if job.status == "failed" else "processed")
+    return EventStatus(
+        event_id=event.id, customer_id=event.customer_id, occurred_at=event.occurred_at, type=event.type,
+        posted_intent=event.intent, status=status, result=job.result if job is not None else None,
+        read_as=EventReading(intent=found.intent, confidence=found.confidence, runner_up=found.runner_up,
+                             taxonomy_version=found.taxonomy_version, model=found.model,
+                             classified_at=found.classified_at) if found is not None else None,
+        card_id=card.id if card is not None else None,
+        decision_method=decision.method if decision is not None else None,
+        decision_model_version=decision.model_version if decision is not None else None,
+        decision_policy_version=decision.policy_version if decision is not None else None,
+        queued_at=job.created_at if job is not None else None, processed_at=job.processed_at if job is not None else None,
+        processing_seconds=(job.processed_at - job.created_at).total_seconds()
+        if job is not None and job.processed_at is not None else None)
 
 
 class TriggerCheck(BaseModel):

@@ -48,7 +48,7 @@ class IntentService:
     def model(self) -> IntentClassifier:
         with self._lock:
             if self._model is None:
-                rows = [(e, spec.name) for spec in self.taxonomy.intents.values() for e in spec.examples]
+                rows = [(self._readable(e), spec.name) for spec in self.taxonomy.intents.values() for e in spec.examples]
                 frame = pd.DataFrame(rows, columns=["text", "label"])
                 self._model = train(frame, self.embedder, oos_label=self.taxonomy.other)
             return self._model
@@ -59,19 +59,22 @@ class IntentService:
         if len(text) > MAX_TEXT_CHARS:
             raise InvalidInput(f"is {len(text):,} characters; at most {MAX_TEXT_CHARS:,} are classified", field="text")
         model = self.model()
-        if self.pii_patterns is not None:
-            text = personal_data.redact(text, self.pii_patterns)
-        vectors = model.embedder.embed([text])
+        vectors = model.embedder.embed([self._readable(text)])
         scored = score(model.head, model.reference, vectors, self.taxonomy.other)
         probabilities = model.head.predict_proba(vectors)[0]
         order = [str(model.head.classes_[i]) for i in probabilities.argsort()[::-1]]
         best, confidence = str(scored.intent[0]), float(scored.confidence[0])
         in_scope = scored.scope[0] >= model.threshold and confidence >= self.taxonomy.intents[best].threshold
         name = getattr(self.embedder, "name", "embeddings")
+        # The runner-up is the intent it nearly was: the second best, or the best when the message became `other`.
+        runner_up = (order[1] if len(order) > 1 else None) if in_scope else best
         return Classification(intent=best if in_scope else self.taxonomy.other, confidence=confidence,
-                              runner_up=order[1] if len(order) > 1 else None,
-                              taxonomy_version=self.taxonomy.version, model=f"{name} + logistic regression")
+                              runner_up=runner_up, taxonomy_version=self.taxonomy.version,
+                              model=f"{name} + logistic regression")
 
+    def _readable(self, text: str) -> str:
+        """The text as the classifier reads it: personal data replaced by its kind."""
+        return personal_data.redact(text, self.pii_patterns) if self.pii_patterns is not None else text
 
     def route_of(self, intent: str) -> str:
         spec = self.taxonomy.intents.get(intent)

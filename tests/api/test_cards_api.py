@@ -273,6 +273,17 @@ def test_an_event_without_an_intent_is_read_from_its_text_and_routed(product) ->
         assert card["trigger"].startswith("pricing_question") and "read from the message" in card["trigger"]
     product.post("/api/events", json=asked, headers=auth(product, "rep1"))  # the same event again: nothing new
     assert not [line for line in product.worker.tick().events if line.startswith("ev-text-1")]
+    seen = product.get("/api/events/ev-text-1", headers=auth(product, "rep1")).json()
+    assert seen["status"] == "processed" and seen["posted_intent"] is None
+    assert seen["read_as"]["intent"] == "pricing_question" and seen["read_as"]["taxonomy_version"]
+    assert seen["processing_seconds"] is not None and seen["processing_seconds"] >= 0
+    if seen["card_id"]:
+        assert seen["decision_policy_version"] and seen["decision_method"] in {"model", "rules"}
+    quiet = product.get("/api/events/ev-text-2", headers=auth(product, "crm")).json()
+    assert quiet["status"] == "processed" and quiet["card_id"] is None and quiet["result"] == "no trigger"
+    assert product.get("/api/events/ev-text-1", headers=auth(product, "rep2")).status_code == 403  # not rep2's customer
+    missing = product.get("/api/events/nope", headers=auth(product, "crm"))
+    assert missing.status_code == 404 and missing.json()["field"] == "event_id"
 
 
 def test_an_adopted_card_keeps_its_draft_when_a_later_event_arrives(product) -> None:
