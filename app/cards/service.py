@@ -629,7 +629,7 @@ class EventStatus(BaseModel):
     result: str | None
     read_as: EventReading | None
     card_id: str | None
-    decision_method: str | None = None  # model | rules
+    decision_method: str | None = None  # model | rule-based
     decision_model_version: str | None = None
     decision_policy_version: str | None = None
     queued_at: datetime | None

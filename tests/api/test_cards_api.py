@@ -278,7 +278,7 @@ def test_an_event_without_an_intent_is_read_from_its_text_and_routed(product) ->
     assert seen["read_as"]["intent"] == "pricing_question" and seen["read_as"]["taxonomy_version"]
     assert seen["processing_seconds"] is not None and seen["processing_seconds"] >= 0
     if seen["card_id"]:
-        assert seen["decision_policy_version"] and seen["decision_method"] in {"model", "rules"}
+        assert seen["decision_policy_version"] and seen["decision_method"] in {"model", "rule-based"}
     quiet = product.get("/api/events/ev-text-2", headers=auth(product, "crm")).json()
     assert quiet["status"] == "processed" and quiet["card_id"] is None and quiet["result"] == "no trigger"
     assert product.get("/api/events/ev-text-1", headers=auth(product, "rep2")).status_code == 403  # not rep2's customer
