@@ -268,3 +268,22 @@ def test_review_check_bad_input_is_named_line_by_line_and_a_broken_policy_by_fil
     get_settings.cache_clear()
     result = invoke("review", "check", "--file", str(messages))
     assert result.exit_code == 2 and "claims.yaml" in result.output and "line" in result.output
+
+
+def test_a_misspelt_validator_in_the_policy_is_refused_with_its_line(data_dir: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from tests.conftest import ROOT
+
+    messages = tmp_path / "m.jsonl"
+    messages.write_text(json.dumps({"id": "m1", "channel": "sms", "text": "Hi Ana. Reply STOP to opt out."}) + "\n")
+    broken = tmp_path / "guardrails"
+    shutil.copytree(ROOT / "guardrails", broken)
+    policy = (broken / "policy.yaml").read_text()
+    (broken / "policy.yaml").write_text(policy.replace("  claims:", "  claimz:", 1))
+    monkeypatch.setenv("GUARDRAILS_DIR", str(broken))
+    get_settings.cache_clear()
+    result = invoke("review", "check", "--file", str(messages))
+    line = next(i for i, row in enumerate(policy.splitlines(), 1) if row.startswith("  claims:"))
+    assert result.exit_code == 2 and f"policy.yaml line {line}: validators.claimz is not a validator" in result.output

@@ -14,6 +14,13 @@ FILES = ("policy.yaml", "claims.yaml", "disclosures.yaml", "tone.yaml", "injecti
          "sensitive.yaml", "judge.yaml", "conduct.yaml")
 
 
+# The validators the product runs (app/review/validators.py builds exactly these; a test keeps the two equal).
+# policy.yaml gives each a severity; a name it lists that is not here is a typo, refused with its line.
+VALIDATORS = ("pii", "claims", "disclosures", "faithfulness", "tone", "injection_echo", "channel_limits",
+              "hidden_text", "disguised_text", "links", "credentials", "sensitive_topics", "judge", "judge_watch",
+              "conduct")
+
+
 class ReviewPolicyError(ValueError):
     """A policy file that is missing or invalid; the message names the file and the field."""
 
@@ -63,6 +70,12 @@ class ReviewPolicy:
         main = raw["policy.yaml"]
         try:
             severity = {name: spec["severity"] for name, spec in main["validators"].items()}
+            unknown = [n for n in severity if n not in VALIDATORS]
+            if unknown:
+                text = (folder / "policy.yaml").read_text(encoding="utf-8")
+                line = next((i for i, row in enumerate(text.splitlines(), 1) if row.strip().startswith(f"{unknown[0]}:")), 0)
+                raise ReviewPolicyError(f"policy.yaml line {line}: validators.{unknown[0]} is not a validator "
+                                        f"(known: {', '.join(VALIDATORS)})")
             bad = {n: s for n, s in severity.items() if s not in ("hard", "soft")}
             if bad:
                 raise ReviewPolicyError(f"policy.yaml: validators.{next(iter(bad))}.severity must be hard or soft")

@@ -293,3 +293,9 @@ def test_redaction_keeps_what_was_said_and_drops_who_said_it() -> None:
     redacted = personal_data.redact(text, patterns)
     assert redacted == ("Hi, I'm [person], call me on [phone] or [email] about 30 seats. "
                         "My name is [person] and I agree.")
+
+
+def test_the_policy_names_exactly_the_validators_the_product_builds(reviewer) -> None:
+    from app.review.policy import VALIDATORS
+
+    assert set(reviewer.validators) == set(VALIDATORS) == set(reviewer.policy.severity)
