@@ -1,10 +1,11 @@
-"""The learned judge: a calibrated classifier per risk category on sentence embeddings.
+"""The learned judge: classifiers of risk and of risk category on sentence embeddings.
 
 Rules catch what must be exact (disclosures, personal-data formats, links); the judge catches wording
 nobody wrote down. It is trained on the team's labelled sentences (`guardrails/judge.yaml`: examples per
 category and hard negatives) with the embedding model the library uses, and judges each sentence of a
-draft that is not word for word in the approved template. Its probabilities are calibrated (Platt scaling
-on cross-validated folds), so the thresholds in the file mean what they say.
+draft that is not word for word in the approved template. Its scores are not calibrated frequencies (the
+training is class-balanced); the thresholds in the file are set on cross-validated scores of the team's own
+sentences (eval/judge_eval.py), so each reads as "the share of the hard negatives this would hold or block".
 """
 
 from __future__ import annotations
