@@ -115,10 +115,10 @@ class Services:
         """The intent classifier of the company's taxonomy (script_library/intents.yaml), trained on first use."""
         from app.intents.service import IntentService
         from app.intents.taxonomy import Taxonomy
-        from app.review.policy import ReviewPolicy
 
+        # The personal-data patterns redacted before classifying are the review policy's own.
         return IntentService(Taxonomy.load(self.settings.library_dir / "intents.yaml"), self.embedder,
-                             ReviewPolicy.load(self.settings.guardrails_dir).pii_patterns)
+                             self.reviewer.policy.pii_patterns)
 
     @property
     def profile(self) -> Any:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.cards.tables import Card, CardAction, EventJob
 from app.data import history
-from app.data.tables import Customer
+from app.data.tables import Customer, Event
 from app.domain import Channel, EventRecord, Outcome
 from app.drafting import service as drafting
 from app.drafting.facts import CompanyProfile
@@ -32,6 +32,7 @@ from app.drafting.service import Drafter, DraftInputs, DraftMode, DraftRequest, 
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.feedback import service as feedback
 from app.intents import service as intents
+from app.intents.tables import EventIntent
 from app.library.index import TemplateIndex
 from app.library.retrieval import best_for_decision
 from app.models.tables import Decision
@@ -693,12 +694,17 @@ def check_trigger(*, session: Session, event_id: str) -> TriggerCheck:
     if event is None or customer is None:
         return TriggerCheck(event_id=event_id, customer_id=None, intent=None, fires=False,
                             problem="the event or its customer is gone")
-    intent = event.intent
-    if intent is None:  # no label posted: what the classifier read in the text, if it read anything
-        found = intents.classified(session=session, event_id=event_id)
-        intent = found.intent if found is not None else None
+    intent, _ = _event_intent(session, event)
     fires = (intent, customer.lifecycle_stage) in TRIGGERS or (intent, None) in TRIGGERS
     return TriggerCheck(event_id=event_id, customer_id=customer.id, intent=intent, fires=fires)
+
+
+def _event_intent(session: Session, event: Event) -> tuple[str | None, EventIntent | None]:
+    """The event's intent as posted or, when none was, what the classifier read in its text (and that reading)."""
+    if event.intent is not None:
+        return event.intent, None
+    found = intents.classified(session=session, event_id=event.id)
+    return (found.intent if found is not None else None), found
 
 
 def text_to_classify(*, session: Session, event_id: str) -> str | None:
@@ -723,11 +729,8 @@ def card_from_trigger(*, session: Session, event_id: str, decision: Decision, no
     its draft (the rep is already working with it); an open or queued one is drafted again for the new reasons,
     and the old draft's queue items are withdrawn."""
     event = history.get_event(session=session, event_id=event_id)
-    intent, read = event.intent, ""
-    if intent is None:
-        found = intents.classified(session=session, event_id=event_id)
-        if found is not None:
-            intent, read = found.intent, f" (read from the message, {found.confidence:.0%}, taxonomy {found.taxonomy_version})"
+    intent, found = _event_intent(session, event)
+    read = f" (read from the message, {found.confidence:.0%}, taxonomy {found.taxonomy_version})" if found else ""
     if decision.status != "recommended":
         why = ", ".join(map(str, decision.suppressed_by)) or decision.status
         return finish_event(session=session, event_id=event_id, now=now,

@@ -70,6 +70,7 @@ class Scored:
     confidence: np.ndarray
     scope: np.ndarray
     oos_wins: np.ndarray
+    second: np.ndarray  # the next most likely class (the intent it nearly was)
 
 
 def nearest_similarity(reference: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -92,7 +93,9 @@ def score(head: Any, reference: np.ndarray, vectors: np.ndarray, oos_label: str)
     nearest = nearest_similarity(reference, vectors)
     oos_wins = (probabilities[:, classes.index(oos_label)] > confidence) if oos_label in classes \
         else np.zeros(len(vectors), dtype=bool)
-    return Scored(np.array(classes, dtype=object)[best], confidence, 0.5 * confidence + (nearest - 0.5), oos_wins)
+    second = np.argsort(probabilities, axis=1)[:, -2] if len(classes) > 1 else best
+    names = np.array(classes, dtype=object)
+    return Scored(names[best], confidence, 0.5 * confidence + (nearest - 0.5), oos_wins, names[second])
 
 
 @dataclass

@@ -61,13 +61,11 @@ class IntentService:
         model = self.model()
         vectors = model.embedder.embed([self._readable(text)])
         scored = score(model.head, model.reference, vectors, self.taxonomy.other)
-        probabilities = model.head.predict_proba(vectors)[0]
-        order = [str(model.head.classes_[i]) for i in probabilities.argsort()[::-1]]
         best, confidence = str(scored.intent[0]), float(scored.confidence[0])
         in_scope = scored.scope[0] >= model.threshold and confidence >= self.taxonomy.intents[best].threshold
         name = getattr(self.embedder, "name", "embeddings")
         # The runner-up is the intent it nearly was: the second best, or the best when the message became `other`.
-        runner_up = (order[1] if len(order) > 1 else None) if in_scope else best
+        runner_up = str(scored.second[0]) if in_scope else best
         return Classification(intent=best if in_scope else self.taxonomy.other, confidence=confidence,
                               runner_up=runner_up, taxonomy_version=self.taxonomy.version,
                               model=f"{name} + logistic regression")

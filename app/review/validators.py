@@ -434,13 +434,6 @@ SELF_SERVICE = re.compile(r"(re-?set|change|update)\b", re.I)
 SELF_SERVICE_CUE = re.compile(r"\b(yourself|settings|in your account|on your account page|self-service)\b", re.I)
 
 
-def sentence_around(text: str, start: int, end: int) -> str:
-    """The sentence a span lies in (to the nearest . ! ? or line break on each side)."""
-    left = max(text.rfind(c, 0, start) for c in ".!?\n") + 1
-    rights = [i for i in (text.find(c, end) for c in ".!?\n") if i != -1]
-    return text[left:min(rights) if rights else len(text)]
-
-
 @register_validator(name="outreach/credentials", data_type="string")
 class NoCredentialRequests(Validator):
     """No asking for passwords, one-time codes, PINs, card numbers or login details (honest negations pass)."""
@@ -458,7 +451,9 @@ class NoCredentialRequests(Validator):
                     if NEGATION.search(before) or re.search(r"\b(never|not|won.t|will not|do not|don.t)\b",
                                                             match.group(), re.I):
                         continue  # "we will never ask you to enter your password"
-                    if SELF_SERVICE.match(match.group()) and SELF_SERVICE_CUE.search(sentence_around(text, *match.span())):
+                    if SELF_SERVICE.match(match.group()) and any(
+                            SELF_SERVICE_CUE.search(sentence.text) for sentence in sentences(text)
+                            if sentence.start <= match.start() < sentence.end):
                         continue  # "you can reset your password yourself in Settings": nobody is asked for it
                     start, end = to_clean(*match.span())
                     if not any(s <= start < e for s, e, _ in spans):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -266,29 +265,27 @@ def test_the_learned_judge_lets_honest_wording_pass(reviewer) -> None:
     ("For my take on Mrs. Karataev, see the review.", "person", "Karataev"),
     ("My name is Rubija and I have a question.", "person", "Rubija"),
 ])
-def test_the_personal_data_finder_reads_addresses_and_names_in_many_forms(text: str, kind: str, span: str) -> None:
+def test_the_personal_data_finder_reads_addresses_and_names_in_many_forms(reviewer, text: str, kind: str,
+                                                                          span: str) -> None:
     from app.review import personal_data
-    from app.review.policy import ReviewPolicy
 
-    found = personal_data.find(text, ReviewPolicy.load(Path(__file__).resolve().parents[2] / "guardrails").pii_patterns)
+    found = personal_data.find(text, reviewer.policy.pii_patterns)
     assert any(f.kind == kind and span in text[f.start:f.end] for f in found), found
 
 
 @pytest.mark.parametrize("not_a_phone", ["The job ran at 2026-04-13 12:00.", "The server 48.90.248.226 answered.",
                                          "Send it to 70248 31 Main Street."])
-def test_timestamps_and_ip_addresses_are_not_phone_numbers(not_a_phone: str) -> None:
+def test_timestamps_and_ip_addresses_are_not_phone_numbers(reviewer, not_a_phone: str) -> None:
     from app.review import personal_data
-    from app.review.policy import ReviewPolicy
 
-    found = personal_data.find(not_a_phone, ReviewPolicy.load(Path(__file__).resolve().parents[2] / "guardrails").pii_patterns)
+    found = personal_data.find(not_a_phone, reviewer.policy.pii_patterns)
     assert not [f for f in found if f.kind == "phone"], found
 
 
-def test_redaction_keeps_what_was_said_and_drops_who_said_it() -> None:
+def test_redaction_keeps_what_was_said_and_drops_who_said_it(reviewer) -> None:
     from app.review import personal_data
-    from app.review.policy import ReviewPolicy
 
-    patterns = ReviewPolicy.load(Path(__file__).resolve().parents[2] / "guardrails").pii_patterns
+    patterns = reviewer.policy.pii_patterns
     text = "Hi, I'm Maria Lopez, call me on +44 20 7946 0011 or maria@firm.example about 30 seats. My name is Rubija and I agree."
     redacted = personal_data.redact(text, patterns)
     assert redacted == ("Hi, I'm [person], call me on [phone] or [email] about 30 seats. "
