@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     token_ttl_days: float = Field(default=90.0, gt=0)
     # How far in the future a posted event's time may be (clock skew between systems), in seconds.
     event_clock_skew_s: float = Field(default=300.0, ge=0)
+    # Service events keep their email, user, session and account ids only as HMAC-SHA256 keys under this secret.
+    # Set your own in production: the default only keeps the values from being read back in a copied database.
+    identity_hash_key: str = Field(default="outreach-identity-v1", min_length=8)
+    # A probabilistic identity match needs at least this posterior probability (else: quarantine).
+    identity_match_threshold: float = Field(default=0.95, gt=0.5, lt=1)
     # Review policy (YAML data for the guardrail validators).
     guardrails_dir: Path = Path("guardrails")
     company_profile_file: Path | None = None

@@ -130,6 +130,50 @@ class EventRecord(Record):
 
 
 
+class ServiceEventType(StrEnum):
+    CONVERSATION_CLOSED = "conversation_closed"
+    TICKET_UPDATED = "ticket_updated"
+    CHAT_MESSAGE = "chat_message"
+    EMAIL_RECEIVED = "email_received"
+    CALL_TRANSCRIPT = "call_transcript"
+    FORM_SUBMITTED = "form_submitted"
+
+
+class ServiceChannel(StrEnum):
+    """Where a service conversation happened."""
+
+    CHAT = "chat"
+    EMAIL = "email"
+    CALL = "call"
+    SMS = "sms"
+    WEB = "web"
+    SOCIAL = "social"
+
+
+MAX_MESSAGE_CHARS = 10_000
+
+
+class ServiceEventRecord(Record):
+    """A service conversation as a help desk or chat tool sends it (the canonical service event). Who it is
+    about is not given as a customer id: it is resolved from `user_id`, `email`, `account_id` and the session;
+    the intent is read from `message`."""
+
+    event_id: str = Field(min_length=1, max_length=96)
+    event_type: ServiceEventType
+    timestamp: UTCDatetime
+    channel: ServiceChannel
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    session_id: str | None = Field(default=None, max_length=128)
+    user_id: str | None = Field(default=None, max_length=128)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    account_id: str | None = Field(default=None, max_length=128)
+    agent_id: str | None = Field(default=None, max_length=64)
+    outcome: str | None = Field(default=None, max_length=64)
+    satisfaction: float | None = Field(default=None, ge=0, le=10)
+    resolution_flag: bool | None = None
+    product: str | None = Field(default=None, max_length=64)
+
+
 class OutreachRecord(Record):
     id: str = Field(min_length=1, max_length=96)
     customer_id: str = Field(min_length=1, max_length=64)

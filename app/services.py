@@ -121,6 +121,15 @@ class Services:
                              self.reviewer.policy.pii_patterns)
 
     @property
+    def routing(self) -> Any:
+        """The routing policy (script_library/routing.yaml), checked against the taxonomy's routes."""
+        from app.intents.routing import RoutingPolicy
+
+        taxonomy = self.intents.taxonomy
+        return RoutingPolicy.load(self.settings.library_dir / "routing.yaml",
+                                  {name: spec.route for name, spec in taxonomy.intents.items()})
+
+    @property
     def profile(self) -> Any:
         """The company profile (re-read when its file changes)."""
         from app.drafting.facts import load_profile

@@ -1,7 +1,7 @@
 """The background worker: an edge like the API and the CLI. Each job is one unit of work; its slow part
 (a fresh decision, the model writing a draft, the validators) is prepared before the write.
 
-Jobs: triggers from posted events, drafts for open cards, SLA reminders and reassignment. `Worker.start`
+Jobs: routing posted events, drafts for open cards, SLA reminders and reassignment. `Worker.start`
 runs them every WORKER_INTERVAL_S seconds in a thread of the served product; run one worker per store.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from app.cards import events
 from app.cards import service as cards
 from app.cards.service import SlaReport
-from app.intents import service as intents
 from app.models.scoring import decide_fresh, store_fresh
 from app.review import service as review
 from app.services import Services
@@ -31,39 +31,43 @@ class Round(BaseModel):
 
 
 def handle_event(services: Services, event_id: str) -> str:
-    """Check one posted event against the triggers; a match gets a fresh decision and a card. An event posted
-    with text but no intent is classified first (the taxonomy's classifier), and the classification stored."""
+    """Route one queued event: read its intent (an event with text but no intent is classified first, and the
+    reading stored), then the routing policy decides; a route that fires gets a fresh decision (the lead score
+    after the event) and makes or refreshes a card, and the event keeps the lineage."""
     now = services.now()
     with services.read() as session:
-        text = cards.text_to_classify(session=session, event_id=event_id)
+        text = events.text_to_classify(session=session, event_id=event_id)
     if text is not None:  # posted without an intent: read it (slow, outside any transaction), then store it
         try:
             classification = services.intents.classify(text)
         except Exception as exc:  # noqa: BLE001 - fail closed: nothing is routed on a guess
             log.exception("classifying event %s failed", event_id)
             with services.unit_of_work() as session:
-                return cards.finish_event(session=session, event_id=event_id, now=now,
-                                          result=f"failed: the message could not be classified ({type(exc).__name__}: {exc})")
+                return events.finish_event(session=session, event_id=event_id, now=now,
+                                           result=f"failed: the message could not be classified ({type(exc).__name__}: {exc})")
         with services.unit_of_work() as session:
-            intents.record(session=session, event_id=event_id, classification=classification, now=now)
+            events.record_reading(session=session, event_id=event_id, classification=classification, now=now)
+    taxonomy, routing = services.intents.taxonomy, services.routing
     with services.read() as session:
-        check = cards.check_trigger(session=session, event_id=event_id)
-    if check.problem or not check.fires:
-        result = f"failed: {check.problem}" if check.problem else "no trigger"
+        check = events.check_route(session=session, event_id=event_id, taxonomy=taxonomy, routing=routing, now=now)
+        score_before = events.last_score(session=session, customer_id=check.customer_id) if check.fires else None
+    if not check.fires:
         with services.unit_of_work() as session:
-            return cards.finish_event(session=session, event_id=event_id, result=result, now=now)
+            return events.finish_event(session=session, event_id=event_id, result=check.why, now=now,
+                                       route=check.route, suppressed=check.suppressed)
     try:
         fresh = decide_fresh(services.store, check.customer_id, now=now, policy=services.contact_policy,
                              reasons=services.reason_table, challenger_share=services.settings.challenger_share)
         with services.unit_of_work() as session:
             decision = store_fresh(session=session, fresh=fresh, now=now)
-            return cards.card_from_trigger(session=session, event_id=event_id, decision=decision, now=now,
-                                           sla_hours=services.settings.card_sla_hours)
+            return events.card_from_route(session=session, event_id=event_id, route=routing.routes[check.route],
+                                          decision=decision, score_before=score_before, taxonomy=taxonomy,
+                                          routing=routing, now=now)
     except Exception as exc:  # noqa: BLE001 - one bad event must not stop the worker
-        log.exception("trigger for event %s failed", event_id)
+        log.exception("routing event %s failed", event_id)
         with services.unit_of_work() as session:
-            return cards.finish_event(session=session, event_id=event_id, now=now,
-                                      result=f"failed: {type(exc).__name__}: {exc}")
+            return events.finish_event(session=session, event_id=event_id, now=now,
+                                       result=f"failed: {type(exc).__name__}: {exc}")
 
 
 def draft_card(services: Services, card_id: str) -> bool:
@@ -111,11 +115,15 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
+    def route_pending(self) -> list[str]:
+        """Route the queued events (a batch of up to 100): one line per event, saying what became of it."""
+        with self.services.read() as session:
+            pending = events.pending_events(session=session)
+        return [f"{event_id}: {handle_event(self.services, event_id)}" for event_id in pending]
+
     def tick(self, *, draft_limit: int = 5) -> Round:
         with self._lock:
-            with self.services.read() as session:
-                pending = cards.pending_events(session=session)
-            fired = [f"{event_id}: {handle_event(self.services, event_id)}" for event_id in pending]
+            fired = self.route_pending()
             drafted = draft_cards(self.services, limit=draft_limit, stopping=self._stop.is_set)
             return Round(events=fired, drafted=drafted, sla=sweep(self.services))
 

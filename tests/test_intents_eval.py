@@ -106,8 +106,8 @@ def test_intents_classify_reads_a_message_with_the_company_taxonomy(tmp_path: Pa
 
 @pytest.mark.parametrize("edit, says", [
     (("threshold: 0.45", "threshold: 4.5"), "threshold must be a probability"),
-    (("route: handoff_to_owner", "route: teleport"), "route must be one of"),
-    (("version: 2026-11-23.2", "version:"), "needs a `version`"),
+    (("severity: medium", "severity: urgent"), "severity must be one of"),
+    (("version: 2026-11-23.3", "version:"), "needs a `version`"),
 ])
 def test_a_broken_taxonomy_names_the_file_and_the_field(tmp_path: Path, edit, says) -> None:
     from app.intents.taxonomy import Taxonomy, TaxonomyError

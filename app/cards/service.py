@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,17 +21,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.cards.tables import Card, CardAction, EventJob
-from app.data import history
-from app.data.tables import Customer, Event
-from app.domain import Channel, EventRecord, Outcome
+from app.cards.tables import Card, CardAction
+from app.data.tables import Customer
+from app.domain import Channel, Outcome
 from app.drafting import service as drafting
 from app.drafting.facts import CompanyProfile
 from app.drafting.service import Drafter, DraftInputs, DraftMode, DraftRequest, DraftResult
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.feedback import service as feedback
-from app.intents import service as intents
-from app.intents.tables import EventIntent
 from app.library.index import TemplateIndex
 from app.library.retrieval import best_for_decision
 from app.models.tables import Decision
@@ -76,12 +72,6 @@ REJECT_REASONS = {"not_relevant": "not relevant for this customer", "bad_timing"
                   "wrong_channel": "wrong channel", "already_in_touch": "already in touch",
                   "poor_script": "the script is not usable", "do_not_contact": "customer asked not to be contacted",
                   "other": "other"}
-# A new event that meets one of these makes (or refreshes) a card without waiting for the batch run:
-# (event intent, lifecycle stage the customer must be in, or None for any).
-TRIGGERS = {("pricing_question", "lead"), ("renewal_risk", "active"), ("upsell_interest", "active"),
-            ("implementation_blocker", None), ("complaint", None)}
-
-
 # --- who may do what -------------------------------------------------------------------------------------
 
 def can_see(user: User, card: Card) -> bool:
@@ -169,6 +159,8 @@ class CardView(BaseModel):
     priority: float
     source: str
     trigger: str | None
+    route: str | None = None  # the routing rule that made or refreshed it (a routed event)
+    sla_minutes: int | None = None  # minutes its owner has for a first touch (a routed event); else due_at
     rep_id: str | None
     team: str | None
     due_at: datetime
@@ -239,6 +231,7 @@ def views(session: Session, cards: list[Card]) -> list[CardView]:
         released = releases.get(card.draft_id) if card.release_id else None
         out.append(CardView(
             id=card.id, status=card.status, priority=round(card.priority, 4), source=card.source, trigger=card.trigger,
+            route=card.route, sla_minutes=card.sla_minutes,
             rep_id=card.rep_id, team=card.team, due_at=card.due_at,
             customer=CustomerBrief(id=customer.id, name=" ".join(p for p in (customer.first_name, customer.last_name) if p),
                                    segment=customer.segment, industry=customer.industry, stage=customer.lifecycle_stage),
@@ -570,195 +563,6 @@ def sweep_sla(*, session: Session, now: datetime, sla_hours: float) -> SlaReport
                          subject_id=card.id, now=now, details={"from_rep": card.rep_id, "to_team": card.team})
             card.rep_id, card.reassigned_at = None, now
     return counts
-
-
-# --- events and triggers ---------------------------------------------------------------------------------
-
-class EventAccepted(BaseModel):
-    event_id: str
-    queued: bool
-    duplicate: bool = False
-
-
-def accept_event(*, session: Session, user: User, record: EventRecord, now: datetime, skew_s: float) -> EventAccepted:
-    """Store a posted event and queue it for the trigger worker. Reps post events of their own customers,
-    an integration (or admin) of any. Posting the same event again is a no-op; another event under a used
-    id is refused."""
-    if user.role not in (Role.REP, Role.INTEGRATION, Role.ADMIN):
-        raise Forbidden(f"events come from reps and integrations (you are {user.role})", field="role")
-    if record.occurred_at.year < 1970:
-        raise InvalidInput("is before 1970: not a plausible time for an event", field="occurred_at")
-    if record.occurred_at > now + timedelta(seconds=skew_s):
-        raise InvalidInput("must not be in the future", field="occurred_at")
-    customer = session.get(Customer, record.customer_id)
-    if customer is None:
-        raise InvalidInput(f"customer {record.customer_id!r} not found", field="customer_id")
-    if user.role == Role.REP and customer.owner_rep != user.rep_id:
-        raise Forbidden(f"customer {record.customer_id} is not yours: a rep posts events of their own customers",
-                        field="customer_id")
-    stored = history.get_event(session=session, event_id=record.id)
-    if stored is not None:
-        if not history.same_event(stored, record):
-            raise Conflict(f"event {record.id!r} was already posted with other content: use a new id", field="id")
-        return EventAccepted(event_id=record.id, queued=True, duplicate=True)
-    history.add_event(session=session, record=record)
-    session.add(EventJob(event_id=record.id, status="pending", created_at=now))
-    return EventAccepted(event_id=record.id, queued=True)
-
-
-class EventReading(BaseModel):
-    """What the classifier read in an event's text."""
-
-    intent: str
-    confidence: float
-    runner_up: str | None
-    taxonomy_version: str
-    model: str
-    classified_at: datetime
-
-
-class EventStatus(BaseModel):
-    """What happened to a posted event: queued, processed or failed, what was read in it, the card it made
-    and the versions behind that, and how long it took."""
-
-    event_id: str
-    customer_id: str
-    occurred_at: datetime
-    type: str
-    posted_intent: str | None
-    status: str  # pending | processed | failed
-    result: str | None
-    read_as: EventReading | None
-    card_id: str | None
-    decision_method: str | None = None  # model | rule-based
-    decision_model_version: str | None = None
-    decision_policy_version: str | None = None
-    queued_at: datetime | None
-    processed_at: datetime | None
-    processing_seconds: float | None
-
-
-CARD_IN_RESULT = re.compile(r"^card (\S+) (?:created|refreshed) by ")
-
-
-def event_status(*, session: Session, user: User, event_id: str) -> EventStatus:
-    """A posted event as its poster and the people who act on it may see it: reps for their own customers,
-    integrations, compliance, data scientists and admins for any."""
-    event = history.get_event(session=session, event_id=event_id)
-    if event is None:
-        raise NotFound(f"no event {event_id!r}", field="event_id")
-    customer = session.get(Customer, event.customer_id)
-    if user.role == Role.REP and (customer is None or customer.owner_rep != user.rep_id):
-        raise Forbidden(f"event {event_id} is about a customer who is not yours", field="event_id")
-    if user.role == Role.CONTENT:
-        raise Forbidden("the content team does not read customer events", field="role")
-    job = session.get(EventJob, event_id)
-    found = intents.classified(session=session, event_id=event_id)
-    # finish_event writes "card <id> created|refreshed by <intent>" when a trigger made or refreshed a card.
-    matched = CARD_IN_RESULT.match(job.result or "") if job is not None else None
-    card = session.get(Card, matched.group(1)) if matched else None
-    decision = session.get(Decision, card.decision_id) if card is not None and card.decision_id else None
-    status = "pending" if job is None or job.status == "pending" else ("failed" if job.status == "failed" else "processed")
-    return EventStatus(
-        event_id=event.id, customer_id=event.customer_id, occurred_at=event.occurred_at, type=event.type,
-        posted_intent=event.intent, status=status, result=job.result if job is not None else None,
-        read_as=EventReading(intent=found.intent, confidence=found.confidence, runner_up=found.runner_up,
-                             taxonomy_version=found.taxonomy_version, model=found.model,
-                             classified_at=found.classified_at) if found is not None else None,
-        card_id=card.id if card is not None else None,
-        decision_method=decision.method if decision is not None else None,
-        decision_model_version=decision.model_version if decision is not None else None,
-        decision_policy_version=decision.policy_version if decision is not None else None,
-        queued_at=job.created_at if job is not None else None, processed_at=job.processed_at if job is not None else None,
-        processing_seconds=(job.processed_at - job.created_at).total_seconds()
-        if job is not None and job.processed_at is not None else None)
-
-
-class TriggerCheck(BaseModel):
-    event_id: str
-    customer_id: str | None
-    intent: str | None
-    fires: bool
-    problem: str | None = None
-
-
-def pending_events(*, session: Session, limit: int = 100) -> list[str]:
-    return list(session.scalars(select(EventJob.event_id).where(EventJob.status == "pending")
-                                .order_by(EventJob.created_at).limit(limit)))
-
-
-def check_trigger(*, session: Session, event_id: str) -> TriggerCheck:
-    """Does this queued event fire a trigger for its customer's lifecycle stage?"""
-    event = history.get_event(session=session, event_id=event_id)
-    customer = session.get(Customer, event.customer_id) if event is not None else None
-    if event is None or customer is None:
-        return TriggerCheck(event_id=event_id, customer_id=None, intent=None, fires=False,
-                            problem="the event or its customer is gone")
-    intent, _ = _event_intent(session, event)
-    fires = (intent, customer.lifecycle_stage) in TRIGGERS or (intent, None) in TRIGGERS
-    return TriggerCheck(event_id=event_id, customer_id=customer.id, intent=intent, fires=fires)
-
-
-def _event_intent(session: Session, event: Event) -> tuple[str | None, EventIntent | None]:
-    """The event's intent as posted or, when none was, what the classifier read in its text (and that reading)."""
-    if event.intent is not None:
-        return event.intent, None
-    found = intents.classified(session=session, event_id=event.id)
-    return (found.intent if found is not None else None), found
-
-
-def text_to_classify(*, session: Session, event_id: str) -> str | None:
-    """The text of an event posted without an intent and not classified yet (None when there is nothing to do)."""
-    event = history.get_event(session=session, event_id=event_id)
-    if event is None or event.intent is not None or not (event.text or "").strip():
-        return None
-    if intents.classified(session=session, event_id=event_id) is not None:
-        return None
-    return event.text
-
-
-def finish_event(*, session: Session, event_id: str, result: str, now: datetime) -> str:
-    row = session.get(EventJob, event_id)
-    if row is not None:
-        row.status, row.processed_at, row.result = ("failed" if result.startswith("failed") else "done"), now, result
-    return result
-
-
-def card_from_trigger(*, session: Session, event_id: str, decision: Decision, now: datetime, sla_hours: float) -> str:
-    """Create or refresh the customer's card for a fired trigger with the fresh decision. An adopted card keeps
-    its draft (the rep is already working with it); an open or queued one is drafted again for the new reasons,
-    and the old draft's queue items are withdrawn."""
-    event = history.get_event(session=session, event_id=event_id)
-    intent, found = _event_intent(session, event)
-    read = f" (read from the message, {found.confidence:.0%}, taxonomy {found.taxonomy_version})" if found else ""
-    if decision.status != "recommended":
-        why = ", ".join(map(str, decision.suppressed_by)) or decision.status
-        return finish_event(session=session, event_id=event_id, now=now,
-                            result=f"trigger {intent}: not recommended ({why})")
-    trigger = f"{intent} at {event.occurred_at.isoformat()}{read}"
-    customer = session.get(Customer, decision.customer_id)
-    card = session.scalars(select(Card).where(Card.customer_id == decision.customer_id, Card.status.in_(LIVE))).first()
-    if card is None:
-        card = Card(id=_new_id(), customer_id=decision.customer_id, rep_id=customer.owner_rep, team=customer.team,
-                    status=CardStatus.OPEN, source="trigger", day=now.date().isoformat(), created_at=now)
-        session.add(card)
-        action = "created"
-    else:
-        action = "refreshed"
-        if card.status == CardStatus.QUEUED:
-            _move(card, CardStatus.OPEN)
-    card.priority, card.trigger = float(decision.score or 0) + 1.0, trigger
-    card.updated_at, card.due_at = now, now + timedelta(hours=sla_hours)
-    if card.status != CardStatus.ADOPTED:
-        if card.draft_id:
-            review.withdraw(session=session, lineage_id=card.draft_id, by="system", now=now,
-                            reason=f"card refreshed by {intent}")
-        card.decision_id, card.draft_id, card.template_id = decision.id, None, None  # drafted again
-    session.flush()
-    audit.record(session=session, actor="system", action=f"card_{action}", subject_type="card", subject_id=card.id,
-                 now=now, details={"trigger": trigger, "decision": decision.id,
-                                   "kept_draft": card.status == CardStatus.ADOPTED})
-    return finish_event(session=session, event_id=event_id, now=now, result=f"card {card.id} {action} by {intent}")
 
 
 # --- drafting cards in the background --------------------------------------------------------------------

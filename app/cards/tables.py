@@ -29,7 +29,10 @@ class Card(Base):
     status: Mapped[str] = mapped_column(String(16))
     priority: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(16))  # batch | trigger
-    trigger: Mapped[str | None] = mapped_column(String(96))
+    trigger: Mapped[str | None] = mapped_column(String(200))
+    # For a card a routed event made: the routing rule, and the minutes the owner has for a first touch.
+    route: Mapped[str | None] = mapped_column(String(48))
+    sla_minutes: Mapped[int | None] = mapped_column(Integer)
     day: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -61,12 +64,23 @@ class CardAction(Base):
 
 
 class EventJob(Base):
-    """An event posted to the API, waiting for the worker to check its triggers (durable across restarts)."""
+    """An event posted to the API, waiting for the worker to route it (durable across restarts); once done, its
+    lineage: the rule that fired or why none did, the card, the score before and after, the versions behind it."""
 
     __tablename__ = "event_jobs"
 
     event_id: Mapped[str] = mapped_column(String(96), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | done | failed
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | done | suppressed | failed
     created_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
     result: Mapped[str | None] = mapped_column(Text)
+    customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    route: Mapped[str | None] = mapped_column(String(48))
+    card_id: Mapped[str | None] = mapped_column(String(16))
+    decision_id: Mapped[int | None] = mapped_column(Integer)
+    score_before: Mapped[float | None] = mapped_column(Float)
+    score_after: Mapped[float | None] = mapped_column(Float)
+    feature_set_version: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    taxonomy_version: Mapped[str | None] = mapped_column(String(64))
+    routing_policy_version: Mapped[str | None] = mapped_column(String(64))

@@ -48,7 +48,8 @@ def intents_classify(
 
     classifier = services().intents
     found = classifier.classify(text)
-    result = {**dataclasses.asdict(found), "route": classifier.route_of(found.intent)}
+    spec = classifier.taxonomy.intents.get(found.intent)
+    result = {**dataclasses.asdict(found), "route": spec.route if spec is not None else "none"}
     if as_json:
         print(json.dumps(result))
         return

@@ -22,12 +22,21 @@ def get_event(*, session: Session, event_id: str) -> Event | None:
     return session.get(Event, event_id)
 
 
-def same_event(row: Event, record: EventRecord) -> bool:
-    """Whether a stored event says exactly what a posted record says (a retry, not a different event)."""
-    return all(getattr(row, name) == value for name, value in record.model_dump().items())
+def same_event(row: Event, record: EventRecord, *, intent_was_read: bool = False) -> bool:
+    """Whether a stored event says exactly what a posted record says (a retry, not a different event). When its
+    intent was read from its text (`intent_was_read`), the stored intent is that reading, not part of the post."""
+    return all(getattr(row, name) == value for name, value in record.model_dump().items()
+               if not (name == "intent" and intent_was_read and value is None))
 
 
 def add_event(*, session: Session, record: EventRecord) -> Event:
     row = Event(**record.model_dump())
     session.add(row)
     return row
+
+
+def set_intent(*, session: Session, event_id: str, intent: str) -> None:
+    """Give an event posted without an intent the intent read from its text (never overwrites a posted one)."""
+    row = session.get(Event, event_id)
+    if row is not None and row.intent is None:
+        row.intent = intent

@@ -71,6 +71,7 @@ class Scored:
     scope: np.ndarray
     oos_wins: np.ndarray
     second: np.ndarray  # the next most likely class (the intent it nearly was)
+    second_confidence: np.ndarray  # its probability
 
 
 def nearest_similarity(reference: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -95,7 +96,8 @@ def score(head: Any, reference: np.ndarray, vectors: np.ndarray, oos_label: str)
         else np.zeros(len(vectors), dtype=bool)
     second = np.argsort(probabilities, axis=1)[:, -2] if len(classes) > 1 else best
     names = np.array(classes, dtype=object)
-    return Scored(names[best], confidence, 0.5 * confidence + (nearest - 0.5), oos_wins, names[second])
+    return Scored(names[best], confidence, 0.5 * confidence + (nearest - 0.5), oos_wins, names[second],
+                  probabilities[np.arange(len(vectors)), second])
 
 
 @dataclass

@@ -33,6 +33,9 @@ class Classification:
     runner_up: str | None
     taxonomy_version: str
     model: str
+    secondary: str | None = None  # a second intent the message carries with its own threshold passed
+    severity: str | None = None
+    stage_candidate: str | None = None
 
 
 class IntentService:
@@ -66,17 +69,19 @@ class IntentService:
         name = getattr(self.embedder, "name", "embeddings")
         # The runner-up is the intent it nearly was: the second best, or the best when the message became `other`.
         runner_up = str(scored.second[0]) if in_scope else best
+        # Multi-label: the runner-up is a second intent of the message when it clears its own threshold too.
+        second = self.taxonomy.intents.get(runner_up)
+        secondary = runner_up if in_scope and second is not None and scored.second_confidence[0] >= second.threshold \
+            else None
+        spec = self.taxonomy.intents[best] if in_scope else None
         return Classification(intent=best if in_scope else self.taxonomy.other, confidence=confidence,
                               runner_up=runner_up, taxonomy_version=self.taxonomy.version,
-                              model=f"{name} + logistic regression")
+                              model=f"{name} + logistic regression", secondary=secondary,
+                              severity=spec.severity if spec else "low", stage_candidate=spec.stage if spec else None)
 
     def _readable(self, text: str) -> str:
         """The text as the classifier reads it: personal data replaced by its kind."""
         return personal_data.redact(text, self.pii_patterns) if self.pii_patterns is not None else text
-
-    def route_of(self, intent: str) -> str:
-        spec = self.taxonomy.intents.get(intent)
-        return spec.route if spec is not None else "none"
 
 
 def record(*, session: Session, event_id: str, classification: Classification, now: datetime) -> None:
@@ -84,8 +89,10 @@ def record(*, session: Session, event_id: str, classification: Classification, n
     if session.get(EventIntent, event_id) is not None:
         return
     session.add(EventIntent(event_id=event_id, intent=classification.intent, confidence=classification.confidence,
-                            runner_up=classification.runner_up, taxonomy_version=classification.taxonomy_version,
-                            model=classification.model, classified_at=now))
+                            runner_up=classification.runner_up, secondary=classification.secondary,
+                            severity=classification.severity, stage_candidate=classification.stage_candidate,
+                            taxonomy_version=classification.taxonomy_version, model=classification.model,
+                            classified_at=now))
 
 
 def classified(*, session: Session, event_id: str) -> EventIntent | None:

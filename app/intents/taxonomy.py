@@ -13,8 +13,7 @@ from pathlib import Path
 
 import yaml
 
-ROUTES = frozenset({"handoff_to_owner", "notify_owner", "escalate_to_sales_engineering", "escalate_to_manager",
-                    "service_queue", "none"})
+SEVERITIES = ("low", "medium", "high")
 MIN_EXAMPLES = 4
 
 
@@ -28,9 +27,11 @@ class IntentSpec:
     motion: str
     definition: str
     threshold: float
-    route: str
+    route: str  # a route of the routing policy (script_library/routing.yaml), or "none"
     examples: tuple[str, ...]
     counter_examples: tuple[str, ...]
+    severity: str = "low"
+    stage: str | None = None  # the lifecycle stage the intent suggests (lifecycle_stage_candidate)
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,18 @@ class Taxonomy:
             threshold = spec.get("threshold")
             if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
                 raise TaxonomyError(f"{where}.threshold must be a probability between 0 and 1")
-            if spec.get("route") not in ROUTES:
-                raise TaxonomyError(f"{where}.route must be one of {', '.join(sorted(ROUTES))}")
+            if not isinstance(spec.get("route"), str) or not spec["route"].strip():
+                raise TaxonomyError(f"{where}.route must name a route of the routing policy (or none)")
+            severity = spec.get("severity", "low")
+            if severity not in SEVERITIES:
+                raise TaxonomyError(f"{where}.severity must be one of {', '.join(SEVERITIES)}")
             examples = tuple(str(e) for e in spec.get("examples") or ())
             if len(examples) < MIN_EXAMPLES:
                 raise TaxonomyError(f"{where}.examples needs at least {MIN_EXAMPLES} messages")
             intents[str(name)] = IntentSpec(str(name), str(spec.get("motion", "none")), str(spec.get("definition", "")),
                                             float(threshold), spec["route"], examples,
-                                            tuple(str(e) for e in spec.get("counter_examples") or ()))
+                                            tuple(str(e) for e in spec.get("counter_examples") or ()), severity,
+                                            str(spec["stage"]) if spec.get("stage") else None)
         other = str(raw.get("other") or "other")
         if other in intents:
             raise TaxonomyError(f"{path}: other ({other!r}) must not also be an intent")

@@ -136,3 +136,13 @@ def assign_arm(customer_id: str, challenger_share: float, salt: str = "ab-v1") -
     digest = hashlib.sha256(f"{salt}:{customer_id}".encode()).digest()
     bucket = int.from_bytes(digest[:8], "big") / 2**64
     return "challenger" if bucket < challenger_share else "champion"
+
+
+def feature_set_version(*, session: Session, model_version: str | None) -> str:
+    """The features a decision was scored on, named by a hash of the model's feature list (the rule-based
+    fallback has its own fixed set)."""
+    row = session.get(ModelVersion, model_version) if model_version else None
+    if row is None:
+        return "rules"
+    listed = ",".join(map(str, (row.features or {}).get("propensity", [])))
+    return f"fs-{hashlib.sha256(listed.encode()).hexdigest()[:10]}"

@@ -212,7 +212,8 @@ def test_events_come_from_reps_for_their_own_customers_or_from_an_integration(pr
     assert product.post("/api/events", json=event, headers=auth(product, "rep1")).status_code == 403  # rep2's customer
     assert product.post("/api/events", json=event, headers=auth(product, "content")).status_code == 403
     accepted = product.post("/api/events", json=event, headers=auth(product, "crm"))
-    assert accepted.status_code == 202 and accepted.json() == {"event_id": "ev-1", "queued": True, "duplicate": False}
+    assert accepted.status_code == 202 and accepted.json() == {"event_id": "ev-1", "queued": True, "duplicate": False,
+                                                                 "identity": None}
     again = product.post("/api/events", json=event, headers=auth(product, "rep2"))
     assert again.status_code == 202 and again.json()["duplicate"] is True
     changed = product.post("/api/events", json={**event, "product": "payments"}, headers=auth(product, "crm"))
@@ -280,7 +281,7 @@ def test_an_event_without_an_intent_is_read_from_its_text_and_routed(product) ->
     if seen["card_id"]:
         assert seen["decision_policy_version"] and seen["decision_method"] in {"model", "rule-based"}
     quiet = product.get("/api/events/ev-text-2", headers=auth(product, "crm")).json()
-    assert quiet["status"] == "processed" and quiet["card_id"] is None and quiet["result"] == "no trigger"
+    assert quiet["status"] == "processed" and quiet["card_id"] is None and quiet["result"].startswith("no trigger")
     assert product.get("/api/events/ev-text-1", headers=auth(product, "rep2")).status_code == 403  # not rep2's customer
     missing = product.get("/api/events/nope", headers=auth(product, "crm"))
     assert missing.status_code == 404 and missing.json()["field"] == "event_id"
