@@ -37,8 +37,10 @@ def handle_event(services: Services, event_id: str) -> str:
     now = services.now()
     with services.read() as session:
         text = events.text_to_classify(session=session, event_id=event_id)
+        labelled = events.labelled_examples(session=session) if text is not None else []
     if text is not None:  # posted without an intent: read it (slow, outside any transaction), then store it
         try:
+            services.intents.learn(labelled)  # people's corrections since the last round retrain it first
             classification = services.intents.classify(text)
         except Exception as exc:  # noqa: BLE001 - fail closed: nothing is routed on a guess
             log.exception("classifying event %s failed", event_id)

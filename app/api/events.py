@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Discriminator, Field, Tag
 
-from app.cards import events
+from app.cards import events, operations
 from app.cards.events import EventAccepted, EventStatus
+from app.cards.operations import Operations
 from app.domain import EventRecord, ServiceEventRecord
 from app.http.deps import CurrentUser, ServicesDep
 from app.intents.events import QuarantinedView
@@ -56,12 +57,32 @@ def get_event(event_id: str, user: CurrentUser, services: ServicesDep) -> EventS
     return services.query(lambda s: events.event_status(session=s, user=user, event_id=event_id))
 
 
+class Label(BaseModel):
+    intent: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/events/{event_id}/label")
+def label_event(event_id: str, body: Label, user: CurrentUser, services: ServicesDep) -> events.Relabelled:
+    """Say what a message is really about (a rep for their own customers, or an analyst): the classifier learns
+    it from its next round on; what it had read stays on the event (audited)."""
+    now, taxonomy = services.now(), services.intents.taxonomy
+    return services.write(lambda s: events.relabel(session=s, user=user, event_id=event_id, intent=body.intent,
+                                                   taxonomy=taxonomy, now=now))
+
+
 @router.get("/quarantine")
 def list_quarantine(user: CurrentUser, services: ServicesDep) -> list[QuarantinedView]:
     """Service events no customer could be matched to with confidence (oldest first), for analysts: the
     message with personal data redacted, why it was held, and the candidates the matcher weighed."""
     patterns = services.reviewer.policy.pii_patterns
     return services.query(lambda s: events.quarantine(session=s, user=user, pii_patterns=patterns))
+
+
+@router.get("/operations")
+def get_operations(user: CurrentUser, services: ServicesDep) -> Operations:
+    """The figures of the operators' page (/operations) as JSON, for analysts."""
+    events.require_analyst(user)
+    return services.query(lambda s: operations.compute(session=s, now=services.now()))
 
 
 class Resolution(BaseModel):

@@ -54,9 +54,10 @@ def edit_template(template_id: str, changes: TemplateEdit, user: Content, servic
     """A new draft version (content team only), checked as drafts render it; the approved version stays live
     until someone else approves this one."""
     now = services.now()
+    vocabulary = service.library_vocabulary(services.settings.library_dir)
     version = services.write(lambda s: service.edit(session=s, template_id=template_id,
                                                     changes=changes.model_dump(exclude_none=True), actor=user.name,
-                                                    now=now))
+                                                    now=now, vocabulary=vocabulary))
     return TemplateEdited(id=template_id, version=version, status="draft")
 
 

@@ -129,21 +129,21 @@ def accept_service_event(*, session: Session, user: User, record: ServiceEventRe
 
 # --- quarantine ------------------------------------------------------------------------------------------
 
-def _analyst(user: User) -> None:
+def require_analyst(user: User) -> None:
     if user.role not in ANALYSTS:
         raise Forbidden(f"the quarantine is for analysts (you are {user.role})", field="role")
 
 
 def quarantine(*, session: Session, user: User, pii_patterns: dict[str, re.Pattern[str]], limit: int = 200
                ) -> list[service_events.QuarantinedView]:
-    _analyst(user)
+    require_analyst(user)
     return service_events.quarantined(session=session, pii_patterns=pii_patterns, limit=limit)
 
 
 def resolve_quarantined(*, session: Session, user: User, event_id: str, customer_id: str, now: datetime
                         ) -> EventAccepted:
     """An analyst says who a quarantined event is about: it is queued as that customer's event."""
-    _analyst(user)
+    require_analyst(user)
     if session.get(Customer, customer_id) is None:
         raise InvalidInput(f"customer {customer_id!r} not found", field="customer_id")
     row = service_events.settle(session=session, event_id=event_id, by=user.name, now=now, customer_id=customer_id)
@@ -154,7 +154,7 @@ def resolve_quarantined(*, session: Session, user: User, event_id: str, customer
 
 
 def discard_quarantined(*, session: Session, user: User, event_id: str, reason: str, now: datetime) -> EventAccepted:
-    _analyst(user)
+    require_analyst(user)
     if not reason.strip():
         raise InvalidInput("must say why the event is thrown away", field="reason")
     row = service_events.settle(session=session, event_id=event_id, by=user.name, now=now, customer_id=None)
@@ -263,6 +263,43 @@ def event_status(*, session: Session, user: User, event_id: str) -> EventStatus:
         queued_at=job.created_at if job is not None else None, processed_at=job.processed_at if job is not None else None,
         processing_seconds=(job.processed_at - job.created_at).total_seconds()
         if job is not None and job.processed_at is not None else None)
+
+
+# --- people's labels: corrections the classifier learns from ---------------------------------------------
+
+class Relabelled(BaseModel):
+    event_id: str
+    intent: str
+    read_as: str | None  # what the classifier had said
+    labelled_by: str
+
+
+def relabel(*, session: Session, user: User, event_id: str, intent: str, taxonomy: Taxonomy, now: datetime
+            ) -> Relabelled:
+    """A rep (their own customers' messages) or an analyst says what a message is about. The classifier learns
+    it before its next classification; what it read at the time stays on the event's lineage."""
+    if user.role not in (Role.REP, Role.DATA_SCIENTIST, Role.ADMIN):
+        raise Forbidden(f"reps and analysts label messages (you are {user.role})", field="role")
+    event = history.get_event(session=session, event_id=event_id)
+    if event is None:
+        raise NotFound(f"no event {event_id!r}", field="event_id")
+    if not (event.text or "").strip():
+        raise InvalidInput(f"event {event_id} has no message to label", field="event_id")
+    customer = session.get(Customer, event.customer_id)
+    if user.role == Role.REP and (customer is None or customer.owner_rep != user.rep_id):
+        raise Forbidden(f"event {event_id} is about a customer who is not yours", field="event_id")
+    row = intents.label(session=session, event_id=event_id, intent=intent, by=user.name, now=now, taxonomy=taxonomy)
+    audit.record(session=session, actor=user.name, action="event_relabelled", subject_type="event",
+                 subject_id=event_id, now=now, details={"intent": intent, "read_as": row.read_as})
+    return Relabelled(event_id=event_id, intent=intent, read_as=row.read_as, labelled_by=user.name)
+
+
+def labelled_examples(*, session: Session) -> list[tuple[str, str]]:
+    """(message, intent) for every labelled event, its newest label: what the classifier learns beside the
+    taxonomy's examples."""
+    labels = intents.latest_labels(session=session)
+    texts = history.texts(session=session, event_ids=list(labels))
+    return [(texts[event_id], intent) for event_id, intent in sorted(labels.items()) if texts.get(event_id)]
 
 
 # --- routing (the worker) --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.tables import Event, OutreachAttempt
@@ -40,3 +41,11 @@ def set_intent(*, session: Session, event_id: str, intent: str) -> None:
     row = session.get(Event, event_id)
     if row is not None and row.intent is None:
         row.intent = intent
+
+
+def texts(*, session: Session, event_ids: list[str]) -> dict[str, str]:
+    """The text of each of these events that has one."""
+    if not event_ids:
+        return {}
+    rows = session.execute(select(Event.id, Event.text).where(Event.id.in_(event_ids), Event.text.is_not(None)))
+    return {event_id: text for event_id, text in rows}

@@ -25,6 +25,9 @@ DAY = 86400
 BEHAVIOUR_TYPES = [t.value for t in EventType if t != EventType.SERVICE_CONVERSATION]
 INTENTS = [i.value for i in Intent]
 INTENT_WINDOW_DAYS = 14
+# The intent group: what service conversations say (intent counts in the window) and how recent they are.
+INTENT_FEATURES = [f"{intent}_14d" for intent in INTENTS] + [
+    f"{EventType.SERVICE_CONVERSATION.value}s_30d", f"days_since_{EventType.SERVICE_CONVERSATION.value}"]
 # An attempt's outcome is taken as known one day after the attempt, not at the same instant.
 OUTCOME_LAG_S = DAY
 PROFILE_CATEGORIES = ["segment", "industry", "lifecycle_stage"]

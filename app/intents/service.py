@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput
 from app.intents.classifier import IntentClassifier, score, train
-from app.intents.tables import EventIntent
+from app.intents.tables import EventIntent, IntentLabel
 from app.intents.taxonomy import Taxonomy
 from app.library.index import Embedder
 from app.review import personal_data
@@ -39,7 +40,8 @@ class Classification:
 
 
 class IntentService:
-    """Trained on first use (a few seconds: the taxonomy's examples are embedded once)."""
+    """Trained on first use (a few seconds: the taxonomy's examples are embedded once), and again when people
+    have labelled messages since (`learn`): the labelled messages are examples beside the taxonomy's."""
 
     def __init__(self, taxonomy: Taxonomy, embedder: Embedder, pii_patterns: dict[str, re.Pattern[str]] | None = None
                  ) -> None:
@@ -47,14 +49,29 @@ class IntentService:
         self.pii_patterns = pii_patterns  # personal data is redacted before the classifier reads a message
         self._lock = threading.Lock()
         self._model: IntentClassifier | None = None
+        self._labelled: tuple[tuple[str, str], ...] = ()
+
+    def learn(self, labelled: list[tuple[str, str]]) -> None:
+        """Messages people labelled (text, intent): the next classification retrains when they changed."""
+        known = tuple((text, intent) for text, intent in labelled
+                      if intent in self.taxonomy.intents or intent == self.taxonomy.other)
+        with self._lock:
+            if known != self._labelled:
+                self._labelled, self._model = known, None
 
     def model(self) -> IntentClassifier:
         with self._lock:
             if self._model is None:
                 rows = [(self._readable(e), spec.name) for spec in self.taxonomy.intents.values() for e in spec.examples]
+                rows += [(self._readable(text), intent) for text, intent in self._labelled]
                 frame = pd.DataFrame(rows, columns=["text", "label"])
                 self._model = train(frame, self.embedder, oos_label=self.taxonomy.other)
             return self._model
+
+    @property
+    def model_name(self) -> str:
+        name = f"{getattr(self.embedder, 'name', 'embeddings')} + logistic regression"
+        return f"{name}, {len(self._labelled)} labelled messages" if self._labelled else name
 
     def classify(self, text: str) -> Classification:
         if not text or not text.strip():
@@ -66,7 +83,6 @@ class IntentService:
         scored = score(model.head, model.reference, vectors, self.taxonomy.other)
         best, confidence = str(scored.intent[0]), float(scored.confidence[0])
         in_scope = scored.scope[0] >= model.threshold and confidence >= self.taxonomy.intents[best].threshold
-        name = getattr(self.embedder, "name", "embeddings")
         # The runner-up is the intent it nearly was: the second best, or the best when the message became `other`.
         runner_up = str(scored.second[0]) if in_scope else best
         # Multi-label: the runner-up is a second intent of the message when it clears its own threshold too.
@@ -76,7 +92,7 @@ class IntentService:
         spec = self.taxonomy.intents[best] if in_scope else None
         return Classification(intent=best if in_scope else self.taxonomy.other, confidence=confidence,
                               runner_up=runner_up, taxonomy_version=self.taxonomy.version,
-                              model=f"{name} + logistic regression", secondary=secondary,
+                              model=self.model_name, secondary=secondary,
                               severity=spec.severity if spec else "low", stage_candidate=spec.stage if spec else None)
 
     def _readable(self, text: str) -> str:
@@ -97,3 +113,21 @@ def record(*, session: Session, event_id: str, classification: Classification, n
 
 def classified(*, session: Session, event_id: str) -> EventIntent | None:
     return session.get(EventIntent, event_id)
+
+
+def label(*, session: Session, event_id: str, intent: str, by: str, now: datetime, taxonomy: Taxonomy) -> IntentLabel:
+    """A person says what a message is about; it becomes a training example (see `labelled_examples`)."""
+    if intent not in taxonomy.intents and intent != taxonomy.other:
+        raise InvalidInput(f"unknown intent {intent!r} (the taxonomy's: {', '.join(sorted(taxonomy.names()))}, "
+                           f"or {taxonomy.other})", field="intent")
+    reading = session.get(EventIntent, event_id)
+    row = IntentLabel(event_id=event_id, intent=intent, read_as=reading.intent if reading else None, labelled_by=by,
+                      labelled_at=now)
+    session.add(row)
+    return row
+
+
+def latest_labels(*, session: Session) -> dict[str, str]:
+    """Each labelled event's newest label."""
+    rows = session.execute(select(IntentLabel.event_id, IntentLabel.intent).order_by(IntentLabel.id)).all()
+    return {event_id: intent for event_id, intent in rows}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Index, String, Text
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.store.base import Base, JSONType
@@ -62,3 +62,17 @@ class ServiceEvent(Base):
     received_at: Mapped[datetime]
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     reviewed_at: Mapped[datetime | None]
+
+
+class IntentLabel(Base):
+    """A person's word on what a message is about (a rep or analyst correcting the classifier): the examples
+    the classifier learns from beside the taxonomy's. Append-only; the newest label of an event counts."""
+
+    __tablename__ = "intent_labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(96), index=True)
+    intent: Mapped[str] = mapped_column(String(64))
+    read_as: Mapped[str | None] = mapped_column(String(64))  # what the classifier had said
+    labelled_by: Mapped[str] = mapped_column(String(64))
+    labelled_at: Mapped[datetime]

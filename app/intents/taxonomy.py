@@ -8,12 +8,14 @@ so an edit without a version bump still shows).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 SEVERITIES = ("low", "medium", "high")
+STAGE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 MIN_EXAMPLES = 4
 
 
@@ -39,6 +41,7 @@ class Taxonomy:
     version: str
     other: str
     intents: dict[str, IntentSpec]
+    stages: frozenset[str] = frozenset()  # the company's own template stages, beside the product's
 
     @classmethod
     def load(cls, path: Path) -> Taxonomy:
@@ -76,8 +79,11 @@ class Taxonomy:
         other = str(raw.get("other") or "other")
         if other in intents:
             raise TaxonomyError(f"{path}: other ({other!r}) must not also be an intent")
+        stages = raw.get("stages") or []
+        if not isinstance(stages, list) or not all(isinstance(s, str) and STAGE.match(s) for s in stages):
+            raise TaxonomyError(f"{path}: stages must be a list of stage names (lower case letters, digits, _)")
         digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-        return cls(f"{raw['version']}+{digest}", other, intents)
+        return cls(f"{raw['version']}+{digest}", other, intents, frozenset(stages))
 
     def names(self) -> frozenset[str]:
         return frozenset(self.intents)

@@ -23,7 +23,7 @@ from app.domain import POSITIVE_OUTCOMES, first_problem
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.feedback import service as feedback
 from app.library.tables import Template, TemplateEvent, TemplateVersion
-from app.library.templates import TemplateFileError, TemplateSpec, TemplateStatus, parse_file
+from app.library.templates import TemplateFileError, TemplateSpec, TemplateStatus, parse_file, vocabulary_of
 
 SKIPPED_FILES = {"README.md"}
 
@@ -143,6 +143,23 @@ def _save(session: Session, spec: TemplateSpec, actor: str, now: datetime, repor
         report.unchanged.append(spec.id)
 
 
+TAXONOMY_FILE = "intents.yaml"
+
+
+def library_vocabulary(folder: Path) -> dict[str, frozenset[str]] | None:
+    """The stages and intents templates in `folder` may name: its company taxonomy's (intents.yaml), or None
+    (anything well-formed) for a folder without one."""
+    from app.intents.taxonomy import Taxonomy, TaxonomyError
+
+    if not (folder / TAXONOMY_FILE).is_file():
+        return None
+    try:
+        taxonomy = Taxonomy.load(folder / TAXONOMY_FILE)
+    except TaxonomyError as exc:
+        raise LibraryError(str(exc), field="taxonomy") from None
+    return vocabulary_of(taxonomy.stages, taxonomy.names())
+
+
 def import_directory(*, session: Session, folder: Path, actor: str, now: datetime) -> LibraryImport:
     """Import every template file of a folder. Each file is validated in full; a bad file is reported
     (file and field) and nothing of it is imported; the good ones go in, in the caller's unit of work."""
@@ -150,11 +167,12 @@ def import_directory(*, session: Session, folder: Path, actor: str, now: datetim
         raise LibraryError(f"{folder}: no such folder", field="folder")
     report = LibraryImport()
     specs: dict[str, tuple[Path, TemplateSpec]] = {}
+    vocabulary = library_vocabulary(folder)
     for path in sorted(folder.glob("*.md")):
         if path.name in SKIPPED_FILES:
             continue
         try:
-            spec = parse_file(path)
+            spec = parse_file(path, vocabulary)
         except TemplateFileError as exc:
             report.errors.append(str(exc))
             continue
@@ -173,8 +191,10 @@ def import_directory(*, session: Session, folder: Path, actor: str, now: datetim
 EDITABLE = set(TemplateSpec.model_fields) - {"id", "version", "status"}
 
 
-def edit(*, session: Session, template_id: str, changes: dict[str, Any], actor: str, now: datetime) -> int:
-    """A new draft version with the given fields changed (checked as drafts render it); returns its number."""
+def edit(*, session: Session, template_id: str, changes: dict[str, Any], actor: str, now: datetime,
+         vocabulary: dict[str, frozenset[str]] | None = None) -> int:
+    """A new draft version with the given fields changed (checked as drafts render it, its stage and intents
+    against the company taxonomy's `vocabulary`); returns its number."""
     template = _template(session, template_id)
     if template.retired:
         raise LibraryError(f"{template_id} is retired; create a new template instead", field="template_id")
@@ -184,7 +204,8 @@ def edit(*, session: Session, template_id: str, changes: dict[str, Any], actor: 
         raise LibraryError(f"cannot be edited ({', '.join(sorted(not_editable))})", field=sorted(not_editable)[0])
     try:
         spec = TemplateSpec.model_validate({**spec_of(latest).model_dump(), **changes,
-                                            "status": TemplateStatus.DRAFT, "version": template.latest_version + 1})
+                                            "status": TemplateStatus.DRAFT, "version": template.latest_version + 1},
+                                           context=vocabulary)
     except ValidationError as exc:
         raise LibraryError(first_problem(exc)) from None
     if spec.content_hash == latest.content_hash:

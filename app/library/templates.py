@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from app.domain import Channel, first_problem
 
@@ -41,12 +41,17 @@ class TemplateStatus(StrEnum):
 
 
 class Stage(StrEnum):
+    """The stages the product's own decisions ask templates for; a company's taxonomy may name more."""
+
     NEW_LEAD = "new_lead"
     FOLLOW_UP = "follow_up"
     UPSELL = "upsell"
     RENEWAL = "renewal"
     WIN_BACK = "win_back"
     CHANGE_REQUEST = "change_request"
+
+
+STAGE_NAME = r"^[a-z][a-z0-9_]{1,31}$"
 
 
 class TemplateFileError(ValueError):
@@ -62,7 +67,9 @@ class TemplateSpec(BaseModel):
     title: str = Field(min_length=3, max_length=200)
     channel: Channel
     products: list[str] = Field(min_length=1)
-    stage: Stage
+    # Stages and intents come from the company's taxonomy (script_library/intents.yaml): checked against it when
+    # the taxonomy is given as validation context (importing, editing), read back from the store as they are.
+    stage: str = Field(pattern=STAGE_NAME)
     intents: list[str] = Field(default_factory=list)
     language: str = Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
     status: TemplateStatus
@@ -71,6 +78,25 @@ class TemplateSpec(BaseModel):
     version: int = Field(ge=1)
     disclosures: list[str] = Field(default_factory=list)
     body: str = Field(min_length=1)
+
+    @field_validator("stage")
+    @classmethod
+    def _a_stage_of_the_taxonomy(cls, stage: str, info: ValidationInfo) -> str:
+        allowed = (info.context or {}).get("stages")
+        if allowed is not None and stage not in allowed:
+            raise ValueError(f"unknown stage {stage!r}: the company's taxonomy (intents.yaml `stages`) names "
+                             f"{', '.join(sorted(allowed))}")
+        return stage
+
+    @field_validator("intents")
+    @classmethod
+    def _intents_of_the_taxonomy(cls, intents: list[str], info: ValidationInfo) -> list[str]:
+        allowed = (info.context or {}).get("intents")
+        unknown = [i for i in intents if allowed is not None and i not in allowed]
+        if unknown:
+            raise ValueError(f"unknown intent {unknown[0]!r}: the company's taxonomy (intents.yaml) names "
+                             f"{', '.join(sorted(allowed))}")
+        return intents
 
     @field_validator("body")
     @classmethod
@@ -166,8 +192,9 @@ def render(body: str, context: dict[str, dict[str, Any]]) -> str:
     return JINJA.from_string(body).render(**context)
 
 
-def parse_file(path: Path) -> TemplateSpec:
-    """One template file, fully validated; any problem names the file and the field."""
+def parse_file(path: Path, vocabulary: dict[str, frozenset[str]] | None = None) -> TemplateSpec:
+    """One template file, fully validated (stages and intents against `vocabulary`, the company taxonomy's:
+    see `vocabulary_of`); any problem names the file and the field."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -185,9 +212,14 @@ def parse_file(path: Path) -> TemplateSpec:
         raise TemplateFileError(f"{path}: front matter must be a mapping of fields")
     body = parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
     try:
-        return TemplateSpec.model_validate({**meta, "body": body.strip("\n") + "\n"})
+        return TemplateSpec.model_validate({**meta, "body": body.strip("\n") + "\n"}, context=vocabulary)
     except ValidationError as exc:
         raise TemplateFileError(f"{path}: {first_problem(exc)}") from None
+
+
+def vocabulary_of(stages: frozenset[str], intents: frozenset[str]) -> dict[str, frozenset[str]]:
+    """What templates may name: the product's own stages and the taxonomy's, and the taxonomy's intents."""
+    return {"stages": frozenset(s.value for s in Stage) | stages, "intents": intents}
 
 
 def to_file_text(spec: TemplateSpec) -> str:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.cards import metrics as card_metrics
+from app.cards import operations
 from app.cards import service as cards
 from app.cards.service import CardStatus
 from app.domain import Outcome
@@ -185,6 +186,19 @@ async def compliance_decision(item_id: str, decision: str, request: Request, use
     except OutreachError as exc:
         return back("/compliance", str(exc), error=True)
     return back("/compliance", message)
+
+
+@router.get("/operations", response_class=HTMLResponse)
+def operations_page(request: Request, user: PageUser, services: ServicesDep) -> Response:
+    """The service-event flow for operators: intents by channel, the classifier against people's labels,
+    misroutes, stale routed cards, time to first touch, the quarantine."""
+    if user is None:
+        return to_login()
+    if user.role not in (Role.DATA_SCIENTIST, Role.COMPLIANCE, Role.ADMIN):
+        return render(request, services, "login.html", user, error="Operations need the data scientist role.")
+    with services.read() as session:
+        figures = operations.compute(session=session, now=services.now())
+    return render(request, services, "operations.html", user, o=figures)
 
 
 @router.get("/metrics", response_class=HTMLResponse)

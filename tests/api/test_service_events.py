@@ -158,3 +158,27 @@ def test_bad_service_events_are_refused_with_the_field_named_and_nothing_written
     with product.factory() as session:
         assert session.scalar(select(func.count()).select_from(ServiceEvent)) == 1
         assert session.get(ServiceEvent, "se-bad").message == good["message"]
+
+
+def test_a_correction_teaches_the_classifier_and_keeps_what_it_had_read(product) -> None:
+    consent_everywhere(product, "cus-a3")
+    odd = "Our warehouse robots keep printing the shipping labels upside down since Tuesday."
+    first = conversation(product, "se-30", email="cus-a3@example.org", message=odd, session_id="chat-30")
+    assert post(product, first).status_code == 202
+    product.worker.tick()
+    before = product.get("/api/events/se-30", headers=auth(product, "rep1")).json()["read_as"]
+    corrected = "complaint" if before["intent"] != "complaint" else "implementation_blocker"
+    assert product.post("/api/events/se-30/label", json={"intent": "telepathy"},
+                        headers=auth(product, "rep1")).json()["field"] == "intent"
+    assert product.post("/api/events/se-30/label", json={"intent": corrected},
+                        headers=auth(product, "rep2")).status_code == 403  # not rep2's customer
+    done = product.post("/api/events/se-30/label", json={"intent": corrected}, headers=auth(product, "rep1"))
+    assert done.status_code == 200 and done.json()["read_as"] == before["intent"]
+
+    again = conversation(product, "se-31", email="cus-a3@example.org", message=odd.replace("Tuesday", "Monday"),
+                         session_id="chat-31")
+    assert post(product, again).status_code == 202
+    product.worker.tick()
+    after = product.get("/api/events/se-31", headers=auth(product, "rep1")).json()["read_as"]
+    assert after["intent"] == corrected and "1 labelled messages" in after["model"], after
+    assert product.get("/api/events/se-30", headers=auth(product, "rep1")).json()["read_as"] == before  # kept

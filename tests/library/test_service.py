@@ -131,3 +131,25 @@ def test_the_author_of_a_version_cannot_approve_it(store, tmp_path: Path) -> Non
 def test_unknown_template_is_named(store) -> None:
     with pytest.raises(NotFound, match="no template 'nope'"):
         write(store, service.approve, template_id="nope", actor="carol", now=NOW)
+
+
+def test_template_stages_and_intents_come_from_the_company_taxonomy(store, tmp_path: Path) -> None:
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    source = (LIBRARY / "call-follow-up-setup-help.md").read_text()
+    (folder / "call-support-check-in.md").write_text(
+        source.replace("id: call-follow-up-setup-help", "id: call-support-check-in").replace("stage: follow_up",
+                                                                                             "stage: helpdesk"))
+    taxonomy = (LIBRARY / "intents.yaml").read_text()
+    (folder / "intents.yaml").write_text(taxonomy)
+    refused = write(store, service.import_directory, folder=folder, actor="alice", now=NOW)
+    assert refused.created == [] and "stage" in refused.errors[0] and "helpdesk" in refused.errors[0]
+    (folder / "intents.yaml").write_text(taxonomy.replace("stages: [onboarding, support]",
+                                                          "stages: [onboarding, support, helpdesk]"))
+    accepted = write(store, service.import_directory, folder=folder, actor="alice", now=NOW)
+    assert accepted.errors == [] and accepted.created == ["call-support-check-in"]
+    (folder / "call-support-check-in.md").write_text(
+        source.replace("id: call-follow-up-setup-help", "id: call-support-check-in").replace(
+            "- implementation_blocker", "- telepathy"))
+    unknown = write(store, service.import_directory, folder=folder, actor="alice", now=NOW)
+    assert "intents" in unknown.errors[0] and "telepathy" in unknown.errors[0]

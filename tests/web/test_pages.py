@@ -119,3 +119,30 @@ def test_the_release_gate_story_in_the_browser(browser, live) -> None:
         [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "release")).all()
     assert entry.details["body_sha256"] == sha256(approved)
     assert read(live.factory, audit.verify).ok
+
+
+def test_operators_see_the_service_event_flow(browser, live) -> None:
+    from tests.api.conftest import auth
+
+    now = live.clock.now()
+    base = {"event_type": "chat_message", "timestamp": now.isoformat(), "channel": "chat"}
+    known = {**base, "event_id": "op-1", "email": "cus-a3@example.org",
+             "message": "What would the Pro plan cost for 40 people on an annual contract?"}
+    stranger = {**base, "event_id": "op-2", "email": "x@unknown.example", "message": "Pricing please"}
+    for body in (known, stranger):
+        assert live.post("/api/events", json=body, headers=auth(live, "crm")).status_code == 202
+    live.worker.tick()
+    assert live.post("/api/events/op-1/label", json={"intent": "procurement_review"},
+                     headers=auth(live, "ds")).status_code == 200
+    page = signed_in(browser, live, "ds")
+    page.goto(f"{live.base}/operations")
+    assert page.locator("#quarantine b").inner_text() == "1"
+    assert "pricing question" in page.locator("#volumes").inner_text()
+    assert "chat 1" in page.locator("#volumes").inner_text()
+    misroutes = page.locator("#misroutes").inner_text()
+    assert "op-1" in misroutes and "procurement_review" in misroutes
+    assert "Golden set: the 1 messages" in page.inner_text("main")
+    assert page.locator("#agreement tr").count() == 3  # header, the intent it read, the intent people said
+    rep = signed_in(browser, live, "rep1")
+    rep.goto(f"{live.base}/operations")
+    assert "data scientist role" in rep.inner_text("main")

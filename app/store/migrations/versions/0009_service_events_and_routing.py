@@ -1,4 +1,4 @@
-"""service events with hashed identity keys and quarantine; routing lineage on the event queue; routed cards'
+"""service events with hashed identity keys and quarantine; people's intent labels; routing lineage on the event queue; routed cards'
 SLA; a classification's secondary intent, severity and stage
 
 Revision ID: 0009
@@ -56,6 +56,17 @@ def upgrade() -> None:
     )
     op.create_index('ix_service_events_session_key', 'service_events', ['session_key'])
     op.create_index('ix_service_events_identity_status', 'service_events', ['identity_status', 'received_at'])
+    op.create_table(
+        'intent_labels',
+        sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column('event_id', sa.String(length=96), nullable=False),
+        sa.Column('intent', sa.String(length=64), nullable=False),
+        sa.Column('read_as', sa.String(length=64), nullable=True),
+        sa.Column('labelled_by', sa.String(length=64), nullable=False),
+        sa.Column('labelled_at', UTC, nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_intent_labels_event_id', 'intent_labels', ['event_id'])
     with op.batch_alter_table('event_jobs') as batch:
         for name, kind in LINEAGE:
             batch.add_column(sa.Column(name, kind, nullable=True))
@@ -82,6 +93,8 @@ def downgrade() -> None:
         batch.drop_index('ix_event_jobs_customer_id')
         for name, _ in reversed(LINEAGE):
             batch.drop_column(name)
+    op.drop_index('ix_intent_labels_event_id', table_name='intent_labels')
+    op.drop_table('intent_labels')
     op.drop_index('ix_service_events_identity_status', table_name='service_events')
     op.drop_index('ix_service_events_session_key', table_name='service_events')
     op.drop_table('service_events')
