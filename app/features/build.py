@@ -23,7 +23,9 @@ from app.store.base import UTCDateTime
 
 DAY = 86400
 BEHAVIOUR_TYPES = [t.value for t in EventType if t != EventType.SERVICE_CONVERSATION]
-INTENTS = [i.value for i in Intent]
+# Intents counted as features: those an event may be posted with, and the buying signals the taxonomy's
+# classifier reads in conversations (competitor mentions, procurement reviews).
+INTENTS = [i.value for i in Intent] + ["competitive_switch", "procurement_review"]
 INTENT_WINDOW_DAYS = 14
 # The intent group: what service conversations say (intent counts in the window) and how recent they are.
 INTENT_FEATURES = [f"{intent}_14d" for intent in INTENTS] + [
