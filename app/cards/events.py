@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.cards.service import LIVE, CardStatus, _move, _new_id
+from app.cards.service import LIVE, CardStatus, move_card, new_card_id
 from app.cards.tables import Card, EventJob
 from app.data import history
 from app.data.tables import Customer, Event
@@ -423,14 +423,14 @@ def card_from_route(*, session: Session, event_id: str, route: Route, decision: 
     card = session.scalars(select(Card).where(Card.customer_id == decision.customer_id, Card.status.in_(LIVE))).first()
     if card is None:
         rep_id, team = (customer.owner_rep, customer.team) if route.assign == "owner" else (None, route.team)
-        card = Card(id=_new_id(), customer_id=decision.customer_id, rep_id=rep_id, team=team,
+        card = Card(id=new_card_id(), customer_id=decision.customer_id, rep_id=rep_id, team=team,
                     status=CardStatus.OPEN, source="trigger", day=now.date().isoformat(), created_at=now)
         session.add(card)
         action = "created"
     else:
         action = "refreshed"
         if card.status == CardStatus.QUEUED:
-            _move(card, CardStatus.OPEN)
+            move_card(card, CardStatus.OPEN)
     card.priority, card.trigger = float(decision.score or 0) + 1.0, trigger
     card.route, card.sla_minutes = route.name, route.sla_minutes
     card.updated_at, card.due_at = now, now + timedelta(minutes=route.sla_minutes or 0)

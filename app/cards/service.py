@@ -105,7 +105,7 @@ def _actionable(session: Session, user: User, card_id: str) -> Card:
     return card
 
 
-def _move(card: Card, to: CardStatus) -> None:
+def move_card(card: Card, to: CardStatus) -> None:
     if to not in TRANSITIONS[CardStatus(card.status)]:
         raise Conflict(f"card {card.id} is {card.status}: it can no longer be {VERB.get(to, to)}", field="status")
     card.status = to
@@ -298,7 +298,7 @@ class BuildReport(BaseModel):
     by_rep: dict[str, int] = {}
 
 
-def _new_id() -> str:
+def new_card_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
@@ -326,7 +326,7 @@ def build_cards(*, session: Session, run_id: str, now: datetime, daily_cap: int,
         report.open += status == CardStatus.OPEN
         report.queued += status == CardStatus.QUEUED
         report.by_rep[rep or "-"] = report.by_rep.get(rep or "-", 0) + 1
-        cards.append({"id": _new_id(), "customer_id": customer_id, "decision_id": decision_id, "rep_id": rep,
+        cards.append({"id": new_card_id(), "customer_id": customer_id, "decision_id": decision_id, "rep_id": rep,
                       "team": team, "status": status, "priority": float(score or 0), "source": "batch", "day": day,
                       "created_at": now, "updated_at": now, "due_at": now + timedelta(hours=sla_hours)})
     if cards:
@@ -344,7 +344,7 @@ def promote_queued(session: Session, rep_id: str | None, day: str, daily_cap: in
         Card.rep_id == rep_id, Card.status == CardStatus.OPEN, Card.day == day)) or 0
     for card in session.scalars(select(Card).where(Card.rep_id == rep_id, Card.status == CardStatus.QUEUED)
                                 .order_by(Card.priority.desc()).limit(max(0, daily_cap - open_now))):
-        _move(card, CardStatus.OPEN)
+        move_card(card, CardStatus.OPEN)
         card.day = day
 
 
@@ -396,7 +396,7 @@ def adopt(*, session: Session, user: User, card_id: str, key: str, now: datetime
     card = _actionable(session, user, card_id)
     if _replayed(session, key, card, ActionKind.ADOPT):
         return _replay(session, card)
-    _move(card, CardStatus.ADOPTED)
+    move_card(card, CardStatus.ADOPTED)
     current = _head(session, card)
     card.adopted_draft_id = current.id
     return _done(session, card, ActionKind.ADOPT, key=key, user=user, now=now, payload={},
@@ -437,7 +437,7 @@ def adopt_edited(*, session: Session, user: User, edit: PreparedEdit, key: str, 
     card = _actionable(session, user, edit.card_id)
     if _replayed(session, key, card, ActionKind.ADOPT_EDITED):
         return _replay(session, card)
-    _move(card, CardStatus.ADOPTED)
+    move_card(card, CardStatus.ADOPTED)
     current = _head(session, card)
     if current.id != edit.base_draft_id:
         raise Conflict(f"the draft of card {card.id} changed while you edited it: reload the card", field="text")
@@ -464,7 +464,7 @@ def reject(*, session: Session, user: User, card_id: str, key: str, reason: str,
     card = _actionable(session, user, card_id)
     if _replayed(session, key, card, ActionKind.REJECT):
         return _replay(session, card)
-    _move(card, CardStatus.REJECTED)
+    move_card(card, CardStatus.REJECTED)
     card.reject_reason = reason
     customer = session.get(Customer, card.customer_id)
     feedback.record_rep_rejection(session=session, card_id=card.id, customer_id=card.customer_id,
@@ -493,7 +493,7 @@ def mark_sent(*, session: Session, user: User, card_id: str, key: str, channel: 
         raise InvalidInput("the time it was sent cannot be in the future", field="at")
     if sent_at < card.created_at - timedelta(days=1):
         raise InvalidInput("the time it was sent is before the card existed", field="at")
-    _move(card, CardStatus.EXECUTED)
+    move_card(card, CardStatus.EXECUTED)
     current = _head(session, card)
     released = review.release(session=session, draft_id=current.id, by=user.name, channel=channel, now=now,
                               subject_ref=card.id)
