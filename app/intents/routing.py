@@ -9,8 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from app.datafile import read_yaml
 from app.domain import LifecycleStage
 
 ASSIGNMENTS = ("owner", "team", "none")
@@ -48,13 +47,8 @@ class RoutingPolicy:
     @classmethod
     def load(cls, path: Path, taxonomy_routes: dict[str, str] | None = None) -> RoutingPolicy:
         """Read and check the policy; `taxonomy_routes` (intent -> route) must name only routes it has."""
-        try:
-            text = path.read_text(encoding="utf-8")
-            raw = yaml.safe_load(text) or {}
-        except OSError as exc:
-            raise RoutingError(f"{path}: cannot be read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise RoutingError(f"{path}: invalid YAML ({exc})") from None
+        text, raw = read_yaml(path, RoutingError)
+        raw = raw or {}
         if not isinstance(raw, dict) or not raw.get("version") or not isinstance(raw.get("routes"), dict):
             raise RoutingError(f"{path}: needs a `version` and `routes`, a mapping of route name to its rule")
         stages = {s.value for s in LifecycleStage}

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from app.datafile import read_yaml
 
 SEVERITIES = ("low", "medium", "high")
 STAGE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
@@ -45,13 +45,8 @@ class Taxonomy:
 
     @classmethod
     def load(cls, path: Path) -> Taxonomy:
-        try:
-            text = path.read_text(encoding="utf-8")
-            raw = yaml.safe_load(text) or {}
-        except OSError as exc:
-            raise TaxonomyError(f"{path}: cannot be read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise TaxonomyError(f"{path}: invalid YAML ({exc})") from None
+        text, raw = read_yaml(path, TaxonomyError)
+        raw = raw or {}
         if not isinstance(raw, dict) or not isinstance(raw.get("intents"), dict) or not raw["intents"]:
             raise TaxonomyError(f"{path}: needs `intents`, a mapping of intent name to its definition")
         if not raw.get("version"):

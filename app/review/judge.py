@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from app.datafile import read_yaml
 from app.library.index import Embedder
 
 CLEAN = "clean"
@@ -59,13 +59,8 @@ class JudgeData:
 
     @classmethod
     def load(cls, path: Path) -> JudgeData:
-        try:
-            text = path.read_text(encoding="utf-8")
-            raw = yaml.safe_load(text) or {}
-        except OSError as exc:
-            raise JudgeFileError(f"{path}: cannot be read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise JudgeFileError(f"{path}: invalid YAML ({exc})") from None
+        text, raw = read_yaml(path, JudgeFileError)
+        raw = raw or {}
         categories = []
         for name, spec in (raw.get("categories") or {}).items():
             if spec.get("action") not in ("block", "review"):
