@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from app.cards import events
 from app.cards import service as cards
+from app.intents import service as intents
 from app.cards.service import SlaReport
 from app.models.scoring import decide_fresh, store_fresh
 from app.review import service as review
@@ -48,7 +49,8 @@ def handle_event(services: Services, event_id: str) -> str:
                 return events.finish_event(session=session, event_id=event_id, now=now,
                                            result=f"failed: the message could not be classified ({type(exc).__name__}: {exc})")
         with services.unit_of_work() as session:
-            events.record_reading(session=session, event_id=event_id, classification=classification, now=now)
+            events.record_reading(session=session, event_id=event_id, classification=classification, now=now,
+                                  product=intents.product_mentioned(text, services.profile.products))
     taxonomy, routing = services.intents.taxonomy, services.routing
     with services.read() as session:
         check = events.check_route(session=session, event_id=event_id, taxonomy=taxonomy, routing=routing, now=now)

@@ -195,6 +195,7 @@ class EventStatus(BaseModel):
     customer_id: str | None
     occurred_at: datetime
     type: str
+    product: str | None = None  # given with the event, or the catalogue product its message names
     posted_intent: str | None
     status: str
     result: str | None
@@ -250,6 +251,7 @@ def event_status(*, session: Session, user: User, event_id: str) -> EventStatus:
     return EventStatus(
         event_id=event_id, customer_id=event.customer_id if event is not None else None, occurred_at=occurred,
         type=event.type if event is not None else arrived.event_type, posted_intent=posted,
+        product=event.product if event is not None else arrived.product,
         status=status, result=job.result if job is not None else (arrived.match_reason if arrived else None),
         read_as=reading, identity=identity,
         route=job.route if job else None, card_id=job.card_id if job else None,
@@ -337,11 +339,13 @@ def text_to_classify(*, session: Session, event_id: str) -> str | None:
     return event.text
 
 
-def record_reading(*, session: Session, event_id: str, classification: intents.Classification, now: datetime) -> None:
+def record_reading(*, session: Session, event_id: str, classification: intents.Classification, now: datetime,
+                   product: str | None = None) -> None:
     """Store what the classifier read; an intent of the taxonomy also becomes the event's intent, so the
-    customer's features (intent counts in the last 14 days) and the fresh lead score see it."""
+    customer's features (intent counts in the last 14 days) and the fresh lead score see it, and a product the
+    message names becomes its product when none was given."""
     intents.record(session=session, event_id=event_id, classification=classification, now=now)
-    history.set_intent(session=session, event_id=event_id, intent=classification.intent)
+    history.set_intent(session=session, event_id=event_id, intent=classification.intent, product=product)
 
 
 def check_route(*, session: Session, event_id: str, taxonomy: Taxonomy, routing: RoutingPolicy, now: datetime

@@ -36,11 +36,14 @@ def add_event(*, session: Session, record: EventRecord) -> Event:
     return row
 
 
-def set_intent(*, session: Session, event_id: str, intent: str) -> None:
-    """Give an event posted without an intent the intent read from its text (never overwrites a posted one)."""
+def set_intent(*, session: Session, event_id: str, intent: str, product: str | None = None) -> None:
+    """Give an event posted without an intent the intent read from its text, and the product it names when it
+    came without one (never overwrites what was posted)."""
     row = session.get(Event, event_id)
     if row is not None and row.intent is None:
         row.intent = intent
+    if row is not None and row.product is None and product is not None:
+        row.product = product
 
 
 def texts(*, session: Session, event_ids: list[str]) -> dict[str, str]:

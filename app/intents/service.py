@@ -131,3 +131,16 @@ def latest_labels(*, session: Session) -> dict[str, str]:
     """Each labelled event's newest label."""
     rows = session.execute(select(IntentLabel.event_id, IntentLabel.intent).order_by(IntentLabel.id)).all()
     return {event_id: intent for event_id, intent in rows}
+
+
+def product_mentioned(text: str, products: dict[str, str]) -> str | None:
+    """The catalogue product a message names (its full name, or its key as words when that is distinctive:
+    "the Pro Plan", "the analytics module"), the first one it names; None when it names none."""
+    found = []
+    for key, name in products.items():
+        words = [name] + ([key.replace("_", " ")] if len(key) > 3 else [])
+        for word in words:
+            match = re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text, flags=re.IGNORECASE)
+            if match:
+                found.append((match.start(), key))
+    return min(found)[1] if found else None

@@ -43,6 +43,7 @@ def test_a_conversation_from_a_known_email_becomes_a_handoff_card_with_its_linea
 
     seen = product.get("/api/events/se-1", headers=auth(product, "rep1")).json()  # cus-a3 is rep1's lead
     assert seen["status"] == "processed" and seen["customer_id"] == "cus-a3"
+    assert seen["product"] == "pro"  # the catalogue product the message names
     assert seen["identity"]["method"] == "email" and seen["identity"]["confidence"] == 1.0
     assert seen["read_as"]["intent"] == "pricing_question" and seen["read_as"]["confidence"] >= 0.45
     assert seen["read_as"]["severity"] == "medium" and seen["read_as"]["stage_candidate"] == "opportunity"

@@ -41,3 +41,4 @@ def test_the_matcher_finds_febrl_pairs_with_high_precision() -> None:
     result = febrl.run(threshold=0.95)
     assert result["true_pairs"] == 5000
     assert result["ours"]["precision"] >= 0.99 and result["ours"]["recall"] >= 0.95, result["ours"]
+
