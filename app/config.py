@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     identity_hash_key: str = Field(default="outreach-identity-v1", min_length=8)
     # A probabilistic identity match needs at least this posterior probability (else: quarantine).
     identity_match_threshold: float = Field(default=0.95, gt=0.5, lt=1)
+    # A service event whose message takes longer than this to classify is not routed on that reading (fail
+    # closed: it is marked failed, nothing guessed). The spec's budget; the classifier takes about 25 ms p95.
+    classify_budget_ms: float = Field(default=800.0, gt=0)
     # Review policy (YAML data for the guardrail validators).
     guardrails_dir: Path = Path("guardrails")
     company_profile_file: Path | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 
@@ -42,12 +43,21 @@ def handle_event(services: Services, event_id: str) -> str:
     if text is not None:  # posted without an intent: read it (slow, outside any transaction), then store it
         try:
             services.intents.learn(labelled)  # people's corrections since the last round retrain it first
+            services.intents.model()  # (re)training is not the reading's time
+            started = time.perf_counter()
             classification = services.intents.classify(text)
+            took_ms = (time.perf_counter() - started) * 1000
         except Exception as exc:  # noqa: BLE001 - fail closed: nothing is routed on a guess
             log.exception("classifying event %s failed", event_id)
             with services.unit_of_work() as session:
                 return events.finish_event(session=session, event_id=event_id, now=now,
                                            result=f"failed: the message could not be classified ({type(exc).__name__}: {exc})")
+        budget = services.settings.classify_budget_ms
+        if took_ms > budget:  # fail closed: a reading this slow is not trusted to route on
+            with services.unit_of_work() as session:
+                return events.finish_event(session=session, event_id=event_id, now=now,
+                                           result=f"failed: classifying took {took_ms:.0f} ms, over the "
+                                                  f"{budget:.0f} ms budget (CLASSIFY_BUDGET_MS); nothing routed")
         with services.unit_of_work() as session:
             events.record_reading(session=session, event_id=event_id, classification=classification, now=now,
                                   product=intents.product_mentioned(text, services.profile.products))

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.cards.tables import Card
 from app.data.tables import Consent, Customer, Event
 from app.intents.tables import ServiceEvent
-from tests.api.conftest import auth
+from tests.api.conftest import auth, build_product
 
 
 def conversation(product, event_id: str, **fields) -> dict:
@@ -183,3 +183,13 @@ def test_a_correction_teaches_the_classifier_and_keeps_what_it_had_read(product)
     after = product.get("/api/events/se-31", headers=auth(product, "rep1")).json()["read_as"]
     assert after["intent"] == corrected and "1 labelled messages" in after["model"], after
     assert product.get("/api/events/se-30", headers=auth(product, "rep1")).json()["read_as"] == before  # kept
+
+
+def test_a_classification_over_its_time_budget_routes_nothing(tmp_path, embedder, reviewer) -> None:  # noqa: ANN001, F811
+
+    slow = build_product(tmp_path, embedder, reviewer, classify_budget_ms=0.001)  # nothing is that fast
+    assert post(slow, conversation(slow, "se-40", email="cus-a3@example.org")).status_code == 202
+    line = next(line for line in slow.worker.tick().events if line.startswith("se-40"))
+    assert "over the 0 ms budget" in line, line
+    status = slow.get("/api/events/se-40", headers=auth(slow, "crm")).json()
+    assert status["status"] == "failed" and status["read_as"] is None and status["card_id"] is None
