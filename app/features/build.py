@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import JSON, Boolean, select
+from sqlalchemy import JSON, Boolean, case, false, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.domain import POSITIVE_OUTCOMES, EventType, Intent
@@ -28,7 +28,7 @@ BEHAVIOUR_TYPES = [t.value for t in EventType if t != EventType.SERVICE_CONVERSA
 INTENTS = [i.value for i in Intent] + ["competitive_switch", "procurement_review"]
 INTENT_WINDOW_DAYS = 14
 # The intent group: what service conversations say (intent counts in the window) and how recent they are.
-INTENT_FEATURES = [f"{intent}_14d" for intent in INTENTS] + [
+INTENT_FEATURES = [f"{intent}_14d" for intent in INTENTS] + ["unresolved_conversations_30d",
     f"{EventType.SERVICE_CONVERSATION.value}s_30d", f"days_since_{EventType.SERVICE_CONVERSATION.value}"]
 # An attempt's outcome is taken as known one day after the attempt, not at the same instant.
 OUTCOME_LAG_S = DAY
@@ -84,8 +84,11 @@ def load_history(factory: sessionmaker[Session], customer_ids: list[str] | None 
                                      Customer.owner_rep, Customer.team, Customer.created_at, Customer.attributes],
                            only(Customer.id))
         consents = _frame(session, [Consent.customer_id, Consent.channel, Consent.granted], only(Consent.customer_id))
-        events = _frame(session, [Event.customer_id, Event.occurred_at, Event.type, Event.product, Event.intent],
-                        only(Event.customer_id))
+        # A conversation the help desk closed unresolved (resolution_flag false), read by the database from
+        # the event's attributes: 1, else 0 (resolved, or not said).
+        unresolved = case((Event.attributes["resolution_flag"].as_boolean() == false(), 1), else_=0).label("unresolved")
+        events = _frame(session, [Event.customer_id, Event.occurred_at, Event.type, Event.product, Event.intent,
+                                  unresolved], only(Event.customer_id))
         attempts = _frame(session, [OutreachAttempt.id, OutreachAttempt.customer_id, OutreachAttempt.attempted_at,
                                     OutreachAttempt.channel, OutreachAttempt.product, OutreachAttempt.outcome,
                                     OutreachAttempt.attributes], only(OutreachAttempt.customer_id))
@@ -141,6 +144,8 @@ class FeatureBuilder:
         self._by_type = {t: events_where(events["type"] == t)
                          for t in BEHAVIOUR_TYPES + [EventType.SERVICE_CONVERSATION.value]}
         self._by_intent = {i: events_where(events["intent"] == i) for i in INTENTS}
+        unresolved = events["unresolved"] == 1 if "unresolved" in events else pd.Series(False, index=events.index)
+        self._unresolved = events_where(unresolved & (events["type"] == EventType.SERVICE_CONVERSATION.value))
         views = known_event & (events["type"] == EventType.PRODUCT_VIEW.value).to_numpy() & events["product"].notna().to_numpy()
         self._product_views = TimeIndex(event_code[views] * max(len(self._products), 1)
                                         + self._products.get_indexer(events["product"][views]), event_time[views])
@@ -201,6 +206,7 @@ class FeatureBuilder:
         out["days_since_any_product_view"] = days_since(self._any_view, code)
         for intent, idx in self._by_intent.items():
             out[f"{intent}_14d"] = idx.count_between(code, t - INTENT_WINDOW_DAYS * DAY, t)
+        out["unresolved_conversations_30d"] = self._unresolved.count_between(code, t - 30 * DAY, t)
         out["days_since_last_contact"] = days_since(self._contacts, code)
         out["contacts_30d"] = self._contacts.count_between(code, t - 30 * DAY, t)
         out["previous_contacts"] = self._contacts.count_between(code, np.zeros_like(t), t)

@@ -25,7 +25,8 @@ from app.models.timing import TimingModel, train_timing
 # Features a business may want to force monotone (+1: more never lowers the score; -1: more never raises it).
 # Risk signals are -1: more unresolved blockers, complaints or renewal worries never make a customer look better.
 DEFAULT_MONOTONE: dict[str, int] = {"pricing_question_14d": 1, "upsell_interest_14d": 1, "complaint_14d": -1,
-                                    "renewal_risk_14d": -1, "implementation_blocker_14d": -1}
+                                    "renewal_risk_14d": -1, "implementation_blocker_14d": -1,
+                                    "unresolved_conversations_30d": -1}
 
 
 @dataclass

@@ -42,3 +42,21 @@ def test_only_the_asked_customers_and_quotes_in_ids_are_safe(store) -> None:
     assert len(load_history(store).events) == 2  # nothing was dropped
     empty = load_history(store, ["nobody"])
     assert empty.customers.empty and empty.events.empty
+
+
+def test_conversations_closed_unresolved_are_counted_on_sqlite_and_postgresql(store) -> None:
+    from app.features.build import FeatureBuilder
+
+    day = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    with unit_of_work(store) as session:
+        session.add(Customer(id="c-1", attributes={}))
+        session.flush()
+        for i, flag in enumerate([False, False, True, None]):
+            attributes = {} if flag is None else {"resolution_flag": flag}
+            session.add(Event(id=f"conv-{i}", customer_id="c-1", type="service_conversation", attributes=attributes,
+                              occurred_at=day - pd.Timedelta(days=i + 1)))
+        session.add(Event(id="old", customer_id="c-1", type="service_conversation",
+                          attributes={"resolution_flag": False}, occurred_at=day - pd.Timedelta(days=45)))
+    rows = FeatureBuilder(load_history(store)).rows(pd.Series(["c-1"]), pd.Series([day]), pd.Series(["email"]),
+                                                     pd.Series([None]))
+    assert rows["unresolved_conversations_30d"].tolist() == [2]  # not the resolved, the unsaid, or the old one
