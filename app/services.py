@@ -120,6 +120,15 @@ class Services:
         return IntentService(Taxonomy.load(self.settings.library_dir / "intents.yaml"), self.embedder,
                              self.reviewer.policy.pii_patterns)
 
+    @cached_property
+    def changes(self) -> Any:
+        """Triage of customer change requests (script_library/changes.yaml), trained on first use."""
+        from app.changes.taxonomy import ChangeTaxonomy
+        from app.changes.triage import ChangeTriage
+
+        return ChangeTriage(ChangeTaxonomy.load(self.settings.library_dir / "changes.yaml"), self.embedder,
+                            self.injection)
+
     @property
     def routing(self) -> Any:
         """The routing policy (script_library/routing.yaml), checked against the taxonomy's routes."""

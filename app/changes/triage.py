@@ -1,0 +1,172 @@
+"""Triage of a change request: which changes it asks for (several in one message), the new values, the assurance
+each needs, a risk score with its signals, and the route: `auto` (apply after its verification, if any, without
+a person), `verify` (ask for the verification first: medium risk, or a check the type needs) or `review` (a
+person decides: high risk, or a type that always needs one).
+
+The classifier is the intent classifier (app/intents/classifier.py) trained on the taxonomy's examples, with
+`not_a_change` as a class of its own; it reads the whole message and each of its clauses, so "update my number
+and my email" gives two changes. The risk is a noisy-OR of the taxonomy's signal weights.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.changes.extract import extract, mask, values_for
+from app.changes.taxonomy import NOT_A_CHANGE, ChangeTaxonomy
+from app.intents.classifier import IntentClassifier, train
+from app.library.index import Embedder
+
+CLAUSE = re.compile(r"(?<=[.!?;])\s+|\s+(?:and also|and then|and|also|plus)\s+(?=(?:please\s+)?(?:update|change|add|"
+                    r"move|switch|send|set|put|use|make|remove|drop|cancel|delete|reduce|increase|my|our|the)\b)",
+                    re.IGNORECASE)
+MIN_CONFIDENCE = 0.35  # a clause's type below this is not counted as a change of its own
+URGENCY = re.compile(r"\b(?:urgent(?:ly)?|asap|immediately|right away|right now|today|before (?:noon|end of day|"
+                     r"close)|within the hour|straight away)\b", re.IGNORECASE)
+ON_BEHALF = re.compile(r"\b(?:on behalf of|for my (?:father|mother|dad|mum|mom|husband|wife|partner|boss|son|"
+                       r"daughter|client|friend)|(?:my|our) (?:father|mother|dad|mum|mom|husband|wife|partner|boss|"
+                       r"son|daughter|client|friend)'s (?:account|number|phone|email|card)|his (?:phone|number|email|"
+                       r"account)|her (?:phone|number|email|account))\b", re.IGNORECASE)
+CONTACT_TYPES = frozenset({"contact_phone", "contact_email"})
+MONEY_TYPES = frozenset({"payment_method"})
+
+
+class PastChange(BaseModel):
+    type: str
+    days_ago: float = Field(ge=0)
+
+
+class RequestContext(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recent_changes: list[PastChange] = Field(default_factory=list)
+    new_device: bool = False
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    usual_country: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+class ChangeRequest(BaseModel):
+    """One line of `outreach changes triage --file` (other keys on the line, such as a label, are ignored)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    id: str = Field(min_length=1, max_length=96)
+    channel: str = Field(min_length=1, max_length=16)
+    text: str = Field(min_length=1, max_length=10_000)
+    context: RequestContext = Field(default_factory=RequestContext)
+
+
+@dataclass
+class Triage:
+    id: str
+    change_type: str
+    changes: list[dict[str, Any]]
+    confidence: float
+    verification: str
+    risk: dict[str, Any]
+    route: str
+    taxonomy_version: str
+    problems: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)  # the new values unmasked: for applying, never shown
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "change_type": self.change_type, "changes": self.changes,
+                "confidence": round(self.confidence, 4), "verification": self.verification, "risk": self.risk,
+                "route": self.route, "problems": self.problems, "taxonomy_version": self.taxonomy_version}
+
+
+STRICTER = ("none", "code_to_contact_on_file", "knowledge_questions", "human")
+
+
+class ChangeTriage:
+    """Trained on first use from the taxonomy's examples (a few seconds)."""
+
+    def __init__(self, taxonomy: ChangeTaxonomy, embedder: Embedder, injection: Any = None) -> None:
+        self.taxonomy, self.embedder, self.injection = taxonomy, embedder, injection
+        self._lock = threading.Lock()
+        self._model: IntentClassifier | None = None
+
+    def model(self) -> IntentClassifier:
+        with self._lock:
+            if self._model is None:
+                rows = [(e, t.name) for t in self.taxonomy.types.values() for e in t.examples]
+                self._model = train(pd.DataFrame(rows, columns=["text", "label"]), self.embedder,
+                                    oos_label=NOT_A_CHANGE)
+            return self._model
+
+    def _types(self, text: str) -> tuple[list[tuple[str, float]], float]:
+        """The changes asked for, in the order the message asks them, with their confidence; and the confidence
+        of the whole message's reading."""
+        clauses = [c.strip() for c in CLAUSE.split(text) if c and len(c.strip()) > 3]
+        readings = self.model().predict([text] + clauses)
+        whole, parts = readings[0], readings[1:]
+        found: dict[str, float] = {}
+        for name, confidence in parts:
+            if name != NOT_A_CHANGE and confidence >= MIN_CONFIDENCE:
+                found[name] = max(found.get(name, 0.0), confidence)
+        if whole[0] != NOT_A_CHANGE:
+            found = {whole[0]: max(whole[1], found.get(whole[0], 0.0)), **found}
+        return list(found.items()), whole[1]
+
+    def triage(self, request: ChangeRequest) -> Triage:
+        values = extract(request.text, request.context.country)
+        types, confidence = self._types(request.text)
+        changes, problems, unmasked = [], [], {}
+        for name, type_confidence in types:
+            extracted = values_for(name, values)
+            unmasked.update(extracted)
+            if name in ("contact_phone", "contact_email", "seats_change") and not extracted:
+                problems.append(f"{name}: no valid new {'phone number' if name == 'contact_phone' else 'email address' if name == 'contact_email' else 'seat count'} found in the message")
+            changes.append({"type": name, "confidence": round(type_confidence, 4),
+                            "extracted": {k: mask(k, v) for k, v in extracted.items()}})
+        if not changes:
+            return Triage(request.id, NOT_A_CHANGE, [], confidence, "none",
+                          {"score": 0.0, "level": "low", "signals": []}, "auto", self.taxonomy.version)
+        specs = [self.taxonomy.types[c["type"]] for c in changes]
+        verification = max((s.verification for s in specs), key=STRICTER.index)
+        risk = self._risk(request, [s.name for s in specs])
+        if risk["level"] == "high" or verification == "human":
+            route = "review"
+        elif risk["level"] == "medium" or verification != "none" or problems:
+            route = "verify"
+        else:
+            route = "auto"
+        if risk["level"] == "medium" and verification == "none":
+            verification = "code_to_contact_on_file"  # a medium risk never goes through on no assurance
+        return Triage(request.id, changes[0]["type"], changes, max(confidence, changes[0]["confidence"]), verification,
+                      risk, route, self.taxonomy.version, problems, unmasked)
+
+    def _risk(self, request: ChangeRequest, types: list[str]) -> dict[str, Any]:
+        policy = self.taxonomy.risk
+        recent = [c.type for c in request.context.recent_changes if c.days_ago <= policy.window_days]
+        key = {name for name, spec in self.taxonomy.types.items() if spec.key_detail}
+        signals = []
+        if set(types) & MONEY_TYPES and (set(types) & CONTACT_TYPES or set(recent) & CONTACT_TYPES):
+            signals.append("takeover_pattern")
+        if len([t for t in recent if t in key]) + len([t for t in types if t in key]) >= 2:
+            signals.append("repeated_key_changes")
+        if request.context.new_device:
+            signals.append("new_device")
+        ctx = request.context
+        if ctx.country and ctx.usual_country and ctx.country.upper() != ctx.usual_country.upper():
+            signals.append("unusual_country")
+        if URGENCY.search(request.text):
+            signals.append("urgency")
+        if ON_BEHALF.search(request.text):
+            signals.append("not_the_account_holder")
+        if self.injection is not None and any(self.injection.flags([request.text])):
+            signals.append("instructions_to_the_system")
+        if set(types) & key:
+            signals.append("key_detail")
+        safe = 1.0
+        for signal in signals:
+            safe *= 1.0 - policy.weights.get(signal, 0.0)
+        score = round(1.0 - safe, 4)
+        level = "high" if score >= policy.high_at else "medium" if score >= policy.medium_at else "low"
+        return {"score": score, "level": level, "signals": signals}
