@@ -41,9 +41,14 @@ def phones(text: str, country: str | None) -> list[str]:
     import phonenumbers
 
     found = []
-    for match in phonenumbers.PhoneNumberMatcher(text, (country or "").upper() or None):
-        if phonenumbers.is_valid_number(match.number):
-            found.append(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164))
+    # POSSIBLE (the right length for its country), not VALID: VALID also refuses numbers set aside for examples
+    # and fiction, and new ranges libphonenumber does not know yet; letters and wrong lengths still fail.
+    for match in phonenumbers.PhoneNumberMatcher(text, (country or "").upper() or None,
+                                                 leniency=phonenumbers.Leniency.POSSIBLE):
+        before, after = text[match.start - 1:match.start], text[match.end:match.end + 1]
+        if before.isalnum() or after.isalnum():  # part of a longer token ("07700 9OO123"): not a phone number
+            continue
+        found.append(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164))
     return list(dict.fromkeys(found))
 
 
