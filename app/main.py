@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import cards, compliance, events, library, metrics
+from app.api import cards, changes, compliance, events, library, metrics
 from app.http import errors
 from app.http.limits import BodyLimit
 from app.services import Services
@@ -36,7 +36,7 @@ def create_app(services: Services, *, worker: bool = False) -> FastAPI:
                   description="Who to contact, when, on which channel and what to say. Sign in with "
                               "`Authorization: Bearer TOKEN` (`outreach users token NAME`).")
     app.state.services = services
-    for router in (library.router, cards.router, compliance.router, events.router, metrics.router,
+    for router in (library.router, cards.router, changes.router, compliance.router, events.router, metrics.router,
                    library_pages.router, pages.router):
         app.include_router(router)
     errors.install(app)

@@ -1,0 +1,71 @@
+"""Customer change requests: submitted (triaged, then applied, verified first, or held for a person), read,
+verified, decided and reversed. Every write is one unit of work with its audit entry."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from app.changes import service
+from app.changes.service import ChangeSubmission, ChangeView
+from app.http.deps import CurrentUser, ServicesDep
+
+router = APIRouter(prefix="/api/changes", tags=["changes"])
+
+
+@router.post("", status_code=201)
+def submit_change(body: ChangeSubmission, user: CurrentUser, services: ServicesDep) -> ChangeView:
+    """A customer's change request in their own words (`id`, `customer_id`, `channel`, `text`, optional
+    `context`): what it asks, the new values, the verification and risk, and what happened (applied,
+    awaiting_verification, in_review, no_change). The same id again returns the first answer; a new value
+    that is not valid (a phone number with letters) is 422 naming `text`, and nothing is stored."""
+    triaged = services.changes.triage(body)  # slow (the classifier), before the unit of work
+    now = services.now()
+    return services.write(lambda s: service.submit(session=s, user=user, submission=body, triaged=triaged, now=now))
+
+
+@router.get("/{request_id}")
+def get_change(request_id: str, user: CurrentUser, services: ServicesDep) -> ChangeView:
+    """A change request, its triage (values masked), its status, and every value it wrote, before and after."""
+    return services.query(lambda s: service.get(session=s, user=user, request_id=request_id))
+
+
+class Verification(BaseModel):
+    method: Literal["code_to_contact_on_file", "knowledge_questions"]
+    passed: bool
+
+
+@router.post("/{request_id}/verify")
+def verify_change(request_id: str, body: Verification, user: CurrentUser, services: ServicesDep) -> ChangeView:
+    """The outcome of the verification the request needed (a code sent to the contact already on file, never
+    to one this request changes; or questions from the customer's own history): passed, it is applied."""
+    now = services.now()
+    return services.write(lambda s: service.verify(session=s, user=user, request_id=request_id, passed=body.passed,
+                                                   method=body.method, now=now))
+
+
+class Decision(BaseModel):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@router.post("/{request_id}/approve")
+def approve_change(request_id: str, body: Decision, user: CurrentUser, services: ServicesDep) -> ChangeView:
+    now = services.now()
+    return services.write(lambda s: service.decide(session=s, user=user, request_id=request_id, approve=True,
+                                                   reason=body.reason, now=now))
+
+
+@router.post("/{request_id}/reject")
+def reject_change(request_id: str, body: Decision, user: CurrentUser, services: ServicesDep) -> ChangeView:
+    now = services.now()
+    return services.write(lambda s: service.decide(session=s, user=user, request_id=request_id, approve=False,
+                                                   reason=body.reason, now=now))
+
+
+@router.post("/{request_id}/reverse")
+def reverse_change(request_id: str, user: CurrentUser, services: ServicesDep) -> ChangeView:
+    """Restore the values an applied request replaced (admins; audited); reversing twice changes nothing more."""
+    now = services.now()
+    return services.write(lambda s: service.reverse(session=s, user=user, request_id=request_id, now=now))

@@ -1,0 +1,238 @@
+"""Change requests from intake to applied (or held), with nothing lost.
+
+A request is triaged (app/changes/triage.py, slow: done before the unit of work) and stored once under its id:
+a replay returns the first answer and applies nothing twice. Its route decides what happens:
+- `auto`: applied now, when the product knows how to write every change it asks (the customer's phone, email,
+  address, seats, payout account, VAT number); a change it cannot write itself waits for a person;
+- `verify`: waits for its verification (POST /api/changes/{id}/verify); passed, it is applied; failed, rejected;
+- `review`: waits for a person (compliance or admin) to approve or reject it.
+Applying writes every field's before and after value, who verified and who applied it, and the taxonomy
+version, in one unit of work with its audit entry; an authorised user can reverse it, restoring the old values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.changes.extract import mask
+from app.changes.tables import AppliedChange, ChangeRequestRow
+from app.changes.triage import ChangeRequest, Triage
+from app.data.tables import Customer
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.users.service import Role
+from app.users.tables import User
+
+REVIEWERS = (Role.COMPLIANCE, Role.ADMIN)
+# What the product writes itself, per change type: (the value's kind, the customer field or attributes key).
+WRITERS: dict[str, tuple[str, str]] = {
+    "contact_phone": ("phone", "phone"), "contact_email": ("email", "email"),
+    "postal_address": ("address", "attributes.address"), "seats_change": ("seats", "attributes.seats"),
+    "payment_method": ("iban", "attributes.payout_iban"), "billing_details": ("vat", "attributes.vat_number"),
+}
+
+
+class ChangeSubmission(ChangeRequest):
+    """POST /api/changes: a change request about a known customer."""
+
+    customer_id: str
+
+
+class AppliedView(BaseModel):
+    change_type: str
+    field: str
+    before: Any
+    after: Any
+    verified_by: str
+    applied_by: str
+    applied_at: datetime
+    reversed_at: datetime | None
+
+
+class ChangeView(BaseModel):
+    id: str
+    customer_id: str
+    status: str
+    triage: dict[str, Any]
+    applied: list[AppliedView]
+    decided_by: str | None
+    reason: str | None
+    replayed: bool = False
+
+
+def _hash(submission: ChangeSubmission) -> str:
+    return hashlib.sha256(json.dumps(submission.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def _view(session: Session, row: ChangeRequestRow, replayed: bool = False) -> ChangeView:
+    applied = session.scalars(select(AppliedChange).where(AppliedChange.request_id == row.id)
+                              .order_by(AppliedChange.id)).all()
+    kinds = {field: kind for kind, field in WRITERS.values()}
+    return ChangeView(id=row.id, customer_id=row.customer_id, status=row.status, triage=row.triage,
+                      applied=[AppliedView(change_type=a.change_type, field=a.field,
+                                           before=mask(kinds.get(a.field, ""), a.before) if a.before else a.before,
+                                           after=mask(kinds.get(a.field, ""), a.after) if a.after else a.after,
+                                           verified_by=a.verified_by, applied_by=a.applied_by, applied_at=a.applied_at,
+                                           reversed_at=a.reversed_at) for a in applied],
+                      decided_by=row.decided_by, reason=row.reason, replayed=replayed)
+
+
+def submit(*, session: Session, user: User, submission: ChangeSubmission, triaged: Triage, now: datetime) -> ChangeView:
+    if user.role not in (Role.REP, Role.INTEGRATION, Role.ADMIN):
+        raise Forbidden(f"change requests come from reps and integrations (you are {user.role})", field="role")
+    customer = session.get(Customer, submission.customer_id)
+    if customer is None:
+        raise InvalidInput(f"customer {submission.customer_id!r} not found", field="customer_id")
+    if user.role == Role.REP and customer.owner_rep != user.rep_id:
+        raise Forbidden(f"customer {submission.customer_id} is not yours", field="customer_id")
+    stored = session.get(ChangeRequestRow, submission.id)
+    if stored is not None:
+        if stored.content_hash != _hash(submission):
+            raise Conflict(f"change request {submission.id!r} was already submitted with other content", field="id")
+        return _view(session, stored, replayed=True)
+    if triaged.problems:  # an invalid new value: nothing is stored, the sender is told what is missing
+        raise InvalidInput("; ".join(triaged.problems), field="text")
+    shown = triaged.as_json()
+    status = {"auto": "applied", "verify": "awaiting_verification", "review": "in_review"}[triaged.route]
+    if triaged.change_type == "not_a_change":
+        status = "no_change"
+    row = ChangeRequestRow(id=submission.id, customer_id=customer.id, content_hash=_hash(submission),
+                           channel=submission.channel, text=submission.text, triage=shown,
+                           new_values=triaged.values, status=status, taxonomy_version=triaged.taxonomy_version,
+                           submitted_by=user.name, created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    audit.record(session=session, actor=user.name, action="change_submitted", subject_type="change_request",
+                 subject_id=row.id, now=now, details={"customer_id": customer.id, "route": triaged.route,
+                                                       "types": [c["type"] for c in shown["changes"]],
+                                                       "risk": shown["risk"]})
+    if status == "applied":
+        _apply(session, row, customer, verified_by="none needed", by=user.name, now=now)
+    return _view(session, row)
+
+
+def _apply(session: Session, row: ChangeRequestRow, customer: Customer, *, verified_by: str, by: str,
+           now: datetime) -> None:
+    """Write every change the product can write; a request with a change it cannot write waits for a person."""
+    types = [c["type"] for c in row.triage["changes"]]
+    if any(t not in WRITERS or WRITERS[t][0] not in row.new_values for t in types):
+        row.status, row.updated_at = "in_review", now
+        row.reason = "a person applies it: the product does not write " + ", ".join(
+            t for t in types if t not in WRITERS or WRITERS[t][0] not in row.new_values)
+        return
+    attributes = dict(customer.attributes or {})
+    for change_type in types:
+        kind, field = WRITERS[change_type]
+        after = row.new_values[kind]
+        if field.startswith("attributes."):
+            key = field.removeprefix("attributes.")
+            before = attributes.get(key)
+            attributes[key] = after
+        else:
+            before = getattr(customer, field)
+            setattr(customer, field, after)
+        session.add(AppliedChange(request_id=row.id, customer_id=customer.id, change_type=change_type, field=field,
+                                  before=before, after=after, verified_by=verified_by, applied_by=by,
+                                  applied_at=now))
+    customer.attributes = attributes
+    row.status, row.updated_at = "applied", now
+    audit.record(session=session, actor=by, action="change_applied", subject_type="change_request", subject_id=row.id,
+                 now=now, details={"customer_id": customer.id, "types": types, "verified_by": verified_by,
+                                   "taxonomy_version": row.taxonomy_version})
+
+
+def _waiting(session: Session, request_id: str, status: str) -> tuple[ChangeRequestRow, Customer]:
+    row = session.get(ChangeRequestRow, request_id)
+    if row is None:
+        raise NotFound(f"no change request {request_id!r}", field="id")
+    if row.status != status:
+        raise Conflict(f"change request {request_id} is {row.status}, not {status.replace('_', ' ')}", field="id")
+    return row, session.get(Customer, row.customer_id)
+
+
+def verify(*, session: Session, user: User, request_id: str, passed: bool, method: str, now: datetime) -> ChangeView:
+    """The verification's outcome (from the system that sent the code or asked the questions)."""
+    if user.role not in (Role.INTEGRATION, Role.ADMIN):
+        raise Forbidden(f"verification results come from integrations (you are {user.role})", field="role")
+    row, customer = _waiting(session, request_id, "awaiting_verification")
+    needed = row.triage["verification"]
+    if method != needed:
+        raise InvalidInput(f"this request needs {needed}, not {method}", field="method")
+    if not passed:
+        row.status, row.reason, row.decided_by, row.updated_at = "rejected", f"{method} failed", user.name, now
+        audit.record(session=session, actor=user.name, action="change_rejected", subject_type="change_request",
+                     subject_id=row.id, now=now, details={"reason": row.reason})
+    else:
+        _apply(session, row, customer, verified_by=f"{method} ({user.name})", by=user.name, now=now)
+    return _view(session, row)
+
+
+def decide(*, session: Session, user: User, request_id: str, approve: bool, reason: str | None, now: datetime
+           ) -> ChangeView:
+    """A person's decision on a held request: approved, it is applied (what the product can write); rejected,
+    nothing is."""
+    if user.role not in REVIEWERS:
+        raise Forbidden(f"held change requests are decided by compliance (you are {user.role})", field="role")
+    row, customer = _waiting(session, request_id, "in_review")
+    if not approve and not (reason or "").strip():
+        raise InvalidInput("must say why the request is rejected", field="reason")
+    row.decided_by, row.reason, row.updated_at = user.name, (reason or "").strip() or None, now
+    if approve:
+        _apply(session, row, customer, verified_by=f"review ({user.name})", by=user.name, now=now)
+        if row.status == "in_review":  # nothing the product can write: the person who approved applies it
+            row.status = "applied"
+            audit.record(session=session, actor=user.name, action="change_applied", subject_type="change_request",
+                         subject_id=row.id, now=now, details={"by_hand": True})
+    else:
+        row.status = "rejected"
+        audit.record(session=session, actor=user.name, action="change_rejected", subject_type="change_request",
+                     subject_id=row.id, now=now, details={"reason": row.reason})
+    return _view(session, row)
+
+
+def reverse(*, session: Session, user: User, request_id: str, now: datetime) -> ChangeView:
+    """Restore the values an applied request replaced (admins only); reversing twice changes nothing more."""
+    if user.role != Role.ADMIN:
+        raise Forbidden(f"reversing a change needs the admin role (you are {user.role})", field="role")
+    row = session.get(ChangeRequestRow, request_id)
+    if row is None:
+        raise NotFound(f"no change request {request_id!r}", field="id")
+    if row.status == "reversed":
+        return _view(session, row, replayed=True)
+    if row.status != "applied":
+        raise Conflict(f"change request {request_id} is {row.status}: only an applied one can be reversed", field="id")
+    customer = session.get(Customer, row.customer_id)
+    attributes = dict(customer.attributes or {})
+    for applied in reversed(session.scalars(select(AppliedChange).where(AppliedChange.request_id == row.id)).all()):
+        if applied.field.startswith("attributes."):
+            key = applied.field.removeprefix("attributes.")
+            if applied.before is None:
+                attributes.pop(key, None)
+            else:
+                attributes[key] = applied.before
+        else:
+            setattr(customer, applied.field, applied.before)
+        applied.reversed_by, applied.reversed_at = user.name, now
+    customer.attributes = attributes
+    row.status, row.updated_at = "reversed", now
+    audit.record(session=session, actor=user.name, action="change_reversed", subject_type="change_request",
+                 subject_id=row.id, now=now, details={"customer_id": customer.id})
+    return _view(session, row)
+
+
+def get(*, session: Session, user: User, request_id: str) -> ChangeView:
+    if user.role == Role.CONTENT:
+        raise Forbidden("the content team does not read change requests", field="role")
+    row = session.get(ChangeRequestRow, request_id)
+    if row is None:
+        raise NotFound(f"no change request {request_id!r}", field="id")
+    if user.role == Role.REP and session.get(Customer, row.customer_id).owner_rep != user.rep_id:
+        raise Forbidden(f"change request {request_id} is about a customer who is not yours", field="id")
+    return _view(session, row)
