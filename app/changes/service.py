@@ -84,6 +84,11 @@ def _view(session: Session, row: ChangeRequestRow, replayed: bool = False) -> Ch
                       decided_by=row.decided_by, reason=row.reason, replayed=replayed)
 
 
+def _mask_email(email: str) -> str:
+    name, _, domain = email.partition("@")
+    return f"{name[:1]}***@{domain}"
+
+
 def submit(*, session: Session, user: User, submission: ChangeSubmission, triaged: Triage, now: datetime) -> ChangeView:
     if user.role not in (Role.REP, Role.INTEGRATION, Role.ADMIN):
         raise Forbidden(f"change requests come from reps and integrations (you are {user.role})", field="role")
@@ -101,12 +106,27 @@ def submit(*, session: Session, user: User, submission: ChangeSubmission, triage
         raise InvalidInput("; ".join(triaged.problems), field="text")
     shown = triaged.as_json()
     status = {"auto": "applied", "verify": "awaiting_verification", "review": "in_review"}[triaged.route]
+    held_because = None
+    if shown["verification"] == "code_to_contact_on_file":
+        # The code goes to a contact point already on file that this request does not change; none left, a
+        # person verifies instead.
+        changing = {c["type"] for c in shown["changes"]}
+        on_file = [(kind, value) for kind, value, change in (("email", customer.email, "contact_email"),
+                                                             ("phone", customer.phone, "contact_phone"))
+                   if value and change not in changing]
+        if on_file:
+            shown["code_to"] = {"kind": on_file[0][0], "to": mask(on_file[0][0], on_file[0][1])
+                                if on_file[0][0] == "phone" else _mask_email(on_file[0][1])}
+        else:
+            shown["verification"], status = "human", "in_review"
+            shown["code_to"] = None
+            held_because = "no contact point on file that this request leaves unchanged: a person verifies it"
     if triaged.change_type == "not_a_change":
         status = "no_change"
     row = ChangeRequestRow(id=submission.id, customer_id=customer.id, content_hash=_hash(submission),
                            channel=submission.channel, text=submission.text, triage=shown,
                            new_values=triaged.values, status=status, taxonomy_version=triaged.taxonomy_version,
-                           submitted_by=user.name, created_at=now, updated_at=now)
+                           submitted_by=user.name, created_at=now, updated_at=now, reason=held_because)
     session.add(row)
     session.flush()
     audit.record(session=session, actor=user.name, action="change_submitted", subject_type="change_request",

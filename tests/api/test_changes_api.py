@@ -12,7 +12,8 @@ from tests.api.conftest import auth
 # One message per type, and where the product sends it: applied now, verified first, or a person decides.
 REQUESTS = {
     "contact_phone": ("Please change my mobile number to 07700 900123.", "awaiting_verification"),
-    "contact_email": ("My email changed, please use kim.new@example.net from now on.", "awaiting_verification"),
+    # cus-a4 has no phone on file, so no code can go anywhere but the email being changed: a person verifies.
+    "contact_email": ("My email changed, please use kim.new@example.net from now on.", "in_review"),
     "postal_address": ("We moved; our new address is 42 Harbour Street, Leith EH6 6LJ.", "applied"),
     "plan_change": ("Please move us from the Starter plan to the Pro plan next month.", "in_review"),
     "seats_change": ("Please reduce our licences to 12 seats.", "applied"),
@@ -97,3 +98,11 @@ def test_bad_change_requests_are_refused_naming_the_field_and_nothing_is_stored(
     assert clash.status_code == 409 and clash.json()["field"] == "id"
     for request_id in ("chg-b1", "chg-b2", "chg-b3"):
         assert product.get(f"/api/changes/{request_id}", headers=auth(product, "admin")).status_code == 404
+
+
+def test_a_code_never_goes_to_a_contact_point_the_request_changes(product) -> None:
+    phone = submit(product, "chg-c1", "Please change my mobile number to 07700 900123.").json()
+    assert phone["triage"]["code_to"] == {"kind": "email", "to": "c***@example.org"}  # the email on file
+    email = submit(product, "chg-c2", "My email changed, please use kim.new@example.net from now on.").json()
+    # cus-a4 has no phone on file and the email is the one being changed: a person verifies it instead.
+    assert email["triage"]["verification"] == "human" and email["status"] == "in_review" and email["reason"]
