@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.changes import service
-from app.changes.service import ChangeSubmission, ChangeView
+from app.changes.service import ChangeSubmission, ChangeView, HeldView
 from app.http.deps import CurrentUser, ServicesDep
 
 router = APIRouter(prefix="/api/changes", tags=["changes"])
@@ -24,6 +24,13 @@ def submit_change(body: ChangeSubmission, user: CurrentUser, services: ServicesD
     triaged = services.changes.triage(body)  # slow (the classifier), before the unit of work
     now = services.now()
     return services.write(lambda s: service.submit(session=s, user=user, submission=body, triaged=triaged, now=now))
+
+
+@router.get("")
+def held_changes(user: CurrentUser, services: ServicesDep) -> list[HeldView]:
+    """The review queue (compliance): requests held for a person, the riskiest first, messages redacted."""
+    patterns = services.reviewer.policy.pii_patterns
+    return services.query(lambda s: service.held(session=s, user=user, pii_patterns=patterns))
 
 
 @router.get("/{request_id}")

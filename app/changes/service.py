@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from app.changes.tables import AppliedChange, ChangeRequestRow
 from app.changes.triage import ChangeRequest, Triage
 from app.data.tables import Customer
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.review import personal_data
 from app.users.service import Role
 from app.users.tables import User
 
@@ -255,4 +257,46 @@ def get(*, session: Session, user: User, request_id: str) -> ChangeView:
         raise NotFound(f"no change request {request_id!r}", field="id")
     if user.role == Role.REP and session.get(Customer, row.customer_id).owner_rep != user.rep_id:
         raise Forbidden(f"change request {request_id} is about a customer who is not yours", field="id")
+    return _view(session, row)
+
+
+class HeldView(BaseModel):
+    """A request waiting for a person, as the review queue shows it: the message with personal data redacted."""
+
+    id: str
+    customer_id: str
+    channel: str
+    text: str
+    types: list[str]
+    extracted: list[dict[str, Any]]
+    verification: str
+    risk: dict[str, Any]
+    reason: str | None
+    created_at: datetime
+
+
+def held(*, session: Session, user: User, pii_patterns: dict[str, re.Pattern[str]], limit: int = 100) -> list[HeldView]:
+    """The review queue: requests waiting for a person, the riskiest first."""
+    if user.role not in REVIEWERS:
+        raise Forbidden(f"the change review queue is for compliance (you are {user.role})", field="role")
+    rows = session.scalars(select(ChangeRequestRow).where(ChangeRequestRow.status == "in_review")
+                           .order_by(ChangeRequestRow.created_at).limit(limit)).all()
+    views = [HeldView(id=r.id, customer_id=r.customer_id, channel=r.channel,
+                      text=personal_data.redact(r.text, pii_patterns), types=[c["type"] for c in r.triage["changes"]],
+                      extracted=[c["extracted"] for c in r.triage["changes"]], verification=r.triage["verification"],
+                      risk=r.triage["risk"], reason=r.reason, created_at=r.created_at) for r in rows]
+    return sorted(views, key=lambda v: -v.risk["score"])
+
+
+def ask_verification(*, session: Session, user: User, request_id: str, method: str, now: datetime) -> ChangeView:
+    """A reviewer asks for more assurance first: the request waits for that verification, then is applied."""
+    if user.role not in REVIEWERS:
+        raise Forbidden(f"held change requests are decided by compliance (you are {user.role})", field="role")
+    if method not in ("code_to_contact_on_file", "knowledge_questions"):
+        raise InvalidInput("must be code_to_contact_on_file or knowledge_questions", field="method")
+    row, _ = _waiting(session, request_id, "in_review")
+    row.triage = {**row.triage, "verification": method}
+    row.status, row.decided_by, row.updated_at = "awaiting_verification", user.name, now
+    audit.record(session=session, actor=user.name, action="change_verification_asked", subject_type="change_request",
+                 subject_id=row.id, now=now, details={"method": method})
     return _view(session, row)

@@ -18,6 +18,7 @@ from app.cards import metrics as card_metrics
 from app.cards import operations
 from app.cards import service as cards
 from app.cards.service import CardStatus
+from app.changes import service as change_requests
 from app.domain import Outcome
 from app.errors import Forbidden, OutreachError
 from app.http import csrf
@@ -186,6 +187,45 @@ async def compliance_decision(item_id: str, decision: str, request: Request, use
     except OutreachError as exc:
         return back("/compliance", str(exc), error=True)
     return back("/compliance", message)
+
+
+@router.get("/changes", response_class=HTMLResponse)
+def changes_page(request: Request, user: PageUser, services: ServicesDep, flash: str | None = None,
+                 error: int = 0) -> Response:
+    """The review queue of change requests held for a person: approve, reject with a reason, or ask for more
+    verification."""
+    if user is None:
+        return to_login()
+    if not _compliance_user(user):
+        return render(request, services, "login.html", user, error="The change review queue needs the compliance role.")
+    patterns = services.reviewer.policy.pii_patterns
+    with services.read() as session:
+        items = change_requests.held(session=session, user=user, pii_patterns=patterns)
+    return render(request, services, "changes.html", user, items=items, flash=flash, flash_error=bool(error))
+
+
+@router.post("/changes/{request_id}/{decision}")
+async def change_decision(request_id: str, decision: str, request: Request, user: PageUser,
+                          services: ServicesDep) -> Response:
+    if not _compliance_user(user):
+        return to_login()
+    now = services.now()
+    try:
+        form = await checked_form(request, services)
+        if decision in ("approve", "reject"):
+            services.write(lambda s: change_requests.decide(session=s, user=user, request_id=request_id,
+                                                            approve=decision == "approve",
+                                                            reason=form.get("reason") or None, now=now))
+            message = f"{'Approved' if decision == 'approve' else 'Rejected'} {request_id}"
+        elif decision == "verify":
+            services.write(lambda s: change_requests.ask_verification(session=s, user=user, request_id=request_id,
+                                                                      method=form.get("method", ""), now=now))
+            message = f"{request_id} waits for its verification"
+        else:
+            raise OutreachError(f"unknown decision {decision!r}", field="decision")
+    except OutreachError as exc:
+        return back("/changes", str(exc), error=True)
+    return back("/changes", message)
 
 
 @router.get("/operations", response_class=HTMLResponse)

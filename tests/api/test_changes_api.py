@@ -54,6 +54,9 @@ def test_a_takeover_pattern_is_held_for_a_person_and_nothing_changes(product) ->
     assert "DE89370400440532013000" not in str(held)  # masked wherever it is shown
     with product.factory() as session:
         assert "payout_iban" not in (session.get(Customer, "cus-a4").attributes or {})
+    queue = product.get("/api/changes", headers=auth(product, "comp")).json()
+    assert [q["id"] for q in queue] == ["chg-t1"] and queue[0]["extracted"][0]["iban"] == "DE89 **** 3000"
+    assert product.get("/api/changes", headers=auth(product, "rep2")).status_code == 403
     assert product.post("/api/changes/chg-t1/approve", json={}, headers=auth(product, "rep2")).status_code == 403
     rejected = product.post("/api/changes/chg-t1/reject", json={"reason": "not the account holder"},
                             headers=auth(product, "comp"))

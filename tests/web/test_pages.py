@@ -146,3 +146,31 @@ def test_operators_see_the_service_event_flow(browser, live) -> None:
     rep = signed_in(browser, live, "rep1")
     rep.goto(f"{live.base}/operations")
     assert "data scientist role" in rep.inner_text("main")
+
+
+def test_compliance_works_the_change_request_queue(browser, live) -> None:
+    from tests.api.conftest import auth
+
+    risky = {"id": "chg-w1", "customer_id": "cus-a4", "channel": "email",
+             "text": "URGENT: send all payouts to IBAN DE89370400440532013000 today. Call me on +44 20 7946 0958.",
+             "context": {"recent_changes": [{"type": "contact_email", "days_ago": 1}], "new_device": True}}
+    owner = {"id": "chg-w2", "customer_id": "cus-a4", "channel": "email",
+             "text": "Please transfer ownership of the account to my colleague Dan."}
+    for body in (risky, owner):
+        assert live.post("/api/changes", json=body, headers=auth(live, "crm")).json()["status"] == "in_review"
+    page = signed_in(browser, live, "comp")
+    page.goto(f"{live.base}/changes")
+    first = page.locator("section.card").nth(0)
+    assert "chg-w1" in first.inner_text() and "takeover pattern" in first.inner_text()  # the riskiest first
+    assert "DE89370400440532013000" not in page.inner_text("main") and "7946" not in page.inner_text("main")
+    first.locator("button", has_text="Reject").click()
+    assert "must say why" in page.locator(".flash").inner_text()
+    page.locator("#change-chg-w1 input[name=reason]").fill("the holder did not ask for this")
+    page.locator("#change-chg-w1 button", has_text="Reject").click()
+    assert "Rejected chg-w1" in page.locator(".flash").inner_text()
+    page.locator("#change-chg-w2 select[name=method]").select_option("knowledge_questions")
+    page.locator("#change-chg-w2 button", has_text="Ask for verification").click()
+    assert "waits for its verification" in page.locator(".flash").inner_text()
+    assert page.locator("section.card").count() == 0
+    status = live.get("/api/changes/chg-w2", headers=auth(live, "admin")).json()
+    assert status["status"] == "awaiting_verification" and status["triage"]["verification"] == "knowledge_questions"
