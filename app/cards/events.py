@@ -111,7 +111,8 @@ def accept_service_event(*, session: Session, user: User, record: ServiceEventRe
         if stored.content_hash != service_events.content_hash(record):
             raise Conflict(f"event {record.event_id!r} was already posted with other content: use a new id",
                            field="event_id")
-        return EventAccepted(event_id=record.event_id, queued=False, duplicate=True, identity=stored.identity_status)
+        return EventAccepted(event_id=record.event_id, queued=stored.identity_status == "matched", duplicate=True,
+                             identity=stored.identity_status)
     if history.get_event(session=session, event_id=record.event_id) is not None:
         raise Conflict(f"event {record.event_id!r} was already posted as a customer event: use a new id",
                        field="event_id")
@@ -131,7 +132,8 @@ def accept_service_event(*, session: Session, user: User, record: ServiceEventRe
 
 def require_analyst(user: User) -> None:
     if user.role not in ANALYSTS:
-        raise Forbidden(f"the quarantine is for analysts (you are {user.role})", field="role")
+        raise Forbidden(f"this is for analysts: data scientists, compliance and admins (you are {user.role})",
+                        field="role")
 
 
 def quarantine(*, session: Session, user: User, pii_patterns: dict[str, re.Pattern[str]], limit: int = 200
