@@ -34,6 +34,9 @@ ON_BEHALF = re.compile(r"\b(?:on behalf of|for my (?:father|mother|dad|mum|mom|h
                        r"son|daughter|client|friend)'s (?:account|number|phone|email|card)|his (?:phone|number|email|"
                        r"account)|her (?:phone|number|email|account))\b", re.IGNORECASE)
 CONTACT_TYPES = frozenset({"contact_phone", "contact_email"})
+# A change of contact point without a valid new value is refused (nothing to verify or apply); other types
+# without a value (a plan, a new card) wait for a person instead.
+NEEDS_A_VALUE = {"contact_phone": "phone number", "contact_email": "email address"}
 MONEY_TYPES = frozenset({"payment_method"})
 
 
@@ -121,8 +124,8 @@ class ChangeTriage:
         for name, type_confidence in types:
             extracted = values_for(name, values)
             unmasked.update(extracted)
-            if name in ("contact_phone", "contact_email", "seats_change") and not extracted:
-                problems.append(f"{name}: no valid new {'phone number' if name == 'contact_phone' else 'email address' if name == 'contact_email' else 'seat count'} found in the message")
+            if name in NEEDS_A_VALUE and not extracted:  # a new contact point that is not valid: say so
+                problems.append(f"{name}: no valid new {NEEDS_A_VALUE[name]} found in the message")
             changes.append({"type": name, "confidence": round(type_confidence, 4),
                             "extracted": {k: mask(k, v) for k, v in extracted.items()}})
         if not changes:
@@ -133,7 +136,7 @@ class ChangeTriage:
         risk = self._risk(request, [s.name for s in specs])
         if risk["level"] == "high" or verification == "human":
             route = "review"
-        elif risk["level"] == "medium" or verification != "none" or problems:
+        elif risk["level"] == "medium" or verification != "none":
             route = "verify"
         else:
             route = "auto"

@@ -96,6 +96,8 @@ def test_bad_change_requests_are_refused_naming_the_field_and_nothing_is_stored(
              (submit(product, "chg-b3", "Change my phone number to 07700 9OO12X please."), 422, "text")]
     for answer, status, field in cases:
         assert answer.status_code == status and answer.json()["field"] == field, answer.json()
+    unsized = submit(product, "chg-b5", "We need more licences for the new team, please add seats.")
+    assert unsized.status_code == 201 and unsized.json()["status"] == "in_review"  # no count: a person asks
     assert submit(product, "chg-b4", "Please reduce our licences to 12 seats.").status_code == 201
     clash = submit(product, "chg-b4", "Please reduce our licences to 10 seats.")
     assert clash.status_code == 409 and clash.json()["field"] == "id"
