@@ -174,11 +174,17 @@ class EventReading(BaseModel):
     confidence: float
     runner_up: str | None
     secondary: str | None = None
+    secondary_confidence: float | None = None
     severity: str | None = None
     stage_candidate: str | None = None
     taxonomy_version: str
     model: str
     classified_at: datetime
+
+
+class IntentConfidence(BaseModel):
+    intent: str
+    confidence: float | None
 
 
 class IdentityView(BaseModel):
@@ -201,6 +207,12 @@ class EventStatus(BaseModel):
     posted_intent: str | None
     status: str
     result: str | None
+    # The classification fields of the canonical service event.
+    intent_primary: str | None = None
+    intent_secondary: str | None = None
+    severity: str | None = None
+    lifecycle_stage_candidate: str | None = None
+    intents: list[IntentConfidence] = []  # the intents read, with their confidences
     read_as: EventReading | None
     identity: IdentityView | None = None
     route: str | None = None
@@ -210,6 +222,7 @@ class EventStatus(BaseModel):
     decision_method: str | None = None  # model | rule-based
     decision_model_version: str | None = None
     decision_policy_version: str | None = None
+    model_version: str | None = None  # the lead-score model behind the routing decision (lineage)
     feature_set_version: str | None = None
     taxonomy_version: str | None = None
     routing_policy_version: str | None = None
@@ -222,7 +235,8 @@ def _reading(found: EventIntent | None) -> EventReading | None:
     if found is None:
         return None
     return EventReading(intent=found.intent, confidence=found.confidence, runner_up=found.runner_up,
-                        secondary=found.secondary, severity=found.severity, stage_candidate=found.stage_candidate,
+                        secondary=found.secondary, secondary_confidence=found.secondary_confidence,
+                        severity=found.severity, stage_candidate=found.stage_candidate,
                         taxonomy_version=found.taxonomy_version, model=found.model, classified_at=found.classified_at)
 
 
@@ -255,7 +269,14 @@ def event_status(*, session: Session, user: User, event_id: str) -> EventStatus:
         type=event.type if event is not None else arrived.event_type, posted_intent=posted,
         product=event.product if event is not None else arrived.product,
         status=status, result=job.result if job is not None else (arrived.match_reason if arrived else None),
-        read_as=reading, identity=identity,
+        intent_primary=reading.intent if reading else posted,
+        intent_secondary=reading.secondary if reading else None,
+        severity=reading.severity if reading else None,
+        lifecycle_stage_candidate=reading.stage_candidate if reading else None,
+        intents=([IntentConfidence(intent=reading.intent, confidence=reading.confidence)]
+                 + ([IntentConfidence(intent=reading.secondary, confidence=reading.secondary_confidence)]
+                    if reading.secondary else [])) if reading else [],
+        read_as=reading, identity=identity, model_version=job.model_version if job else None,
         route=job.route if job else None, card_id=job.card_id if job else None,
         score_before=job.score_before if job else None, score_after=job.score_after if job else None,
         decision_method=decision.method if decision is not None else None,

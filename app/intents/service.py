@@ -35,6 +35,7 @@ class Classification:
     taxonomy_version: str
     model: str
     secondary: str | None = None  # a second intent the message carries with its own threshold passed
+    secondary_confidence: float | None = None
     severity: str | None = None
     stage_candidate: str | None = None
 
@@ -93,6 +94,7 @@ class IntentService:
         return Classification(intent=best if in_scope else self.taxonomy.other, confidence=confidence,
                               runner_up=runner_up, taxonomy_version=self.taxonomy.version,
                               model=self.model_name, secondary=secondary,
+                              secondary_confidence=float(scored.second_confidence[0]) if secondary else None,
                               severity=spec.severity if spec else "low", stage_candidate=spec.stage if spec else None)
 
     def _readable(self, text: str) -> str:
@@ -106,6 +108,7 @@ def record(*, session: Session, event_id: str, classification: Classification, n
         return
     session.add(EventIntent(event_id=event_id, intent=classification.intent, confidence=classification.confidence,
                             runner_up=classification.runner_up, secondary=classification.secondary,
+                            secondary_confidence=classification.secondary_confidence,
                             severity=classification.severity, stage_candidate=classification.stage_candidate,
                             taxonomy_version=classification.taxonomy_version, model=classification.model,
                             classified_at=now))

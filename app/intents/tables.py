@@ -22,6 +22,7 @@ class EventIntent(Base):
     runner_up: Mapped[str | None] = mapped_column(String(64))
     # A second intent the message also carries (its own probability passed its own threshold), or None.
     secondary: Mapped[str | None] = mapped_column(String(64))
+    secondary_confidence: Mapped[float | None] = mapped_column(Float)
     severity: Mapped[str | None] = mapped_column(String(16))  # from the taxonomy: low | medium | high
     stage_candidate: Mapped[str | None] = mapped_column(String(32))  # the lifecycle stage the intent suggests
     taxonomy_version: Mapped[str] = mapped_column(String(64))

@@ -47,6 +47,9 @@ def test_a_conversation_from_a_known_email_becomes_a_handoff_card_with_its_linea
     assert seen["identity"]["method"] == "email" and seen["identity"]["confidence"] == 1.0
     assert seen["read_as"]["intent"] == "pricing_question" and seen["read_as"]["confidence"] >= 0.45
     assert seen["read_as"]["severity"] == "medium" and seen["read_as"]["stage_candidate"] == "opportunity"
+    assert seen["intent_primary"] == "pricing_question" and seen["severity"] == "medium"  # the field names
+    assert seen["lifecycle_stage_candidate"] == "opportunity" and seen["intents"][0]["intent"] == "pricing_question"
+    assert seen["model_version"] == seen["decision_model_version"]
     assert seen["route"] == "handoff_to_owner" and seen["card_id"]
     assert seen["score_before"] == 0.7 and seen["score_after"] is not None  # the batch decision, then the fresh one
     for version in ("feature_set_version", "taxonomy_version", "routing_policy_version", "decision_policy_version"):

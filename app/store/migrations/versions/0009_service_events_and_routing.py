@@ -77,13 +77,14 @@ def upgrade() -> None:
         batch.alter_column('trigger', type_=sa.String(length=200), existing_type=sa.String(length=96))
     with op.batch_alter_table('event_intents') as batch:
         batch.add_column(sa.Column('secondary', sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column('secondary_confidence', sa.Float(), nullable=True))
         batch.add_column(sa.Column('severity', sa.String(length=16), nullable=True))
         batch.add_column(sa.Column('stage_candidate', sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('event_intents') as batch:
-        for name in ('stage_candidate', 'severity', 'secondary'):
+        for name in ('stage_candidate', 'severity', 'secondary_confidence', 'secondary'):
             batch.drop_column(name)
     with op.batch_alter_table('cards') as batch:
         batch.alter_column('trigger', type_=sa.String(length=96), existing_type=sa.String(length=200))
