@@ -156,7 +156,9 @@ def _probabilistic(session: Session, record: ServiceEventRecord, session_matches
     scored = []
     for customer in pool.values():
         agreements = {
-            "session": True if customer.id in session_matches else (False if record.session_id else None),
+            # A session says who it is when an earlier event of it was matched; a new session says nothing
+            # against anyone (people open many), so it is missing, not a disagreement.
+            "session": True if customer.id in session_matches else None,
             "account": _same(str((customer.attributes or {}).get("account_id") or ""), record.account_id),
             "domain": (email_domain(customer.email) == company_domain) if company_domain and customer.email else None,
             "name": _name_agrees(customer, names),
