@@ -3,10 +3,16 @@ say that a file cannot be read or is not YAML, naming the file."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+
+def stamped_version(declared: object, text: str) -> str:
+    """The version a file declares and a hash of its text, so an edit without a version bump still shows."""
+    return f"{declared}+{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def read_yaml(path: Path, error: type[Exception]) -> tuple[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated, Any
@@ -65,6 +67,11 @@ def first_problem(exc: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"]) or "(top level)"
     reason = "is required" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
     return f"{where}: {reason}"
+
+
+def content_hash(model: BaseModel) -> str:
+    """What makes a re-post the same request or event: every field, in a fixed order."""
+    return hashlib.sha256(json.dumps(model.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
 def _as_utc(value: datetime) -> datetime:

@@ -26,7 +26,7 @@ from app.cards.service import LIVE, CardStatus, move_card, new_card_id
 from app.cards.tables import Card, EventJob
 from app.data import history
 from app.data.tables import Customer, Event
-from app.domain import Channel, EventRecord, EventType, ServiceEventRecord
+from app.domain import Channel, EventRecord, EventType, ServiceEventRecord, content_hash
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.intents import events as service_events
 from app.intents import service as intents
@@ -108,7 +108,7 @@ def accept_service_event(*, session: Session, user: User, record: ServiceEventRe
     _check_time(record.timestamp, now, skew_s, "timestamp")
     stored = service_events.get(session=session, event_id=record.event_id)
     if stored is not None:
-        if stored.content_hash != service_events.content_hash(record):
+        if stored.content_hash != content_hash(record):
             raise Conflict(f"event {record.event_id!r} was already posted with other content: use a new id",
                            field="event_id")
         return EventAccepted(event_id=record.event_id, queued=stored.identity_status == "matched", duplicate=True,
@@ -259,7 +259,7 @@ def event_status(*, session: Session, user: User, event_id: str) -> EventStatus:
     if job is None:
         status = arrived.identity_status if arrived is not None and arrived.identity_status != "matched" else "pending"
     else:
-        status = {"pending": "pending", "done": "processed"}.get(job.status, job.status)
+        status = shown_status(job.status)
     occurred = event.occurred_at if event is not None else arrived.occurred_at
     reading = _reading(intents.classified(session=session, event_id=event_id))
     # A read intent is also stored as the event's intent (for the features): it was posted only when none was read.
@@ -328,6 +328,11 @@ def labelled_examples(*, session: Session) -> list[tuple[str, str]]:
 
 
 # --- routing (the worker) --------------------------------------------------------------------------------
+
+def shown_status(job_status: str) -> str:
+    """The queue row's status as people read it: a routed event is `processed` (stored as `done`)."""
+    return "processed" if job_status == "done" else job_status
+
 
 class RouteCheck(BaseModel):
     event_id: str

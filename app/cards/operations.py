@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.cards.events import shown_status
 from app.cards.service import LIVE
 from app.cards.tables import Card, CardAction, EventJob
 from app.data.tables import Event
@@ -91,7 +92,7 @@ def compute(*, session: Session, now: datetime) -> Operations:
                            .where(EventJob.created_at >= since)).all()
     return Operations(
         window_days=WINDOW_DAYS, events=len(jobs),
-        statuses=dict(Counter({"done": "processed"}.get(status, status) for status, _, _ in jobs)),
+        statuses=dict(Counter(shown_status(status) for status, _, _ in jobs)),
         routes=dict(Counter(route for _, route, card in jobs if card)),
         volumes=sorted((IntentVolume(intent=i, by_channel=dict(c), total=sum(c.values()), last_week=weeks[i][0],
                                      week_before=weeks[i][1]) for i, c in volumes.items()), key=lambda v: -v.total),

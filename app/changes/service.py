@@ -12,8 +12,6 @@ version, in one unit of work with its audit entry; an authorised user can revers
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from datetime import datetime
 from typing import Any
@@ -27,6 +25,7 @@ from app.changes.extract import mask
 from app.changes.tables import AppliedChange, ChangeRequestRow
 from app.changes.triage import ChangeRequest, Triage
 from app.data.tables import Customer
+from app.domain import content_hash
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.review import personal_data
 from app.users.service import Role
@@ -69,10 +68,6 @@ class ChangeView(BaseModel):
     replayed: bool = False
 
 
-def _hash(submission: ChangeSubmission) -> str:
-    return hashlib.sha256(json.dumps(submission.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-
-
 def _view(session: Session, row: ChangeRequestRow, replayed: bool = False) -> ChangeView:
     applied = session.scalars(select(AppliedChange).where(AppliedChange.request_id == row.id)
                               .order_by(AppliedChange.id)).all()
@@ -101,7 +96,7 @@ def submit(*, session: Session, user: User, submission: ChangeSubmission, triage
         raise Forbidden(f"customer {submission.customer_id} is not yours", field="customer_id")
     stored = session.get(ChangeRequestRow, submission.id)
     if stored is not None:
-        if stored.content_hash != _hash(submission):
+        if stored.content_hash != content_hash(submission):
             raise Conflict(f"change request {submission.id!r} was already submitted with other content", field="id")
         return _view(session, stored, replayed=True)
     if triaged.problems:  # an invalid new value: nothing is stored, the sender is told what is missing
@@ -125,7 +120,7 @@ def submit(*, session: Session, user: User, submission: ChangeSubmission, triage
             held_because = "no contact point on file that this request leaves unchanged: a person verifies it"
     if triaged.change_type == "not_a_change":
         status = "no_change"
-    row = ChangeRequestRow(id=submission.id, customer_id=customer.id, content_hash=_hash(submission),
+    row = ChangeRequestRow(id=submission.id, customer_id=customer.id, content_hash=content_hash(submission),
                            channel=submission.channel, text=submission.text, triage=shown,
                            new_values=triaged.values, status=status, taxonomy_version=triaged.taxonomy_version,
                            submitted_by=user.name, created_at=now, updated_at=now, reason=held_because)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.datafile import read_yaml
+from app.datafile import read_yaml, stamped_version
 
+# Weakest to strongest: a request with several changes needs the strongest of theirs.
 VERIFICATIONS = ("none", "code_to_contact_on_file", "knowledge_questions", "human")
 NOT_A_CHANGE = "not_a_change"
 SIGNALS = ("takeover_pattern", "repeated_key_changes", "new_device", "unusual_country", "urgency",
@@ -81,7 +81,6 @@ class ChangeTaxonomy:
         medium, high = risk.get("medium_at", 0.3), risk.get("high_at", 0.6)
         if not (isinstance(medium, (int, float)) and isinstance(high, (int, float)) and 0 < medium < high < 1):
             raise ChangeTaxonomyError(f"{path}: risk needs 0 < medium_at < high_at < 1")
-        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-        return cls(f"{raw['version']}+{digest}", types,
+        return cls(stamped_version(raw["version"], text), types,
                    RiskPolicy({s: float(weights.get(s, 0.0)) for s in SIGNALS}, int(risk.get("window_days", 30)),
                               float(medium), float(high)))

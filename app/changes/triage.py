@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.changes.extract import extract, mask, values_for
-from app.changes.taxonomy import NOT_A_CHANGE, ChangeTaxonomy
+from app.changes.taxonomy import NOT_A_CHANGE, VERIFICATIONS, ChangeTaxonomy
 from app.intents.classifier import IntentClassifier, train
 from app.library.index import Embedder
 
@@ -84,9 +84,6 @@ class Triage:
                 "route": self.route, "problems": self.problems, "taxonomy_version": self.taxonomy_version}
 
 
-STRICTER = ("none", "code_to_contact_on_file", "knowledge_questions", "human")
-
-
 class ChangeTriage:
     """Trained on first use from the taxonomy's examples (a few seconds)."""
 
@@ -132,7 +129,7 @@ class ChangeTriage:
             return Triage(request.id, NOT_A_CHANGE, [], confidence, "none",
                           {"score": 0.0, "level": "low", "signals": []}, "auto", self.taxonomy.version)
         specs = [self.taxonomy.types[c["type"]] for c in changes]
-        verification = max((s.verification for s in specs), key=STRICTER.index)
+        verification = max((s.verification for s in specs), key=VERIFICATIONS.index)
         risk = self._risk(request, [s.name for s in specs])
         if risk["level"] == "high" or verification == "human":
             route = "review"

@@ -7,8 +7,6 @@ to say who it is about, or to discard it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from datetime import datetime
 
@@ -16,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import ServiceEventRecord
+from app.domain import ServiceEventRecord, content_hash
 from app.errors import Conflict, NotFound
 from app.intents.identity import Identity, email_domain, keyed_hash
 from app.intents.tables import ServiceEvent
@@ -25,11 +23,6 @@ from app.review import personal_data
 
 def get(*, session: Session, event_id: str) -> ServiceEvent | None:
     return session.get(ServiceEvent, event_id)
-
-
-def content_hash(record: ServiceEventRecord) -> str:
-    """What makes a re-post the same event: every field, in a fixed order."""
-    return hashlib.sha256(json.dumps(record.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
 def session_matches(*, session: Session, record: ServiceEventRecord, hash_key: str) -> list[str]:

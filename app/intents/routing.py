@@ -5,11 +5,10 @@ event makes a card, and if not, why (the reason is stored on the event's lineage
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.datafile import read_yaml
+from app.datafile import read_yaml, stamped_version
 from app.domain import LifecycleStage
 
 ASSIGNMENTS = ("owner", "team", "none")
@@ -79,8 +78,7 @@ class RoutingPolicy:
             if route not in routes:
                 raise RoutingError(f"{path}: the taxonomy's intent {intent!r} routes to {route!r}, which is not a "
                                    f"route here (routes: {', '.join(sorted(routes))})")
-        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-        return cls(f"{raw['version']}+{digest}", routes)
+        return cls(stamped_version(raw["version"], text), routes)
 
     def route_for(self, route_name: str | None, *, stage: str) -> Verdict:
         """Does this route make a card for a customer in `stage`? (The score and cooldown are checked later,

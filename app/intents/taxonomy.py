@@ -7,12 +7,11 @@ so an edit without a version bump still shows).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.datafile import read_yaml
+from app.datafile import read_yaml, stamped_version
 
 SEVERITIES = ("low", "medium", "high")
 STAGE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
@@ -77,8 +76,7 @@ class Taxonomy:
         stages = raw.get("stages") or []
         if not isinstance(stages, list) or not all(isinstance(s, str) and STAGE.match(s) for s in stages):
             raise TaxonomyError(f"{path}: stages must be a list of stage names (lower case letters, digits, _)")
-        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-        return cls(f"{raw['version']}+{digest}", other, intents, frozenset(stages))
+        return cls(stamped_version(raw["version"], text), other, intents, frozenset(stages))
 
     def names(self) -> frozenset[str]:
         return frozenset(self.intents)
