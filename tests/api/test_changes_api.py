@@ -68,9 +68,11 @@ def test_a_verified_change_is_applied_once_and_can_be_reversed(product) -> None:
         old_phone = session.get(Customer, "cus-a4").phone
     first = submit(product, "chg-p1", "Please change my mobile number to 07700 900123.").json()
     assert first["status"] == "awaiting_verification" and first["applied"] == []
+    before = written(product)
     wrong = product.post("/api/changes/chg-p1/verify", json={"method": "knowledge_questions", "passed": True},
                          headers=auth(product, "crm"))
     assert wrong.status_code == 422 and wrong.json()["field"] == "method"
+    assert written(product) == before  # a refused verification applies and audits nothing
     done = product.post("/api/changes/chg-p1/verify", json={"method": "code_to_contact_on_file", "passed": True},
                         headers=auth(product, "crm")).json()
     assert done["status"] == "applied" and done["applied"][0]["field"] == "phone"
@@ -90,12 +92,23 @@ def test_a_verified_change_is_applied_once_and_can_be_reversed(product) -> None:
     assert product.get("/api/changes/chg-p1", headers=auth(product, "rep1")).status_code == 403  # rep2's customer
 
 
+def written(product) -> tuple[int, ...]:
+    from app.audit.tables import AuditEntry
+    from app.changes.tables import ChangeRequestRow
+
+    with product.factory() as session:
+        return tuple(session.scalar(select(func.count()).select_from(t))
+                     for t in (ChangeRequestRow, AppliedChange, AuditEntry))
+
+
 def test_bad_change_requests_are_refused_naming_the_field_and_nothing_is_stored(product) -> None:
+    before = written(product)
     cases = [(submit(product, "chg-b1", "   "), 422, "text"),
              (submit(product, "chg-b2", "Please change my email", customer="ghost"), 422, "customer_id"),
              (submit(product, "chg-b3", "Change my phone number to 07700 9OO12X please."), 422, "text")]
     for answer, status, field in cases:
         assert answer.status_code == status and answer.json()["field"] == field, answer.json()
+    assert written(product) == before  # no request, no applied value, no audit entry
     unsized = submit(product, "chg-b5", "We need more licences for the new team, please add seats.")
     assert unsized.status_code == 201 and unsized.json()["status"] == "in_review"  # no count: a person asks
     assert submit(product, "chg-b4", "Please reduce our licences to 12 seats.").status_code == 201

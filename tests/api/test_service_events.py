@@ -112,10 +112,12 @@ def test_an_unknown_writer_waits_in_quarantine_until_an_analyst_decides(product)
 
     resolved = product.post("/api/quarantine/se-10/resolve", json={"customer_id": "cus-a3"}, headers=auth(product, "ds"))
     assert resolved.status_code == 200 and resolved.json()["queued"] is True
+    before = counts(product)
     again = product.post("/api/quarantine/se-10/resolve", json={"customer_id": "cus-a3"}, headers=auth(product, "ds"))
     assert again.status_code == 409
     ghost = product.post("/api/quarantine/se-9/resolve", json={"customer_id": "ghost"}, headers=auth(product, "ds"))
     assert ghost.status_code == 422 and ghost.json()["field"] == "customer_id"
+    assert counts(product) == before  # refused resolutions queue nothing and audit nothing
     dropped = product.post("/api/quarantine/se-9/discard", json={"reason": "spam"}, headers=auth(product, "ds"))
     assert dropped.status_code == 200 and dropped.json()["identity"] == "discarded"
     assert product.get("/api/quarantine", headers=auth(product, "ds")).json() == []
@@ -136,8 +138,20 @@ def test_an_account_id_and_company_domain_together_identify_the_writer(product) 
     assert status["identity"]["confidence"] >= 0.95
 
 
+def counts(product) -> tuple[int, ...]:
+    """Rows a refused action must not add: service events, events, queue rows, labels, audit entries."""
+    from app.audit.tables import AuditEntry
+    from app.cards.tables import EventJob
+    from app.intents.tables import IntentLabel
+
+    with product.factory() as session:
+        return tuple(session.scalar(select(func.count()).select_from(table))
+                     for table in (ServiceEvent, Event, EventJob, IntentLabel, AuditEntry))
+
+
 def test_bad_service_events_are_refused_with_the_field_named_and_nothing_written(product) -> None:
     now = product.clock.now()
+    before = counts(product)
     good = conversation(product, "se-bad", email="cus-a3@example.org")
     cases = {
         "event_id": {k: v for k, v in good.items() if k != "event_id"},
@@ -156,6 +170,7 @@ def test_bad_service_events_are_refused_with_the_field_named_and_nothing_written
     huge = post(product, {**good, "message": "x" * 1_000_000})
     assert huge.status_code == 413 and huge.json()["field"] == "body"
     assert post(product, good, who="rep1").status_code == 403  # service events come from integrations
+    assert counts(product) == before  # no event, no queue row, no audit entry
     assert post(product, good).status_code == 202
     clash = post(product, {**good, "message": "Something else entirely."})
     assert clash.status_code == 409 and clash.json()["field"] == "event_id"
@@ -172,10 +187,12 @@ def test_a_correction_teaches_the_classifier_and_keeps_what_it_had_read(product)
     product.worker.tick()
     before = product.get("/api/events/se-30", headers=auth(product, "rep1")).json()["read_as"]
     corrected = "complaint" if before["intent"] != "complaint" else "implementation_blocker"
+    stored = counts(product)
     assert product.post("/api/events/se-30/label", json={"intent": "telepathy"},
                         headers=auth(product, "rep1")).json()["field"] == "intent"
     assert product.post("/api/events/se-30/label", json={"intent": corrected},
                         headers=auth(product, "rep2")).status_code == 403  # not rep2's customer
+    assert counts(product) == stored  # refused labels write no label and no audit entry
     done = product.post("/api/events/se-30/label", json={"intent": corrected}, headers=auth(product, "rep1"))
     assert done.status_code == 200 and done.json()["read_as"] == before["intent"]
 
