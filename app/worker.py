@@ -1,7 +1,8 @@
 """The background worker: an edge like the API and the CLI. Each job is one unit of work; its slow part
 (a fresh decision, the model writing a draft, the validators) is prepared before the write.
 
-Jobs: routing posted events, drafts for open cards, SLA reminders and reassignment. `Worker.start`
+Jobs: routing posted events, drafts for open cards, SLA reminders and reassignment, change requests whose
+cooling-off period ended, and confirmations of applied changes. `Worker.start`
 runs them every WORKER_INTERVAL_S seconds in a thread of the served product; run one worker per store.
 """
 
@@ -16,6 +17,11 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from app.cards import events
+from app.changes import confirm
+from app.changes import service as change_requests
+from app.changes.service import ChangeSubmission, ChangeView
+from app.changes.taxonomy import NOT_A_CHANGE
+from app.errors import OutreachError
 from app.cards import service as cards
 from app.intents import service as intents
 from app.cards.service import SlaReport
@@ -30,6 +36,7 @@ class Round(BaseModel):
     events: list[str]
     drafted: int
     sla: SlaReport
+    changes: list[str] = []
 
 
 def handle_event(services: Services, event_id: str) -> str:
@@ -61,6 +68,7 @@ def handle_event(services: Services, event_id: str) -> str:
         with services.unit_of_work() as session:
             events.record_reading(session=session, event_id=event_id, classification=classification, now=now,
                                   product=intents.product_mentioned(text, services.profile.products))
+    change_from_event(services, event_id)
     taxonomy, routing = services.intents.taxonomy, services.routing
     with services.read() as session:
         check = events.check_route(session=session, event_id=event_id, taxonomy=taxonomy, routing=routing, now=now)
@@ -82,6 +90,33 @@ def handle_event(services: Services, event_id: str) -> str:
         with services.unit_of_work() as session:
             return events.finish_event(session=session, event_id=event_id, now=now,
                                        result=f"failed: {type(exc).__name__}: {exc}")
+
+
+def change_from_event(services: Services, event_id: str) -> str | None:
+    """A conversation read as a change request becomes one (under the event's id, so a retried event makes no
+    second request): triaged with the account's own history, stored, applied when nothing more is needed and
+    confirmed. Returns what became of it, or None when the message asks for no change."""
+    triage, now = services.changes, services.now()
+    with services.read() as session:
+        ask = events.change_asked(session=session, event_id=event_id, intents_of_changes=triage.taxonomy.event_intents)
+        if ask is None:
+            return None
+        past = change_requests.history(session=session, customer_id=ask.customer_id, now=now, leave_out=ask.event_id,
+                                       window_days=triage.taxonomy.risk.window_days)
+    submission = ChangeSubmission(id=ask.event_id, customer_id=ask.customer_id, channel=ask.channel, text=ask.text)
+    triaged = triage.triage(submission, past)
+    if triaged.change_type == NOT_A_CHANGE:
+        return None
+    try:
+        with services.unit_of_work() as session:
+            view = change_requests.submit_from_event(session=session, submission=submission, triaged=triaged,
+                                                     identity=ask.identity, now=now)
+    except OutreachError as exc:  # an invalid new value: the agent in the conversation asks again
+        log.info("event %s asks for a change that cannot be taken: %s", event_id, exc)
+        return f"not taken: {exc}"
+    if view is None:
+        return None
+    return confirm_if_applied(services, view).status
 
 
 def draft_card(services: Services, card_id: str) -> bool:
@@ -115,6 +150,38 @@ def draft_cards(services: Services, *, limit: int = 20, rep_id: str | None = Non
     return drafted
 
 
+def confirm_change(services: Services, request_id: str) -> int:
+    """Confirm one applied change to the customer: render from the approved template (reads), run the
+    guardrails on each message, then one write stores, reviews and releases them. Returns how many."""
+    now = services.now()
+    with services.read() as session:
+        planned = confirm.plan(session=session, request_id=request_id, profile=services.profile, now=now,
+                               templates=services.changes.taxonomy.confirmations)
+        assessed = [(p, review.assess(session=session, reviewer=services.reviewer, profile=services.profile,
+                                      draft=p.draft, now=now, template_values=p.values)) for p in planned]
+    with services.unit_of_work() as session:
+        return confirm.record(session=session, request_id=request_id, planned=assessed, now=now)
+
+
+def confirm_if_applied(services: Services, answer: ChangeView) -> ChangeView:
+    """After a user's action applied a change, confirm it to the customer right away (its own unit of work,
+    after the change's; the worker confirms any this missed) and show the request with its confirmations."""
+    if answer.status != "applied" or answer.confirmations or answer.replayed:
+        return answer
+    confirm_change(services, answer.id)
+    return services.query(lambda s: change_requests.view(session=s, request_id=answer.id))
+
+
+def settle_changes(services: Services) -> list[str]:
+    """Write the changes whose cooling-off period ended, then confirm every applied change not yet confirmed."""
+    with services.unit_of_work() as session:
+        due = change_requests.apply_due(session=session, now=services.now())
+    with services.read() as session:
+        waiting = change_requests.unconfirmed(session=session)
+    return [f"{request_id}: written after its cooling-off period" for request_id in due] + [
+        f"{request_id}: {confirm_change(services, request_id)} confirmation(s)" for request_id in waiting]
+
+
 def sweep(services: Services) -> SlaReport:
     with services.unit_of_work() as session:
         return cards.sweep_sla(session=session, now=services.now(), sla_hours=services.settings.card_sla_hours)
@@ -139,7 +206,7 @@ class Worker:
         with self._lock:
             fired = self.route_pending()
             drafted = draft_cards(self.services, limit=draft_limit, stopping=self._stop.is_set)
-            return Round(events=fired, drafted=drafted, sla=sweep(self.services))
+            return Round(events=fired, drafted=drafted, sla=sweep(self.services), changes=settle_changes(self.services))
 
     def start(self) -> None:
         if self._thread is None:

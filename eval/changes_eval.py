@@ -1,6 +1,7 @@
 """Change-request triage on a labelled set: type accuracy, extraction accuracy, risky-request recall, false reviews.
 
     .venv/bin/python eval/changes_eval.py [--set eval/changes_set.jsonl] [--json]
+    .venv/bin/python eval/changes_eval.py --banking77 ../shared/data/banking77/test.csv
 
 Each line of the set is a request for `outreach changes triage` plus `expect`: `types` (the primary first),
 `values` (normalised: E.164 phone, lower-case email, IBAN and VAT without spaces, seat count) and `risky`.
@@ -24,8 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def run(path: Path) -> dict:
-    from app.changes.triage import ChangeRequest
+def triage_model():
     from app.config import Settings
     from app.services import Services
 
@@ -33,6 +33,49 @@ def run(path: Path) -> dict:
                                  guardrails_dir=ROOT / "guardrails"))
     triage = services.changes
     triage.model()
+    return triage
+
+
+# banking77's intents that ask to change the customer's records, and the types each may be read as; every other
+# banking77 intent (card arrival, a transfer to cancel, a PIN to change, a top-up ...) asks for no change to them.
+BANKING77_CHANGES = {"terminate_account": {"cancellation", "data_deletion"},
+                     "edit_personal_details": {"contact_phone", "contact_email", "postal_address", "name_change"}}
+
+
+def run_banking77(path: Path) -> dict:
+    """On banking77's test split (never used in training): are its change intents read as changes of the
+    right kind, and how often is one of its 75 other intents read as a change?"""
+    import pandas as pd
+
+    from app.changes.triage import ChangeRequest
+
+    triage = triage_model()
+    rows = pd.read_csv(path)
+    right = {label: [0, 0] for label in BANKING77_CHANGES}
+    false_change, confused = 0, {}
+    others = 0
+    for n, row in enumerate(rows.itertuples()):
+        result = triage.triage(ChangeRequest(id=f"b{n}", channel="chat", text=row.text))
+        if row.category in BANKING77_CHANGES:
+            right[row.category][0] += 1
+            right[row.category][1] += result.change_type in BANKING77_CHANGES[row.category]
+        else:
+            others += 1
+            if result.change_type != "not_a_change":
+                false_change += 1
+                key = f"{row.category} -> {result.change_type}"
+                confused[key] = confused.get(key, 0) + 1
+    return {"set": str(path), "change_intents": {k: {"n": n, "read_right": round(r / n, 3)}
+                                                  for k, (n, r) in right.items()},
+            "other_intents": others, "false_change_rate": round(false_change / others, 3),
+            "top_confusions": dict(sorted(confused.items(), key=lambda kv: -kv[1])[:10]),
+            "taxonomy_version": triage.taxonomy.version}
+
+
+def run(path: Path) -> dict:
+    from app.changes.triage import ChangeRequest
+
+    triage = triage_model()
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     primary = exact = values_right = values_total = risky = caught = calm = false_review = 0
     misses, timings = [], []
@@ -68,9 +111,11 @@ def run(path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, default=ROOT / "eval" / "changes_set.jsonl")
+    parser.add_argument("--banking77", type=Path, default=None,
+                        help="instead: banking77's test.csv (../shared/data/banking77/test.csv)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = run(args.set)
+    result = run_banking77(args.banking77) if args.banking77 else run(args.set)
     if args.json:
         print(json.dumps(result))
         return

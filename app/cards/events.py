@@ -376,6 +376,26 @@ def record_reading(*, session: Session, event_id: str, classification: intents.C
     history.set_intent(session=session, event_id=event_id, intent=classification.intent, product=product)
 
 
+class ChangeAsk(BaseModel):
+    """A routed event whose message asks to change the customer's records: what change intake needs."""
+
+    event_id: str
+    customer_id: str
+    channel: str
+    text: str
+    identity: str  # how the customer was found: customer_id (posted as theirs), user_id, email, probabilistic
+
+
+def change_asked(*, session: Session, event_id: str, intents_of_changes: frozenset[str]) -> ChangeAsk | None:
+    """The event, if it was read (or posted) as one of the change-request intents and has a message."""
+    event = history.get_event(session=session, event_id=event_id)
+    if event is None or event.intent not in intents_of_changes or not (event.text or "").strip():
+        return None
+    received = service_events.get(session=session, event_id=event_id)
+    return ChangeAsk(event_id=event_id, customer_id=event.customer_id, channel=event.channel or "chat",
+                     text=event.text, identity=received.match_method if received is not None else "customer_id")
+
+
 def check_route(*, session: Session, event_id: str, taxonomy: Taxonomy, routing: RoutingPolicy, now: datetime
                 ) -> RouteCheck:
     """Does this queued event make a card? Its intent's route, the customer's stage, and the cooldown decide

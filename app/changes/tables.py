@@ -23,7 +23,7 @@ class ChangeRequestRow(Base):
     text: Mapped[str] = mapped_column(Text)
     triage: Mapped[dict[str, Any]] = mapped_column(JSONType)  # as shown: values masked
     new_values: Mapped[dict[str, Any]] = mapped_column(JSONType)  # unmasked, to apply; never shown
-    # applied | awaiting_verification | in_review | rejected | reversed | no_change
+    # applied | awaiting_verification | in_review | cooling_off | rejected | withdrawn | reversed | no_change
     status: Mapped[str] = mapped_column(String(24), index=True)
     taxonomy_version: Mapped[str] = mapped_column(String(64))
     submitted_by: Mapped[str] = mapped_column(String(64))
@@ -31,6 +31,12 @@ class ChangeRequestRow(Base):
     updated_at: Mapped[datetime]
     decided_by: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
+    # Knowledge questions asked (answers as salted hashes), once verification asked for them.
+    challenge: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    verified_by: Mapped[str | None] = mapped_column(String(64))
+    # A verified change whose type has a cooling-off period is written at this time, not before.
+    effective_at: Mapped[datetime | None] = mapped_column(index=True)
+    confirmed_at: Mapped[datetime | None]  # when its confirmations were made (none, if nothing could be sent)
 
 
 class AppliedChange(Base):
@@ -50,3 +56,19 @@ class AppliedChange(Base):
     applied_at: Mapped[datetime]
     reversed_by: Mapped[str | None] = mapped_column(String(64))
     reversed_at: Mapped[datetime | None]
+
+
+class ChangeConfirmation(Base):
+    """The confirmation of an applied change to one contact point (the old and the new one when a contact point
+    changed): a draft from an approved template, reviewed like every draft, released through the release gate
+    when its review lets it."""
+
+    __tablename__ = "change_confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("change_requests.id", ondelete="CASCADE"), index=True)
+    draft_id: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    contact: Mapped[str] = mapped_column(String(16))  # old | new | on_file
+    to_address: Mapped[str] = mapped_column(String(254))  # for the delivery integration; masked when shown
+    created_at: Mapped[datetime]

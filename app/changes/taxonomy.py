@@ -44,6 +44,8 @@ class ChangeTaxonomy:
     version: str
     types: dict[str, ChangeType]
     risk: RiskPolicy
+    confirmations: dict[str, str]  # channel (email, sms) -> the template that confirms an applied change
+    event_intents: frozenset[str]  # service conversations read as these are change requests too
 
     @classmethod
     def load(cls, path: Path) -> ChangeTaxonomy:
@@ -81,6 +83,11 @@ class ChangeTaxonomy:
         medium, high = risk.get("medium_at", 0.3), risk.get("high_at", 0.6)
         if not (isinstance(medium, (int, float)) and isinstance(high, (int, float)) and 0 < medium < high < 1):
             raise ChangeTaxonomyError(f"{path}: risk needs 0 < medium_at < high_at < 1")
+        confirmations = raw.get("confirmations") or {}
+        if not isinstance(confirmations, dict) or set(confirmations) - {"email", "sms"} or not all(
+                isinstance(v, str) and v for v in confirmations.values()):
+            raise ChangeTaxonomyError(f"{path}: confirmations maps email and sms to a template id")
         return cls(stamped_version(raw["version"], text), types,
                    RiskPolicy({s: float(weights.get(s, 0.0)) for s in SIGNALS}, int(risk.get("window_days", 30)),
-                              float(medium), float(high)))
+                              float(medium), float(high)), dict(confirmations),
+                   frozenset(str(i) for i in raw.get("from_event_intents") or ()))

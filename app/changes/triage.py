@@ -114,7 +114,9 @@ class ChangeTriage:
             found = {whole[0]: max(whole[1], found.get(whole[0], 0.0)), **found}
         return list(found.items()), whole[1]
 
-    def triage(self, request: ChangeRequest) -> Triage:
+    def triage(self, request: ChangeRequest, history: list[PastChange] | None = None) -> Triage:
+        """`history`: the account's own recent requests as the store holds them (app/changes/service.history),
+        read beside the `recent_changes` the caller sends."""
         values = extract(request.text, request.context.country)
         types, confidence = self._types(request.text)
         changes, problems, unmasked = [], [], {}
@@ -123,14 +125,17 @@ class ChangeTriage:
             unmasked.update(extracted)
             if name in NEEDS_A_VALUE and not extracted:  # a new contact point that is not valid: say so
                 problems.append(f"{name}: no valid new {NEEDS_A_VALUE[name]} found in the message")
+            spec = self.taxonomy.types[name]
             changes.append({"type": name, "confidence": round(type_confidence, 4),
-                            "extracted": {k: mask(k, v) for k, v in extracted.items()}})
+                            "extracted": {k: mask(k, v) for k, v in extracted.items()},
+                            "rules": {"touches": list(spec.touches), "approval": spec.approval,
+                                      "cooling_off_days": spec.cooling_off_days, "told": spec.told}})
         if not changes:
             return Triage(request.id, NOT_A_CHANGE, [], confidence, "none",
                           {"score": 0.0, "level": "low", "signals": []}, "auto", self.taxonomy.version)
         specs = [self.taxonomy.types[c["type"]] for c in changes]
         verification = max((s.verification for s in specs), key=VERIFICATIONS.index)
-        risk = self._risk(request, [s.name for s in specs])
+        risk = self._risk(request, [s.name for s in specs], history or [])
         if risk["level"] == "high" or verification == "human":
             route = "review"
         elif risk["level"] == "medium" or verification != "none":
@@ -142,9 +147,9 @@ class ChangeTriage:
         return Triage(request.id, changes[0]["type"], changes, max(confidence, changes[0]["confidence"]), verification,
                       risk, route, self.taxonomy.version, problems, unmasked)
 
-    def _risk(self, request: ChangeRequest, types: list[str]) -> dict[str, Any]:
+    def _risk(self, request: ChangeRequest, types: list[str], history: list[PastChange]) -> dict[str, Any]:
         policy = self.taxonomy.risk
-        recent = [c.type for c in request.context.recent_changes if c.days_ago <= policy.window_days]
+        recent = [c.type for c in [*request.context.recent_changes, *history] if c.days_ago <= policy.window_days]
         key = {name for name, spec in self.taxonomy.types.items() if spec.key_detail}
         signals = []
         if set(types) & MONEY_TYPES and (set(types) & CONTACT_TYPES or set(recent) & CONTACT_TYPES):

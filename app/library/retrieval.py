@@ -113,6 +113,8 @@ def retrieve(*, session: Session, index: TemplateIndex, request: RetrievalReques
     live = {spec.id: spec for spec in service.live_versions(session=session)}
     # The approval gate: only the store's live version counts, whatever a stale index says.
     hits = [(i, sim, meta) for i, sim, meta in hits if i in live and live[i].version == meta["version"]]
+    if request.stage != Stage.CHANGE_CONFIRMATION:  # they speak of a change made, with values only it has
+        hits = [(i, sim, meta) for i, sim, meta in hits if live[i].stage != Stage.CHANGE_CONFIRMATION]
     stats = service.performance(session=session, template_ids=[i for i, _, _ in hits], segment=request.segment)
     _, prior_sd = posterior(0, 0)
     ranked = []

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from app.domain import Channel, first_problem
 
@@ -22,6 +22,8 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "product": frozenset({"name", "key"}),
     "rep": frozenset({"name", "first_name", "phone", "email"}),
     "company": frozenset({"name", "website", "support_email", "phone"}),
+    # Only in change confirmations (stage change_confirmation): what the change-request rules tell the customer.
+    "change": frozenset({"told"}),
 }
 PLACEHOLDER_WORDS = re.compile(r"\{\{\s*([a-z_]+\.[a-z_]+)\s*\}\}")
 _PLACEHOLDER_NAMES = {"customer.first_name": "the customer", "product.name": "the product", "rep.name": "",
@@ -49,6 +51,8 @@ class Stage(StrEnum):
     RENEWAL = "renewal"
     WIN_BACK = "win_back"
     CHANGE_REQUEST = "change_request"
+    # Confirmations of an applied change request (app/changes/confirm.py); never offered to a card.
+    CHANGE_CONFIRMATION = "change_confirmation"
 
 
 STAGE_NAME = r"^[a-z][a-z0-9_]{1,31}$"
@@ -103,6 +107,12 @@ class TemplateSpec(BaseModel):
     def _valid_jinja_with_known_placeholders(cls, body: str) -> str:
         check_body(body)
         return body
+
+    @model_validator(mode="after")
+    def _change_fields_only_in_confirmations(self) -> TemplateSpec:
+        if self.stage != Stage.CHANGE_CONFIRMATION and re.search(r"\{\{[^}]*\bchange\.", self.body):
+            raise ValueError("{{ change.* }} is only known to change confirmations (stage change_confirmation)")
+        return self
 
     @property
     def content_hash(self) -> str:

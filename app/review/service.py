@@ -178,7 +178,8 @@ def sha256(text: str) -> str:
 
 def review_context(profile: CompanyProfile, *, channel: str, subject: str | None, names: dict[str, str],
                    email: str | None, phone: str | None, owner_rep: str | None, product_key: str | None,
-                   template_body: str | None, disclosures: list[str], facts: list[str]) -> ReviewContext:
+                   template_body: str | None, disclosures: list[str], facts: list[str],
+                   template_values: dict[str, dict[str, str]] | None = None) -> ReviewContext:
     """What the validators may compare a text with: the approved template rendered for this recipient, its
     disclosures, the trusted facts, and the recipient's and the company's own contact details."""
     product = profile.product(product_key) if product_key else None
@@ -186,7 +187,7 @@ def review_context(profile: CompanyProfile, *, channel: str, subject: str | None
     rendered = None
     if template_body is not None:
         rendered = render(template_body, {"customer": names, "product": product or profile.product(None), "rep": rep,
-                                          "company": profile.company})
+                                          "company": profile.company, **(template_values or {})})
     first_name = "" if names["first_name"] == "there" else names["first_name"]
     return ReviewContext(
         channel=channel, subject=subject, recipient={"first_name": first_name, "email": email or "", "phone": phone or ""},
@@ -222,9 +223,10 @@ def _sources(session: Session, customer: Customer, decision: Decision | None, no
 
 
 def assess(*, session: Session, reviewer: Reviewer, profile: CompanyProfile, draft: DraftLike,
-           now: datetime) -> Assessment:
+           now: datetime, template_values: dict[str, dict[str, str]] | None = None) -> Assessment:
     """Run every validator on a text, against its template version, its customer and its decision's reasons,
-    and route it. Reads only; the slow part of a review, done before the write."""
+    and route it. Reads only; the slow part of a review, done before the write. `template_values`: the values
+    of placeholders only some templates know (a change confirmation's `change`)."""
     customer = session.get(Customer, draft.customer_id)
     if customer is None:
         raise NotFound(f"customer {draft.customer_id!r} not found", field="customer_id")
@@ -237,7 +239,8 @@ def assess(*, session: Session, reviewer: Reviewer, profile: CompanyProfile, dra
                              phone=customer.phone, owner_rep=customer.owner_rep,
                              product_key=decision.product if decision else (template.products or [None])[0],
                              template_body=template.body, disclosures=template.disclosures or [],
-                             facts=[r["text"] for r in (decision.reasons if decision else [])])
+                             facts=[r["text"] for r in (decision.reasons if decision else [])],
+                             template_values=template_values)
     if reviewer.injection is not None:
         said = [e.text for e in session.scalars(select(Event).where(
             Event.customer_id == customer.id, Event.text.is_not(None), Event.occurred_at <= now,

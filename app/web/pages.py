@@ -26,6 +26,7 @@ from app.http.deps import TOKEN_COOKIE, ServicesDep, user_for
 from app.review import service as review
 from app.users.service import Role
 from app.web.render import PageUser, back, checked_form, render, to_login
+from app.worker import confirm_if_applied
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 HOME = {Role.REP: "/inbox", Role.COMPLIANCE: "/compliance", Role.CONTENT: "/library", Role.DATA_SCIENTIST: "/metrics",
@@ -213,9 +214,10 @@ async def change_decision(request_id: str, decision: str, request: Request, user
     try:
         form = await checked_form(request, services)
         if decision in ("approve", "reject"):
-            services.write(lambda s: change_requests.decide(session=s, user=user, request_id=request_id,
-                                                            approve=decision == "approve",
-                                                            reason=form.get("reason") or None, now=now))
+            decided = services.write(lambda s: change_requests.decide(session=s, user=user, request_id=request_id,
+                                                                      approve=decision == "approve",
+                                                                      reason=form.get("reason") or None, now=now))
+            confirm_if_applied(services, decided)
             message = f"{'Approved' if decision == 'approve' else 'Rejected'} {request_id}"
         elif decision == "verify":
             services.write(lambda s: change_requests.ask_verification(session=s, user=user, request_id=request_id,
