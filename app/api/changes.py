@@ -32,10 +32,12 @@ def submit_change(body: ChangeSubmission, user: CurrentUser, services: ServicesD
 
 
 @router.get("")
-def held_changes(user: CurrentUser, services: ServicesDep) -> list[HeldView]:
-    """The review queue (compliance): requests held for a person, the riskiest first, messages redacted."""
+def held_changes(user: CurrentUser, services: ServicesDep, status: str = "in_review") -> list[HeldView]:
+    """A queue of requests waiting for a person, the riskiest first, messages redacted: `in_review` (the review
+    queue, compliance) or `awaiting_manual_apply` (verified changes the product cannot write, such as a plan or
+    a cancellation, for whoever applies them)."""
     patterns = services.reviewer.policy.pii_patterns
-    return services.query(lambda s: service.held(session=s, user=user, pii_patterns=patterns))
+    return services.query(lambda s: service.held(session=s, user=user, pii_patterns=patterns, status=status))
 
 
 @router.get("/{request_id}")
@@ -121,3 +123,12 @@ def withdraw_change(request_id: str, body: Withdrawal, user: CurrentUser, servic
     now = services.now()
     return services.write(lambda s: service.withdraw(session=s, user=user, request_id=request_id,
                                                      reason=body.reason, now=now))
+
+
+@router.post("/{request_id}/applied")
+def mark_applied(request_id: str, user: CurrentUser, services: ServicesDep) -> ChangeView:
+    """Someone applied by hand a verified change the product cannot write (`awaiting_manual_apply`): it is
+    recorded as applied, with whoever says so, and confirmed to the customer."""
+    now = services.now()
+    answer = services.write(lambda s: service.mark_applied(session=s, user=user, request_id=request_id, now=now))
+    return confirm_if_applied(services, answer)

@@ -3,7 +3,8 @@
 A request is triaged (app/changes/triage.py, slow: done before the unit of work) and stored once under its id:
 a replay returns the first answer and applies nothing twice. Its route decides what happens:
 - `auto`: applied now, when the product knows how to write every change it asks (the customer's phone, email,
-  address, seats, payout account, VAT number); a change it cannot write itself waits for a person;
+  address, seats, payout account, VAT number); a change it cannot write itself (a plan, a cancellation) is
+  handed to a person who applies it where it lives (`awaiting_manual_apply`, then `mark_applied`);
 - `verify`: waits for its verification (POST /api/changes/{id}/verify); passed, it is applied; failed, rejected;
 - `review`: waits for a person (compliance or admin) to approve or reject it.
 A verified change whose type has a cooling-off period (a new payout account, a cancellation) is written when the
@@ -222,24 +223,32 @@ def _unwritable(row: ChangeRequestRow) -> list[str]:
 
 
 def _apply(session: Session, row: ChangeRequestRow, customer: Customer, *, verified_by: str, by: str,
-           now: datetime, by_hand: bool = False) -> None:
-    """A verified (or approved) request goes ahead: written now, or when its cooling-off period ends. A request
-    with a change the product cannot write waits for a person, unless a person approved it (`by_hand`)."""
-    unwritable = _unwritable(row)
-    if unwritable and not by_hand:
-        row.status, row.updated_at, row.verified_by = "in_review", now, verified_by
-        row.reason = "a person applies it: the product does not write " + ", ".join(unwritable)
-        return
+           now: datetime) -> None:
+    """A verified (or approved) request goes ahead: now, or when its cooling-off period ends."""
     row.verified_by = verified_by
     cooling = max((c.get("rules", {}).get("cooling_off_days", 0) for c in row.triage["changes"]), default=0)
-    if cooling:
+    if cooling and row.effective_at is None:
         row.status, row.effective_at, row.updated_at = "cooling_off", now + timedelta(days=cooling), now
         audit.record(session=session, actor=by, action="change_scheduled", subject_type="change_request",
                      subject_id=row.id, now=now, details={"customer_id": customer.id, "verified_by": verified_by,
                                                            "effective_at": row.effective_at.isoformat(),
                                                            "cooling_off_days": cooling})
         return
-    _write(session, row, customer, by=by, now=now)
+    _go_ahead(session, row, customer, by=by, now=now)
+
+
+def _go_ahead(session: Session, row: ChangeRequestRow, customer: Customer, *, by: str, now: datetime) -> None:
+    """Written by the product, or, with a change it cannot write (a plan, a cancellation), handed to a person who
+    applies it in the system that holds it and says so (`mark_applied`)."""
+    unwritable = _unwritable(row)
+    if not unwritable:
+        _write(session, row, customer, by=by, now=now)
+        return
+    row.status, row.updated_at = "awaiting_manual_apply", now
+    row.reason = "a person applies the " + ", ".join(t.replace("_", " ") for t in unwritable) + \
+        " where it is kept, then reports it applied"
+    audit.record(session=session, actor=by, action="change_handed_over", subject_type="change_request",
+                 subject_id=row.id, now=now, details={"customer_id": customer.id, "types": unwritable})
 
 
 def _write(session: Session, row: ChangeRequestRow, customer: Customer, *, by: str, now: datetime) -> None:
@@ -275,8 +284,20 @@ def apply_due(*, session: Session, now: datetime, limit: int = 100) -> list[str]
                                                           ChangeRequestRow.effective_at <= now)
                            .order_by(ChangeRequestRow.effective_at).limit(limit)).all()
     for row in rows:
-        _write(session, row, session.get(Customer, row.customer_id), by="cooling-off ended", now=now)
+        _go_ahead(session, row, session.get(Customer, row.customer_id), by="cooling-off ended", now=now)
     return [row.id for row in rows]
+
+
+def mark_applied(*, session: Session, user: User, request_id: str, now: datetime) -> ChangeView:
+    """A person applied by hand what the product cannot write (the plan in billing, the cancellation): the
+    request is applied (what the product can write is written now) and confirmed to the customer."""
+    if user.role not in (Role.REP, Role.INTEGRATION, Role.ADMIN):
+        raise Forbidden(f"applied changes are reported by reps and integrations (you are {user.role})", field="role")
+    row, customer = _waiting(session, request_id, "awaiting_manual_apply")
+    if user.role == Role.REP and customer.owner_rep != user.rep_id:
+        raise Forbidden(f"change request {request_id} is about a customer who is not yours", field="id")
+    _write(session, row, customer, by=user.name, now=now)
+    return _view(session, row)
 
 
 def _waiting(session: Session, request_id: str, status: str) -> tuple[ChangeRequestRow, Customer]:
@@ -340,8 +361,8 @@ def verify(*, session: Session, user: User, request_id: str, method: str, now: d
 
 def decide(*, session: Session, user: User, request_id: str, approve: bool, reason: str | None, now: datetime
            ) -> ChangeView:
-    """A person's decision on a held request: approved, it goes ahead (what the product cannot write, the person
-    who approved applies); rejected, nothing is written."""
+    """A person's decision on a held request: approved, it goes ahead (written, scheduled after its cooling-off,
+    or handed to a person to apply); rejected, nothing is written."""
     if user.role not in REVIEWERS:
         raise Forbidden(f"held change requests are decided by compliance (you are {user.role})", field="role")
     row, customer = _waiting(session, request_id, "in_review")
@@ -350,7 +371,7 @@ def decide(*, session: Session, user: User, request_id: str, approve: bool, reas
     row.decided_by, row.reason, row.updated_at = user.name, (reason or "").strip() or None, now
     if approve:
         verified = row.verified_by or f"review ({user.name})"
-        _apply(session, row, customer, verified_by=verified, by=user.name, now=now, by_hand=True)
+        _apply(session, row, customer, verified_by=verified, by=user.name, now=now)
     else:
         row.status = "rejected"
         audit.record(session=session, actor=user.name, action="change_rejected", subject_type="change_request",
@@ -358,7 +379,7 @@ def decide(*, session: Session, user: User, request_id: str, approve: bool, reas
     return _view(session, row)
 
 
-WITHDRAWABLE = ("awaiting_verification", "in_review", "cooling_off")
+WITHDRAWABLE = ("awaiting_verification", "in_review", "cooling_off", "awaiting_manual_apply")
 
 
 def withdraw(*, session: Session, user: User, request_id: str, reason: str, now: datetime) -> ChangeView:
@@ -439,11 +460,18 @@ class HeldView(BaseModel):
     created_at: datetime
 
 
-def held(*, session: Session, user: User, pii_patterns: dict[str, re.Pattern[str]], limit: int = 100) -> list[HeldView]:
-    """The review queue: requests waiting for a person, the riskiest first."""
-    if user.role not in REVIEWERS:
-        raise Forbidden(f"the change review queue is for compliance (you are {user.role})", field="role")
-    rows = session.scalars(select(ChangeRequestRow).where(ChangeRequestRow.status == "in_review")
+QUEUES = {"in_review": REVIEWERS, "awaiting_manual_apply": (*REVIEWERS, Role.INTEGRATION)}
+
+
+def held(*, session: Session, user: User, pii_patterns: dict[str, re.Pattern[str]], status: str = "in_review",
+         limit: int = 100) -> list[HeldView]:
+    """A queue of requests waiting for a person, the riskiest first: `in_review` (compliance decides) or
+    `awaiting_manual_apply` (verified; someone applies it where it is kept)."""
+    if status not in QUEUES:
+        raise InvalidInput(f"must be one of {', '.join(QUEUES)}", field="status")
+    if user.role not in QUEUES[status]:
+        raise Forbidden(f"the {status.replace('_', ' ')} queue is not for your role ({user.role})", field="role")
+    rows = session.scalars(select(ChangeRequestRow).where(ChangeRequestRow.status == status)
                            .order_by(ChangeRequestRow.created_at).limit(limit)).all()
     views = [HeldView(id=r.id, customer_id=r.customer_id, channel=r.channel,
                       text=personal_data.redact(r.text, pii_patterns), types=[c["type"] for c in r.triage["changes"]],

@@ -23,7 +23,8 @@ class ChangeRequestRow(Base):
     text: Mapped[str] = mapped_column(Text)
     triage: Mapped[dict[str, Any]] = mapped_column(JSONType)  # as shown: values masked
     new_values: Mapped[dict[str, Any]] = mapped_column(JSONType)  # unmasked, to apply; never shown
-    # applied | awaiting_verification | in_review | cooling_off | rejected | withdrawn | reversed | no_change
+    # applied | awaiting_verification | in_review | cooling_off | awaiting_manual_apply | rejected | withdrawn |
+    # reversed | no_change
     status: Mapped[str] = mapped_column(String(24), index=True)
     taxonomy_version: Mapped[str] = mapped_column(String(64))
     submitted_by: Mapped[str] = mapped_column(String(64))

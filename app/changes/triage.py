@@ -23,16 +23,38 @@ from app.changes.taxonomy import NOT_A_CHANGE, VERIFICATIONS, ChangeTaxonomy
 from app.intents.classifier import IntentClassifier, train
 from app.library.index import Embedder
 
-CLAUSE = re.compile(r"(?<=[.!?;])\s+|\s+(?:and also|and then|and|also|plus)\s+(?=(?:please\s+)?(?:update|change|add|"
-                    r"move|switch|send|set|put|use|make|remove|drop|cancel|delete|reduce|increase|my|our|the)\b)",
+_NEXT_ASK = (r"(?=(?:please\s+)?(?:update|change|add|move|switch|send|set|put|use|make|remove|drop|cancel|delete|"
+             r"reduce|increase|pay|transfer|route|direct|give|close|terminate|erase|wipe|rename|replace|my|our|the|"
+             r"his|her|their|all)\b)")
+CLAUSE = re.compile(rf"(?<=[.!?;])\s+|\s*,\s*(?:and\s+)?{_NEXT_ASK}|\s+(?:and also|and then|and|also|plus)\s+{_NEXT_ASK}",
                     re.IGNORECASE)
 MIN_CONFIDENCE = 0.35  # a clause's type below this is not counted as a change of its own
 URGENCY = re.compile(r"\b(?:urgent(?:ly)?|asap|immediately|right away|right now|today|before (?:noon|end of day|"
                      r"close)|within the hour|straight away)\b", re.IGNORECASE)
-ON_BEHALF = re.compile(r"\b(?:on behalf of|for my (?:father|mother|dad|mum|mom|husband|wife|partner|boss|son|"
-                       r"daughter|client|friend)|(?:my|our) (?:father|mother|dad|mum|mom|husband|wife|partner|boss|"
-                       r"son|daughter|client|friend)'s (?:account|number|phone|email|card)|his (?:phone|number|email|"
-                       r"account)|her (?:phone|number|email|account))\b", re.IGNORECASE)
+_RELATIVE = (r"(?:father|mother|dad|mum|mom|husband|wife|partner|boss|son|daughter|client|friend|brother|sister|"
+             r"colleague|employer|parent|spouse|grand(?:mother|father|ma|pa)|aunt|uncle|neighbou?r)")
+_THEIR_THING = (r"(?:account|number|phone|mobile|e-?mail|card|bank|details|payouts?|refunds?|payments?|iban|address|"
+                r"subscription|login|profile)")
+# Someone asking about another person's account: "for my father", "my wife's card", "her payouts", "my husband
+# handles this account", "on her behalf".
+ON_BEHALF = re.compile(rf"\b(?:on (?:behalf of|his behalf|her behalf)|for my {_RELATIVE}\b|my {_RELATIVE}'?s {_THEIR_THING}|"
+                       rf"(?:his|her) (?:payouts?|refunds?|payments?|card|bank|iban|account(?! (?:manager|rep|executive|team)))|my {_RELATIVE} (?:handles|owns|runs|manages|holds|looks after|is the)"
+                       rf"|(?:it'?s|this is) (?:his|her|my {_RELATIVE}'?s) account)\b", re.IGNORECASE)
+# Instructions aimed at whoever (or whatever) processes the request: to skip its checks, or claims that they
+# were done; and markers dressing customer text up as the system's own.
+SYSTEM_INSTRUCTIONS = re.compile(
+    r"\b(?:skip|bypass|waive|override|disable|ignore|turn off|no need for|without(?: any)?|don'?t (?:do|run|send|need)|"
+    r"do not (?:do|run|send|need))\s+(?:the |any |all |your |a )?(?:security |usual |extra |identity )?"
+    r"(?:checks?|verifications?|verifying|security|codes?|otp|approvals?|reviews?|confirmations?|questions)\b"
+    r"|\b(?:already|pre-?)\s*(?:been\s+)?(?:verified|approved|authori[sz]ed|cleared|confirmed)\b"
+    r"|(?:^|[\s\[(<])(?:system|admin|administrator|agent|operator|internal)\s*(?:note|message|instruction|override|"
+    r"command)?\s*[:\]>]", re.IGNORECASE)
+# A new value next to the word for its kind ("my new email is ...", "payouts to IBAN ...") names the change even
+# when the classifier's reading of the clause is unsure.
+VALUE_CUES = {"contact_phone": ("phone", re.compile(r"\b(?:phone|mobile|cell|number|tel|telephone|landline)\b", re.I)),
+              "contact_email": ("email", re.compile(r"\b(?:e-?mail|mail address|login)\b", re.I)),
+              "payment_method": ("iban", re.compile(r"\b(?:iban|bank|account|payouts?|refunds?|pay|payments?|debit)\b",
+                                                    re.I))}
 CONTACT_TYPES = frozenset({"contact_phone", "contact_email"})
 # A change of contact point without a valid new value is refused (nothing to verify or apply); other types
 # without a value (a plan, a new card) wait for a person instead.
@@ -100,16 +122,19 @@ class ChangeTriage:
                                     oos_label=NOT_A_CHANGE)
             return self._model
 
-    def _types(self, text: str) -> tuple[list[tuple[str, float]], float]:
+    def _types(self, text: str, country: str | None = None) -> tuple[list[tuple[str, float]], float]:
         """The changes asked for, in the order the message asks them, with their confidence; and the confidence
         of the whole message's reading."""
         clauses = [c.strip() for c in CLAUSE.split(text) if c and len(c.strip()) > 3]
         readings = self.model().predict([text] + clauses)
         whole, parts = readings[0], readings[1:]
         found: dict[str, float] = {}
-        for name, confidence in parts:
+        for clause, (name, confidence) in zip(clauses, parts):
             if name != NOT_A_CHANGE and confidence >= MIN_CONFIDENCE:
                 found[name] = max(found.get(name, 0.0), confidence)
+            for cued, (kind, words) in VALUE_CUES.items():
+                if cued not in found and words.search(clause) and values_for(cued, extract(clause, country)):
+                    found[cued] = max(confidence if name == cued else 0.0, MIN_CONFIDENCE)
         if whole[0] != NOT_A_CHANGE:
             found = {whole[0]: max(whole[1], found.get(whole[0], 0.0)), **found}
         return list(found.items()), whole[1]
@@ -118,7 +143,7 @@ class ChangeTriage:
         """`history`: the account's own recent requests as the store holds them (app/changes/service.history),
         read beside the `recent_changes` the caller sends."""
         values = extract(request.text, request.context.country)
-        types, confidence = self._types(request.text)
+        types, confidence = self._types(request.text, request.context.country)
         changes, problems, unmasked = [], [], {}
         for name, type_confidence in types:
             extracted = values_for(name, values)
@@ -165,7 +190,8 @@ class ChangeTriage:
             signals.append("urgency")
         if ON_BEHALF.search(request.text):
             signals.append("not_the_account_holder")
-        if self.injection is not None and any(self.injection.flags([request.text])):
+        if SYSTEM_INSTRUCTIONS.search(request.text) or (self.injection is not None
+                                                        and any(self.injection.flags([request.text]))):
             signals.append("instructions_to_the_system")
         if set(types) & key:
             signals.append("key_detail")

@@ -19,7 +19,8 @@ REQUESTS = {
     # cus-a4 has no phone on file, so no code can go anywhere but the email being changed: a person verifies.
     "contact_email": ("My email changed, please use kim.new@example.net from now on.", "in_review"),
     "postal_address": ("We moved; our new address is 42 Harbour Street, Leith EH6 6LJ.", "applied"),
-    "plan_change": ("Please move us from the Starter plan to the Pro plan next month.", "in_review"),
+    # Nothing to verify, but the product does not write plans: someone in billing applies it and says so.
+    "plan_change": ("Please move us from the Starter plan to the Pro plan next month.", "awaiting_manual_apply"),
     "seats_change": ("Please reduce our licences to 12 seats.", "applied"),
     "payment_method": ("Pay refunds into our new account IBAN GB33BUKB20201555555555 please.", "awaiting_verification"),
     "billing_details": ("Please add our VAT number GB123456789 to the invoices.", "applied"),
@@ -117,7 +118,7 @@ def test_bad_change_requests_are_refused_naming_the_field_and_nothing_is_stored(
         assert answer.status_code == status and answer.json()["field"] == field, answer.json()
     assert written(product) == before  # no request, no applied value, no audit entry
     unsized = submit(product, "chg-b5", "We need more licences for the new team, please add seats.")
-    assert unsized.status_code == 201 and unsized.json()["status"] == "in_review"  # no count: a person asks
+    assert unsized.status_code == 201 and unsized.json()["status"] == "awaiting_manual_apply"  # no count: a person
     assert submit(product, "chg-b4", "Please reduce our licences to 12 seats.").status_code == 201
     clash = submit(product, "chg-b4", "Please reduce our licences to 10 seats.")
     assert clash.status_code == 409 and clash.json()["field"] == "id"
@@ -277,3 +278,26 @@ def test_a_conversation_asking_for_a_change_becomes_a_change_request(product) ->
 
     with product.factory() as session:
         assert session.scalar(select(func.count()).select_from(ChangeRequestRow)) == 2
+
+
+def test_a_cancellation_cools_off_then_a_person_applies_it_and_the_customer_is_told(product) -> None:
+    submit(product, "chg-x1", "We want to cancel our subscription at the end of the term.")
+    cooling = product.post("/api/changes/chg-x1/verify", json={"method": "code_to_contact_on_file", "passed": True},
+                           headers=auth(product, "crm")).json()
+    assert cooling["status"] == "cooling_off" and cooling["effective_at"].startswith("2026-11-16")  # 14 days
+    assert cooling["confirmations"] == []
+    product.clock.advance(days=14, hours=1)
+    product.worker.tick(draft_limit=0)
+    queue = product.get("/api/changes", params={"status": "awaiting_manual_apply"}, headers=auth(product, "crm"))
+    assert [q["id"] for q in queue.json()] == ["chg-x1"] and queue.json()[0]["rules"][0]["approval"] == "none"
+    assert product.get("/api/changes", params={"status": "everything"},
+                       headers=auth(product, "comp")).json()["field"] == "status"
+    assert product.post("/api/changes/chg-x1/applied", headers=auth(product, "rep1")).status_code == 403
+    done = product.post("/api/changes/chg-x1/applied", headers=auth(product, "rep2")).json()
+    assert done["status"] == "applied" and done["applied"] == []  # nothing the product writes itself
+    [confirmation] = done["confirmations"]
+    from app.drafting.tables import Draft
+
+    with product.factory() as session:
+        assert "subscription ends at the end of the current term" in session.get(Draft, confirmation["draft_id"]).body
+    assert product.post("/api/changes/chg-x1/applied", headers=auth(product, "rep2")).status_code == 409
