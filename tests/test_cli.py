@@ -144,7 +144,7 @@ def test_library_import_search_approve_retire(data_dir: Path, tmp_path: Path) ->
     shown = json.loads(invoke("library", "show", "sms-follow-up-pricing", "--json").output)
     assert shown["status"] == "retired" and shown["history"][-1]["note"] == "replaced"
     listed = json.loads(invoke("library", "list", "--status", "approved", "--json").output)
-    assert len(listed) == 34  # one approved, one retired
+    assert len(listed) == 36  # one approved, one retired
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "email-broken.md").write_text(template_text("email-broken", body="Hi {{ customer.shoe_size }}"))

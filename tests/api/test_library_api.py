@@ -53,7 +53,7 @@ def embedder():
 
 
 def test_list_and_filter(client: TestClient) -> None:
-    assert len(client.get("/api/templates").json()) == 37
+    assert len(client.get("/api/templates").json()) == 39
     drafts = client.get("/api/templates", params={"status": "draft"}).json()
     assert [t["id"] for t in drafts] == ["email-upsell-payments-draft"]
     bad = client.get("/api/templates", params={"status": "published"})

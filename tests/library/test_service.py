@@ -27,14 +27,14 @@ def folder_with(tmp_path: Path, **files: str) -> Path:
 
 def test_import_is_idempotent_and_keeps_status(store) -> None:
     first = write(store, service.import_directory, folder=LIBRARY, actor="alice", now=NOW)
-    assert len(first.created) == 37 and not first.errors
+    assert len(first.created) == 39 and not first.errors
     again = write(store, service.import_directory, folder=LIBRARY, actor="alice", now=NOW)
-    assert again.created == [] and len(again.unchanged) == 37
+    assert again.created == [] and len(again.unchanged) == 39
     statuses = {row.id: row.status for row in read(store, service.list_templates)}
     assert statuses["email-upsell-payments-draft"] == "draft"
     assert statuses["email-new-lead-old-offer"] == "retired"
     live = {spec.id for spec in read(store, service.live_versions)}
-    assert len(live) == 34 and "email-upsell-payments-draft" not in live and "email-new-lead-old-offer" not in live
+    assert len(live) == 36 and "email-upsell-payments-draft" not in live and "email-new-lead-old-offer" not in live
 
 
 def test_a_bad_file_is_rejected_alone(store, tmp_path: Path) -> None:

@@ -20,9 +20,11 @@ def test_the_starter_library_is_valid_and_covers_every_channel_and_stage() -> No
     specs = [parse_file(p) for p in sorted(LIBRARY.glob("*.md")) if p.name != "README.md"]
     approved = [s for s in specs if s.status == "approved"]
     assert len(approved) >= 30
-    assert {(s.channel, s.stage) for s in approved} == {(c, st) for c in ("email", "sms", "call", "chat")
-                                                       for st in ("new_lead", "follow_up", "upsell", "renewal",
-                                                                  "win_back", "change_request")}
+    outreach = {(s.channel, s.stage) for s in approved if s.stage != "change_confirmation"}
+    assert outreach == {(c, st) for c in ("email", "sms", "call", "chat")
+                        for st in ("new_lead", "follow_up", "upsell", "renewal", "win_back", "change_request")}
+    # Applied change requests are confirmed by email and by text (script_library/changes.yaml `confirmations`).
+    assert {s.channel for s in approved if s.stage == "change_confirmation"} == {"email", "sms"}
     for spec in specs:
         assert spec.disclosures and all(d in spec.body for d in spec.disclosures), spec.id
         if spec.channel == "sms":
@@ -56,3 +58,14 @@ def test_invalid_files_are_named_with_the_field(tmp_path: Path, text: str, messa
     with pytest.raises(TemplateFileError) as info:
         parse_file(path)
     assert str(info.value).startswith(str(path)) and message in str(info.value)
+
+
+def test_change_fields_are_only_for_change_confirmations() -> None:
+    """{{ change.told }} exists only when a change request is confirmed; an outreach template using it would
+    fail at drafting time, so it is refused when it is written."""
+    import pytest
+    from pydantic import ValidationError
+
+    spec = parse_file(LIBRARY / "sms-change-confirmed.md")
+    with pytest.raises(ValidationError, match="change confirmations"):
+        type(spec).model_validate({**spec.model_dump(), "stage": "follow_up"})
