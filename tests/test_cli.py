@@ -129,7 +129,7 @@ def test_library_import_search_approve_retire(data_dir: Path, tmp_path: Path) ->
     from tests.library.conftest import LIBRARY, template_text
 
     result = invoke("library", "import", str(LIBRARY))
-    assert result.exit_code == 0 and "37 new" in result.output and "34 added" in result.output
+    assert result.exit_code == 0 and "39 new" in result.output and "36 added" in result.output
     found = json.loads(invoke("library", "search", "asked about the price", "--channel", "sms", "--stage",
                               "follow_up", "-k", "2", "--json").output)
     assert [f["id"] for f in found][0] == "sms-follow-up-pricing"
