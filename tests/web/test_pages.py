@@ -163,6 +163,9 @@ def test_compliance_works_the_change_request_queue(browser, live) -> None:
     first = page.locator("section.card").nth(0)
     assert "chg-w1" in first.inner_text() and "takeover pattern" in first.inner_text()  # the riskiest first
     assert "DE89370400440532013000" not in page.inner_text("main") and "7946" not in page.inner_text("main")
+    # Each change's rules: the records it touches, who approves, the cooling-off, what the customer is told.
+    assert "payouts.account" in first.inner_text() and "2 days of cooling-off" in first.inner_text()
+    assert "written after 7 days" in page.locator("#change-chg-w2").inner_text()
     first.locator("button", has_text="Reject").click()
     assert "must say why" in page.locator(".flash").inner_text()
     page.locator("#change-chg-w1 input[name=reason]").fill("the holder did not ask for this")
