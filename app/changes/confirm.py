@@ -79,16 +79,17 @@ def plan(*, session: Session, request_id: str, templates: dict[str, str], profil
     customer = session.get(Customer, row.customer_id)
     told = " ".join(dict.fromkeys(c.get("rules", {}).get("told", "") for c in row.triage["changes"]
                                   if c.get("rules", {}).get("told")))
+    # The template's values do not depend on the channel: read once for every recipient.
+    context = facts_for(session=session, customer_id=customer.id, product=None, channel=row.channel, reasons=[],
+                        profile=profile, now=now).template_context
+    values = {"change": {"told": told}}
     planned = []
     for contact, channel, address in recipients(session, row, customer):
         live = library.live_versions(session=session, template_id=templates[channel]) if channel in templates else []
         if not live:  # no approved confirmation template for this channel: nothing is sent unreviewed instead
             continue
         spec = live[0]
-        facts = facts_for(session=session, customer_id=customer.id, product=None, channel=channel, reasons=[],
-                          profile=profile, now=now)
-        values = {"change": {"told": told}}
-        subject, body = compose.split_subject(render(spec.body, {**facts.template_context, **values}))
+        subject, body = compose.split_subject(render(spec.body, {**context, **values}))
         planned.append(PlannedConfirmation(contact, channel, address, values=values, draft=PreparedDraft(
             customer_id=customer.id, decision_id=None, channel=channel, template_id=spec.id,
             template_version=spec.version, prompt_version=None, profile_version=profile.version,

@@ -33,6 +33,7 @@ from app.data.tables import Customer
 from app.domain import content_hash
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.review import personal_data
+from app.review import service as review
 from app.users.service import Role
 from app.users.tables import User
 
@@ -104,18 +105,15 @@ def _view(session: Session, row: ChangeRequestRow, replayed: bool = False) -> Ch
 
 
 def _confirmations(session: Session, request_id: str) -> list[ConfirmationView]:
-    from app.review.tables import Release, Review
-
     rows = session.scalars(select(ChangeConfirmation).where(ChangeConfirmation.request_id == request_id)
                            .order_by(ChangeConfirmation.id)).all()
-    views = []
-    for c in rows:
-        review = session.scalars(select(Review.status).where(Review.draft_id == c.draft_id)).first()
-        released = session.scalars(select(Release.id).where(Release.draft_id == c.draft_id)).first() is not None
-        to = _mask_email(c.to_address) if c.channel == "email" else mask("phone", c.to_address)
-        views.append(ConfirmationView(channel=c.channel, contact=c.contact, to=to, draft_id=c.draft_id,
-                                      review=review, released=released))
-    return views
+    drafts = {c.draft_id for c in rows}
+    # Each confirmation is the first version of its own lineage, so its draft id is its lineage id.
+    reviews, releases = review.reviews_of(session=session, draft_ids=drafts), review.releases_of(
+        session=session, draft_ids=drafts)
+    return [ConfirmationView(channel=c.channel, contact=c.contact, to=_shown_contact(c.channel, c.to_address),
+                             draft_id=c.draft_id, review=reviews[c.draft_id].status if c.draft_id in reviews else None,
+                             released=c.draft_id in releases) for c in rows]
 
 
 def unconfirmed(*, session: Session, limit: int = 50) -> list[str]:
@@ -141,9 +139,12 @@ def history(*, session: Session, customer_id: str, now: datetime, window_days: i
             for row in rows if row.id != leave_out for change in row.triage["changes"]]
 
 
-def _mask_email(email: str) -> str:
-    name, _, domain = email.partition("@")
-    return f"{name[:1]}***@{domain}"
+def _shown_contact(kind: str, value: str) -> str:
+    """A contact point as it may be shown: an email's first letter and domain, a phone's ends."""
+    if kind == "email":
+        name, _, domain = value.partition("@")
+        return f"{name[:1]}***@{domain}"
+    return mask("phone", value)
 
 
 def submit(*, session: Session, user: User, submission: ChangeSubmission, triaged: Triage, now: datetime) -> ChangeView:
@@ -193,8 +194,7 @@ def _store(session: Session, actor: str, customer: Customer, submission: ChangeS
                                                              ("phone", customer.phone, "contact_phone"))
                    if value and change not in changing]
         if on_file:
-            shown["code_to"] = {"kind": on_file[0][0], "to": mask(on_file[0][0], on_file[0][1])
-                                if on_file[0][0] == "phone" else _mask_email(on_file[0][1])}
+            shown["code_to"] = {"kind": on_file[0][0], "to": _shown_contact(*on_file[0])}
         else:
             shown["verification"], status = "human", "in_review"
             shown["code_to"] = None
