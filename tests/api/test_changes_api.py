@@ -301,3 +301,26 @@ def test_a_cancellation_cools_off_then_a_person_applies_it_and_the_customer_is_t
     with product.factory() as session:
         assert "subscription ends at the end of the current term" in session.get(Draft, confirmation["draft_id"]).body
     assert product.post("/api/changes/chg-x1/applied", headers=auth(product, "rep2")).status_code == 409
+
+
+def test_refused_questions_answers_withdrawals_and_manual_applies_write_nothing(product) -> None:
+    give_history(product)
+    submit(product, "chg-r1", "Pay refunds into our new account IBAN GB33BUKB20201555555555 please.")
+    submit(product, "chg-r2", "Please move us from the Starter plan to the Pro plan next month.")
+    before = written(product)
+    refused = [
+        product.post("/api/changes/chg-r1/questions", headers=auth(product, "rep2")),  # reps do not verify
+        product.post("/api/changes/chg-r1/verify", json={"method": "knowledge_questions", "answers": {}},
+                     headers=auth(product, "crm")),  # no questions asked yet
+        product.post("/api/changes/chg-r1/withdraw", json={"reason": "x"}, headers=auth(product, "rep1")),
+        product.post("/api/changes/chg-r2/applied", headers=auth(product, "comp")),
+        product.post("/api/changes/chg-r1/applied", headers=auth(product, "crm")),  # not waiting for a person
+    ]
+    assert [r.status_code for r in refused] == [403, 409, 403, 403, 409]
+    assert written(product) == before  # no request, applied value or audit entry added
+    with product.factory() as session:
+        from app.changes.tables import ChangeRequestRow
+
+        rows = {r: session.get(ChangeRequestRow, r) for r in ("chg-r1", "chg-r2")}
+        assert rows["chg-r1"].status == "awaiting_verification" and rows["chg-r1"].challenge is None
+        assert rows["chg-r2"].status == "awaiting_manual_apply"
