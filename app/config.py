@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # Review policy (YAML data for the guardrail validators).
     guardrails_dir: Path = Path("guardrails")
     company_profile_file: Path | None = None
+    # Models trained from the shipped files alone (the guardrail judge's fine-tuned encoder), keyed by those files'
+    # hashes: several data folders on one machine can share them. Empty: DATA_DIR/cache.
+    model_cache_dir: Path | None = None
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> Settings:
@@ -108,6 +111,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def model_cache(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "cache"
 
     @property
     def chroma_path(self) -> Path:

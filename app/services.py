@@ -108,7 +108,7 @@ class Services:
     def reviewer(self) -> Any:
         from app.review.checks import Reviewer
 
-        return Reviewer.from_folder(self.settings.guardrails_dir, self.embedder, self.settings.data_dir / "cache")
+        return Reviewer.from_folder(self.settings.guardrails_dir, self.embedder, self.settings.model_cache)
 
     @cached_property
     def intents(self) -> Any:

@@ -139,7 +139,7 @@ def main() -> None:
         parser.error("--model is required with --base-url")
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(_env_file=None, data_dir=Path(tmp), prompts_dir=ROOT / "prompts",
+        settings = Settings(_env_file=None, data_dir=Path(tmp), model_cache_dir=ROOT / "data" / "cache", prompts_dir=ROOT / "prompts",
                             library_dir=ROOT / "script_library", llm_base_url=args.base_url, llm_model=args.model,
                             llm_api_key=args.api_key, llm_draft_mode=args.mode, llm_timeout_s=120)
         print(f"preparing the fixed set: {args.customers} customers, top {args.drafts} recommendations")

@@ -42,7 +42,7 @@ def main() -> None:
     lines = args.set.read_text().splitlines()
     labelled = {json.loads(line)["id"]: json.loads(line) for line in lines if line.strip()}
     with tempfile.TemporaryDirectory() as tmp:
-        services = Services(Settings(_env_file=None, data_dir=Path(tmp), guardrails_dir=args.policy,
+        services = Services(Settings(_env_file=None, data_dir=Path(tmp), model_cache_dir=ROOT / "data" / "cache", guardrails_dir=args.policy,
                                      library_dir=ROOT / "script_library"))
         with services.unit_of_work() as session:
             library.import_directory(session=session, folder=ROOT / "script_library", actor="eval", now=services.now())

@@ -1,7 +1,9 @@
 """How well the learned judge (guardrails/judge.yaml) does on wording it was not trained on.
 
-    .venv/bin/python eval/judge_eval.py [--out eval/reports/judge_eval.json]
+    .venv/bin/python eval/judge_eval.py [--out eval/reports/judge_eval.json] [--frozen]
 
+The judge is trained the product's way in every fold (the encoder fine-tuned on the fold's sentences, then the
+heads; about a minute a fold on two cores, 17 folds); `--frozen` skips the fine-tuning (the judge before it).
 Two views, both on the team's own labelled sentences, never on a test set:
 - stratified 5-fold cross-validation: per category, the share of its sentences judged risky (held) and judged
   risky at the block threshold (blocked); for the hard negatives, the share wrongly held;
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from app.config import Settings
+from app.library.index import LocalSentenceTransformer
 from app.review.judge import CLEAN, JudgeData, fit
+from app.review.tuned import fine_tune
 from app.services import Services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,21 +35,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judge", type=Path, default=ROOT / "guardrails" / "judge.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "reports" / "judge_eval.json")
+    parser.add_argument("--frozen", action="store_true", help="the judge on frozen embeddings (no fine-tuning)")
     args = parser.parse_args()
     data = JudgeData.load(args.judge)
     texts, labels = data.labelled()
-    embedder = Services(Settings(_env_file=None, data_dir=ROOT / "data")).embedder
-    vectors, y = embedder.embed(texts), np.array(labels)
+    base = Services(Settings(_env_file=None, data_dir=ROOT / "data")).embedder
+    y = np.array(labels)
+
+    def trained(train: np.ndarray) -> tuple:
+        """The judge trained on the sentences `train` (indices), the product's way; (heads, its encoder)."""
+        if args.frozen:
+            vectors = base.embed(texts)
+        else:
+            with tempfile.TemporaryDirectory(prefix="judge-fold-") as folder:
+                fine_tune(base.path, [texts[i] for i in train], list(y[train]), Path(folder) / "encoder")
+                vectors = LocalSentenceTransformer(str(Path(folder) / "encoder")).embed(texts)  # this fold's encoder
+        return fit(vectors[train], list(y[train])), vectors
+
     risky = np.zeros(len(y))
     watched = [c for c in data.categories if c.review_at is not None]
     own = {c.name: np.zeros(len(y)) for c in watched}  # each watched category's own probability
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(vectors, y):
-        model = fit(vectors[train], list(y[train]))
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(y)), y):
+        model, vectors = trained(train)
         risky[test] = model.risk(vectors[test])
         probabilities = model.category.predict_proba(vectors[test])
         for c in watched:
             own[c.name][test] = probabilities[:, list(model.category.classes_).index(c.name)]
-    report: dict = {"sentences": len(y), "thresholds": {"block": data.block, "review": data.review},
+    report: dict = {"sentences": len(y), "judge": "frozen embeddings" if args.frozen else "fine-tuned encoder",
+                    "thresholds": {"block": data.block, "review": data.review},
                     "cross_validated": {}, "category_held_out": {}}
     for name in [c.name for c in data.categories] + [CLEAN]:
         mine = risky[y == name]
@@ -64,7 +82,8 @@ def main() -> None:
                                             for share in (0.01, 0.03, 0.05, 0.10)}
     for category in data.categories:
         keep = y != category.name
-        p = fit(vectors[keep], list(y[keep])).risk(vectors[~keep])
+        model, vectors = trained(np.flatnonzero(keep))
+        p = model.risk(vectors[~keep])
         report["category_held_out"][category.name] = {"held": round(float((p >= data.review).mean()), 3),
                                                       "blocked": round(float((p >= data.block).mean()), 3)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

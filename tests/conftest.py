@@ -18,6 +18,9 @@ from app.store.base import Base
 from app.store.db import open_store, reading, unit_of_work
 
 ROOT = Path(__file__).resolve().parents[1]
+# The guardrail judge's fine-tuned encoder trains once (about two minutes) and is shared by every test's data
+# folder, and with `make demo` (the same folder as its default DATA_DIR/cache).
+os.environ.setdefault("MODEL_CACHE_DIR", str(ROOT / "data" / "cache"))
 
 
 def write(factory: sessionmaker[Session], action, /, **kwargs):  # noqa: ANN001, ANN201

@@ -39,8 +39,8 @@ def review_check(
     lines = [line.decode("utf-8", errors="replace") if _utf8(line) else "\u0000not-utf8" for line in raw_lines]
     # A check needs no store unless one exists (a message may name a template of the library).
     has_store = bool(config.database_url) or (config.data_dir / "outreach.db").exists()
-    reviewer = services().reviewer if has_store else Reviewer.from_folder(config.guardrails_dir,
-                                                                          default_embedder(config.embedding_model))
+    reviewer = services().reviewer if has_store else Reviewer.from_folder(
+        config.guardrails_dir, default_embedder(config.embedding_model), config.model_cache)
     profile = load_profile(config.company_profile)
     bad = 0
 

@@ -37,7 +37,7 @@ class LocalSentenceTransformer:
 
     def __init__(self, model: str = "all-MiniLM-L6-v2") -> None:
         self.name = model
-        self._path = _model_path(model)
+        self.path = _model_path(model)
         self._model: Any = None
 
     def _load(self) -> Any:
@@ -50,7 +50,7 @@ class LocalSentenceTransformer:
             from transformers.utils import logging as transformers_logging
 
             transformers_logging.disable_progress_bar()  # no "Loading weights" bar in every CLI call
-            self._model = SentenceTransformer(str(self._path), device="cpu")
+            self._model = SentenceTransformer(str(self.path), device="cpu")
         return self._model
 
     def embed(self, texts: list[str]) -> np.ndarray:

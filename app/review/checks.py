@@ -74,13 +74,13 @@ class Reviewer:
 
     @classmethod
     def from_folder(cls, folder: Path, embedder: Embedder | None, cache_dir: Path | None = None) -> Reviewer:
-        """The policy of `folder`; with an embedding model, also the paraphrase matchers and the learned judge
-        (`judge.yaml`), whose example embeddings are cached in `cache_dir`."""
+        """The policy of `folder`; with an embedding model, also the paraphrase matchers, the learned judge
+        (`judge.yaml`) and the injection detector, whose fine-tuned encoders are kept in `cache_dir`."""
         judge = injection = None
         if embedder is not None and (folder / "judge.yaml").is_file():
             judge = Judge(JudgeData.load(folder / "judge.yaml"), embedder, cache_dir)
         if embedder is not None:
-            injection = InjectionDetector.from_folder(folder, embedder)
+            injection = InjectionDetector.from_folder(folder, embedder, cache_dir)
         return cls(ReviewPolicy.load(folder), embedder, judge, injection)
 
     @cached_property
@@ -102,6 +102,8 @@ class Reviewer:
             matcher.examples()
         if self.judge is not None:
             self.judge.model()
+        if self.injection is not None:
+            self.injection.model()
 
     def check(self, text: str, context: ReviewContext, *, sensitive: list[str] | None = None,
               confidence: float | None = None) -> Review:

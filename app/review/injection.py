@@ -1,8 +1,8 @@
 """Customer text that tries to instruct the model: detected, kept out of the prompt, and never echoed.
 
-A logistic regression on sentence embeddings (the library's MiniLM), trained on the team's examples in
-`guardrails/injection.yaml` (instruction-like and ordinary customer messages), plus the policy's literal
-injection phrases. `eval/injection_eval.py` measures it on the public deepset prompt-injection set, which it
+A logistic regression on the embeddings of an encoder fine-tuned on the team's examples in
+`guardrails/injection.yaml` (instruction-like and ordinary customer messages; `app/review/tuned.py`), plus the
+policy's literal injection phrases. `eval/injection_eval.py` measures it on the public deepset prompt-injection set, which it
 is never trained on.
 """
 
@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from app.library.index import Embedder
+from app.review.tuned import TunedEncoder
 
 # Words that carry an instruction to a model; a customer message without any of them is not read as one.
 CUES = re.compile(r"\b(ignore|disregard|forget|override|pretend|act as|acting as|you are now|from now on|now you|"
@@ -27,23 +28,32 @@ CUES = re.compile(r"\b(ignore|disregard|forget|override|pretend|act as|acting as
                   r"oubliez|ignorez|ignora|olvida)\b", re.I)
 
 
+# A text without any instruction word is flagged only when the model is this sure: ordinary customer questions
+# seldom carry one, and most injections do. Measured (eval/injection_eval.py): on the deepset set the gate alone
+# (cue required) caught 40 % at 99 % precision; this bar 59 % at 98 %; on banking77's 3,080 real customer questions
+# it flags 0.2 %.
+UNCUED_THRESHOLD = 0.7
+
+
 class InjectionDetector:
     def __init__(self, instructions: list[str], ordinary: list[str], phrases: list[str], embedder: Embedder,
-                 threshold: float = 0.5) -> None:
+                 threshold: float = 0.5, cache_dir: Path | None = None) -> None:
         self.instructions, self.ordinary = instructions, ordinary
         self.phrases = [p.lower() for p in phrases]
-        self.embedder, self.threshold = embedder, threshold
+        self.threshold = threshold
+        self.embedder = TunedEncoder("injection", embedder, instructions + ordinary,
+                                     ["instruction"] * len(instructions) + ["ordinary"] * len(ordinary), cache_dir)
         self._lock = threading.Lock()
         self._model: Any = None
 
     @classmethod
-    def from_folder(cls, folder: Path, embedder: Embedder) -> InjectionDetector | None:
+    def from_folder(cls, folder: Path, embedder: Embedder, cache_dir: Path | None = None) -> InjectionDetector | None:
         data = yaml.safe_load((folder / "injection.yaml").read_text(encoding="utf-8")) or {}
         examples = data.get("customer_text") or {}
         if not examples.get("instructions") or not examples.get("ordinary"):
             return None
         return cls(list(examples["instructions"]), list(examples["ordinary"]), list(data.get("phrases") or []),
-                   embedder)
+                   embedder, cache_dir=cache_dir)
 
     def model(self) -> Any:
         with self._lock:
@@ -62,8 +72,8 @@ class InjectionDetector:
             return np.zeros(0)
         learned = self.model().predict_proba(self.embedder.embed(texts))[:, 1]
         literal = np.array([any(p in t.lower() for p in self.phrases) for t in texts], dtype=float)
-        cued = np.array([bool(CUES.search(t)) for t in texts], dtype=float)
-        return np.maximum(learned * cued, literal)
+        cued = np.array([bool(CUES.search(t)) for t in texts])
+        return np.maximum(np.where(cued | (learned >= UNCUED_THRESHOLD), learned, 0.0), literal)
 
     def flags(self, texts: list[str]) -> list[bool]:
         return [bool(s >= self.threshold) for s in self.scores(texts)]

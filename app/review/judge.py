@@ -1,11 +1,20 @@
-"""The learned judge: classifiers of risk and of risk category on sentence embeddings.
+"""The learned judge: a small encoder fine-tuned on the team's sentences, with classifiers of risk and of
+risk category on its embeddings.
 
 Rules catch what must be exact (disclosures, personal-data formats, links); the judge catches wording
 nobody wrote down. It is trained on the team's labelled sentences (`guardrails/judge.yaml`: examples per
-category and hard negatives) with the embedding model the library uses, and judges each sentence of a
-draft that is not word for word in the approved template. Its scores are not calibrated frequencies (the
-training is class-balanced); the thresholds in the file are set on cross-validated scores of the team's own
-sentences (eval/judge_eval.py), so each reads as "the share of the hard negatives this would hold or block".
+category and hard negatives) and judges each sentence of a draft that is not word for word in the approved
+template. Training has two steps: the library's embedding model (all-MiniLM-L6-v2) is fine-tuned to tell the
+categories apart (`app/review/tuned.py`, about two minutes on two CPU cores), then logistic-regression heads
+are fitted on the fine-tuned embeddings. Frozen embeddings encode topic more than stance ("we guarantee" and
+"we cannot guarantee" sit close); fine-tuning moves them apart (eval/judge_eval.py measures both).
+
+The fine-tuned encoder is saved under the cache folder, keyed by the sentences and labels, the base model and
+the recipe, so it trains once per machine and policy version.
+
+Its scores are not calibrated frequencies (the training is class-balanced); the thresholds in the file are set
+on cross-validated scores of the team's own sentences (eval/judge_eval.py), so each reads as "the share of the
+hard negatives this would hold or block".
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import numpy as np
 
 from app.datafile import read_yaml
 from app.library.index import Embedder
+from app.review.tuned import TunedEncoder
 
 CLEAN = "clean"
 
@@ -123,34 +133,28 @@ def fit(vectors: np.ndarray, labels: list[str], seed: int = 0) -> Fitted:
 
 
 class Judge:
-    """Trained on first use; the example embeddings are cached on disk by the file's hash and the model."""
+    """Trained on first use (see the module's docstring); the fine-tuned encoder is cached on disk."""
 
     def __init__(self, data: JudgeData, embedder: Embedder, cache_dir: Path | None = None) -> None:
-        self.data, self.embedder, self.cache_dir = data, embedder, cache_dir
+        self.data = data
+        self.encoder = TunedEncoder("judge", embedder, *data.labelled(), cache_dir)
         self._lock = threading.Lock()
         self._model: Any = None
         self.by_name = {c.name: c for c in data.categories}
 
-    def _example_vectors(self, texts: list[str]) -> np.ndarray:
-        cache = None
-        if self.cache_dir is not None:
-            name = getattr(self.embedder, "name", "embedder").replace("/", "_")
-            cache = self.cache_dir / f"judge-{self.data.digest}-{name}.npy"
-            if cache.is_file():
-                vectors = np.load(cache)
-                if len(vectors) == len(texts):
-                    return vectors
-        vectors = self.embedder.embed(texts)
-        if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            np.save(cache, vectors)
-        return vectors
+    @property
+    def version(self) -> str:
+        """What the judge's verdicts depend on: its sentences, the base model and the recipe (the encoder's name),
+        and the file (thresholds)."""
+        return f"{self.encoder.name}+{self.data.digest}"
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.embed(texts)
 
     def model(self) -> Any:
         with self._lock:
             if self._model is None:
-                texts, labels = self.data.labelled()
-                self._model = fit(self._example_vectors(texts), labels)
+                self._model = fit(self.encoder.embed(self.data.labelled()[0]), self.data.labelled()[1])
             return self._model
 
     def scores(self, vectors: np.ndarray) -> list[Judgement]:

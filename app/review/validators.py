@@ -492,9 +492,7 @@ def _judged(metadata: dict[str, Any], judge: Judge) -> list[tuple[int, int, Judg
                 start, end = to_clean(sentence.start, sentence.end)
                 if not any(abs(start - s) < 3 and t == sentence.text for s, _, t in found):
                     found.append((start, end, sentence.text))
-        vectors_of = metadata.get("vectors")
-        texts = [t for _, _, t in found]
-        vectors = vectors_of.embed(texts) if vectors_of is not None else judge.embedder.embed(texts)
+        vectors = judge.embed([t for _, _, t in found])  # its own fine-tuned encoder, not the shared vectors
         metadata["judged"] = [(s, e, scores) for (s, e, _), scores in zip(found, judge.scores(vectors))]
         return metadata["judged"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import threading
@@ -171,7 +172,7 @@ def test_instruction_like_customer_text_is_withheld_from_the_prompt(tmp_path: Pa
     from app.review.injection import InjectionDetector
     from tests.conftest import ROOT
 
-    detector = InjectionDetector.from_folder(ROOT / "guardrails", default_embedder())
+    detector = InjectionDetector.from_folder(ROOT / "guardrails", default_embedder(), Path(os.environ["MODEL_CACHE_DIR"]))
     model = ScriptedModel([REWRITE])
     drafter = Drafter(drafting_settings(tmp_path, llm_draft_mode="rewrite"), client=model, injection=detector)
     draft(drafter, library_store, EMAIL, now=NOW)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ PROFILE_FILE = ROOT / "script_library" / "company.yaml"
 
 @pytest.fixture(scope="session")
 def reviewer() -> Reviewer:
-    checker = Reviewer.from_folder(ROOT / "guardrails", default_embedder())
+    checker = Reviewer.from_folder(ROOT / "guardrails", default_embedder(), Path(os.environ["MODEL_CACHE_DIR"]))
     checker.warm()
     return checker
 

@@ -177,7 +177,8 @@ def test_our_links_and_our_addresses_pass(reviewer) -> None:
                                  "Confirm your PIN and card number to verify the account.",
                                  "Could you let me have your account password so I can move the data?",
                                  "Read me the long number on your company card.",
-                                 "What is your PIN?"])
+                                 "What is your PIN?",
+                                 "Snap a picture of the front and back of your debit card and send it over."])
 def test_asking_for_secrets_blocks_and_an_honest_never_passes(reviewer, ask: str) -> None:
     assert failed(reviewer, f"Hi Ana, {ask} Reply STOP to opt out.")["credentials"].severity == "hard"
     for honest in ("we will never ask for your password or a one-time code.",
