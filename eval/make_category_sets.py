@@ -7,7 +7,9 @@ one sentence added), so every validator sees them the way it sees a real draft.
 were tuned; `eval/guardrail_categories_fresh.jsonl` after those changes, `eval/guardrail_categories_fresh2.jsonl`
 after the conduct rules, `eval/guardrail_categories_fresh3.jsonl` (81 messages, 40 clean) after the judge grew
 and began to block, `eval/guardrail_categories_fresh4.jsonl` (81 messages) after the session's last change to
-guardrails/ and app/review/; the fresh sets are not tuned on. None of these sentences is in guardrails/judge.yaml. Deterministic.
+guardrails/ and app/review/, `eval/guardrail_categories_fresh5.jsonl` (89 messages, with links, hidden and
+disguised text, markers) after the fine-tuned judge; the fresh sets are not tuned on (fresh1–4 became dev sets
+once the fine-tuned judge was chosen on them). None of these sentences is in guardrails/judge.yaml. Deterministic.
 """
 
 from __future__ import annotations
@@ -125,7 +127,8 @@ def main() -> None:
     import yaml
 
     for name, prefix in (("guardrail_categories_fresh", "catfresh"), ("guardrail_categories_fresh2", "catfresh2"),
-                         ("guardrail_categories_fresh3", "catfresh3"), ("guardrail_categories_fresh4", "catfresh4")):
+                         ("guardrail_categories_fresh3", "catfresh3"), ("guardrail_categories_fresh4", "catfresh4"),
+                         ("guardrail_categories_fresh5", "catfresh5")):
         fresh_file = ROOT / "eval" / f"{name}.yaml"
         if fresh_file.is_file():
             fresh = [tuple(row) for row in yaml.safe_load(fresh_file.read_text())]

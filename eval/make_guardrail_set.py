@@ -160,8 +160,8 @@ def rendered_templates(customer: dict | None = None) -> list:
     out = []
     rep = PROFILE["reps"][RECIPIENT["owner_rep"]]
     for spec in specs:
-        if spec.status != "approved":
-            continue
+        if spec.status != "approved" or spec.stage == "change_confirmation":
+            continue  # a change confirmation is rendered with the change it confirms, never as a card's draft
         product = {"key": spec.products[0], "name": PROFILE["products"][spec.products[0]]}
         text = render(spec.body, {"customer": customer, "product": product, "rep": rep, "company": PROFILE["company"]})
         subject = None

@@ -74,6 +74,34 @@ def _utf8(line: bytes) -> bool:
     return b"\x00" not in line
 
 
+@review_app.command("train")
+@friendly
+def review_train(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Train the guardrails' learned parts now (the judge and the injection detector fine-tune their encoders on
+    guardrails/judge.yaml and injection.yaml): run it at deploy time, so no review waits for it. Cached by the
+    training data in MODEL_CACHE_DIR: a second run, or one after an edit that changes no sentence, loads them."""
+    import time
+
+    from app.library.index import default_embedder
+    from app.review.checks import Reviewer
+
+    config = settings()
+    reviewer = Reviewer.from_folder(config.guardrails_dir, default_embedder(config.embedding_model), config.model_cache)
+    trained = []
+    for name, part in (("judge", reviewer.judge), ("injection", reviewer.injection)):
+        if part is None:
+            continue
+        started = time.perf_counter()
+        part.model()
+        trained.append({"part": name, "encoder": part.encoder.name,
+                        "seconds": round(time.perf_counter() - started, 1)})
+    if as_json:
+        print(json.dumps({"cache": str(config.model_cache), "trained": trained}))
+        return
+    for row in trained:
+        console.print(f"[green]✓[/green] {row['part']}: {row['encoder']} ({row['seconds']} s)", highlight=False)
+
+
 @review_app.command("queue")
 @friendly
 def review_queue(

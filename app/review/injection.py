@@ -41,7 +41,7 @@ class InjectionDetector:
         self.instructions, self.ordinary = instructions, ordinary
         self.phrases = [p.lower() for p in phrases]
         self.threshold = threshold
-        self.embedder = TunedEncoder("injection", embedder, instructions + ordinary,
+        self.encoder = TunedEncoder("injection", embedder, instructions + ordinary,
                                      ["instruction"] * len(instructions) + ["ordinary"] * len(ordinary), cache_dir)
         self._lock = threading.Lock()
         self._model: Any = None
@@ -63,14 +63,14 @@ class InjectionDetector:
                 texts = self.instructions + self.ordinary
                 labels = [1] * len(self.instructions) + [0] * len(self.ordinary)
                 self._model = LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced").fit(
-                    self.embedder.embed(texts), labels)
+                    self.encoder.embed(texts), labels)
             return self._model
 
     def scores(self, texts: list[str]) -> np.ndarray:
         """The probability that each text is an attempt to instruct the model."""
         if not texts:
             return np.zeros(0)
-        learned = self.model().predict_proba(self.embedder.embed(texts))[:, 1]
+        learned = self.model().predict_proba(self.encoder.embed(texts))[:, 1]
         literal = np.array([any(p in t.lower() for p in self.phrases) for t in texts], dtype=float)
         cued = np.array([bool(CUES.search(t)) for t in texts])
         return np.maximum(np.where(cued | (learned >= UNCUED_THRESHOLD), learned, 0.0), literal)
