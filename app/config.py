@@ -86,8 +86,8 @@ class Settings(BaseSettings):
     # Review policy (YAML data for the guardrail validators).
     guardrails_dir: Path = Path("guardrails")
     company_profile_file: Path | None = None
-    # Models trained from the shipped files alone (the guardrail judge's fine-tuned encoder), keyed by those files'
-    # hashes: several data folders on one machine can share them. Empty: DATA_DIR/cache.
+    # Models trained from the shipped files alone (the guardrails' fine-tuned encoders), keyed by the sentences they
+    # learn from: several data folders on one machine can share them. Empty: DATA_DIR/cache.
     model_cache_dir: Path | None = None
 
     @model_validator(mode="after")

@@ -270,6 +270,16 @@ def test_review_check_bad_input_is_named_line_by_line_and_a_broken_policy_by_fil
     assert result.exit_code == 2 and "claims.yaml" in result.output and "line" in result.output
 
 
+def test_review_train_reports_the_fine_tuned_encoders_and_reuses_them(data_dir: Path) -> None:
+    from app.review.tuned import RECIPE
+
+    result = invoke("review", "train", "--json")  # the suite's MODEL_CACHE_DIR holds them: nothing retrains
+    assert result.exit_code == 0, result.output
+    trained = {row["part"]: row for row in json.loads(result.output)["trained"]}
+    assert set(trained) == {"judge", "injection"}
+    assert all(row["encoder"].endswith(RECIPE) and row["seconds"] < 60 for row in trained.values())
+
+
 def test_a_misspelt_validator_in_the_policy_is_refused_with_its_line(data_dir: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil

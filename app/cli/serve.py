@@ -84,9 +84,9 @@ def demo(
         decisions = top_decisions(session=session, run_id=summary.run_id, limit=10)
         print_decisions(decisions, summary, scripts=suggest_templates(session, decisions))
     if run.reviewer.judge is not None:
-        with errors.status("training the guardrail judge on guardrails/judge.yaml (first run only, about 2 minutes)"):
+        with errors.status("training the guardrails' judge and injection detector (first run only, about 3 minutes)"):
             run.reviewer.warm()
-        console.print(f"[green]✓[/green] guardrail judge ready ({run.reviewer.judge.version})")
+        console.print(f"[green]✓[/green] guardrails ready (policy {run.reviewer.version}, {run.reviewer.judge.version})")
     with errors.status("drafting demo-rep's cards with the local model (the rest are drafted in the background)"):
         drafted = draft_cards(run, limit=config.card_daily_cap, rep_id="rep-01")
     console.print(f"[green]✓[/green] drafted {drafted} cards for demo-rep ({run.drafter.model})")

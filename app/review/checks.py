@@ -24,6 +24,7 @@ from app.review import normalize
 from app.review.injection import InjectionDetector
 from app.review.judge import Judge, JudgeData
 from app.review.semantic import ExampleMatcher, SentenceVectors
+from app.review.tuned import RECIPE
 from app.review.validators import ReviewContext
 
 
@@ -82,6 +83,13 @@ class Reviewer:
         if embedder is not None:
             injection = InjectionDetector.from_folder(folder, embedder, cache_dir)
         return cls(ReviewPolicy.load(folder), embedder, judge, injection)
+
+    @cached_property
+    def version(self) -> str:
+        """What every review records: the policy files' version and hash, and the recipe that trained the learned
+        parts on them (the code, not the files, decides how the judge and the injection detector are trained)."""
+        return f"{self.policy.version}+{RECIPE}" if self.judge is not None or self.injection is not None \
+            else self.policy.version
 
     @cached_property
     def matchers(self) -> list[ExampleMatcher]:
@@ -143,7 +151,7 @@ class Reviewer:
                 findings.append(Finding(validator=name, passed=False, severity=severity, reason=result.error_message,
                                         spans=spans))
         verdict, routing = self._route(findings, sensitive or [], confidence)
-        return Review(verdict=verdict, findings=findings, routing=routing, policy_version=self.policy.version,
+        return Review(verdict=verdict, findings=findings, routing=routing, policy_version=self.version,
                       latency_ms=round((time.perf_counter() - started) * 1000, 2))
 
     def _route(self, findings: list[Finding], sensitive: list[str], confidence: float | None

@@ -154,7 +154,8 @@ class Judge:
     def model(self) -> Any:
         with self._lock:
             if self._model is None:
-                self._model = fit(self.encoder.embed(self.data.labelled()[0]), self.data.labelled()[1])
+                texts, labels = self.data.labelled()
+                self._model = fit(self.encoder.embed(texts), labels)
             return self._model
 
     def scores(self, vectors: np.ndarray) -> list[Judgement]:
