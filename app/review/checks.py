@@ -117,8 +117,14 @@ class Reviewer:
               confidence: float | None = None) -> Review:
         """Every validator on `text`, then routing. `sensitive` names why the customer or template is
         sensitive (each one needs approval); `confidence` is the recommendation's."""
-        self.warm()
         started = time.perf_counter()
+        try:
+            self.warm()
+        except Exception as exc:  # noqa: BLE001 - a model that cannot load or train fails closed, like a validator
+            finding = Finding(validator="models", passed=False, severity="hard", error=True,
+                              reason=f"the guardrails' models could not load ({type(exc).__name__}: {exc}): the text is held")
+            return Review(verdict=Verdict.BLOCKED, findings=[finding], routing=[f"models: {finding.reason}"],
+                          policy_version=self.version, latency_ms=round((time.perf_counter() - started) * 1000, 2))
         budget = float(self.policy.routing.get("validator_timeout_s", 2.0))
         seen = normalize.view(text)
         # One review's shared state: the readings, the sentence embeddings, and a lock for what validators compute

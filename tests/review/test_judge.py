@@ -70,3 +70,23 @@ def test_a_judge_file_without_enough_examples_names_the_field(tmp_path: Path) ->
     thin = dict(SMALL, categories={"bribery": {"action": "block", "examples": ["A gift for you."]}})
     with pytest.raises(JudgeFileError, match=r"categories\.bribery\.examples"):
         JudgeData.load(write(tmp_path, thin))
+
+
+def test_a_judge_that_cannot_train_blocks_the_text(tmp_path: Path, monkeypatch) -> None:
+    from app.review.checks import Reviewer, Verdict
+    from app.review.validators import ReviewContext
+    from tests.conftest import ROOT
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(tuned, "fine_tune", broken)
+    policy = tmp_path / "guardrails"
+    policy.mkdir()
+    for source in (ROOT / "guardrails").glob("*.yaml"):
+        (policy / source.name).write_text(source.read_text())
+    write(policy, SMALL)  # sentences no cached encoder was trained on: the judge must train, and cannot
+    reviewer = Reviewer.from_folder(policy, default_embedder(), tmp_path / "cache")
+    review = reviewer.check("Hi Ana, Pro Plan is ready for you. Reply STOP to opt out.", ReviewContext(channel="sms"))
+    assert review.verdict == Verdict.BLOCKED and review.findings[0].error
+    assert "No space left on device" in review.routing[0]
