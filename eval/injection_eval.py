@@ -33,13 +33,6 @@ def scores(flags: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {"precision": round(tp / max(1, int(flags.sum())), 3), "recall": round(tp / max(1, int(truth.sum())), 3)}
 
 
-class _Frozen:
-    """The library's embedder behind a plain interface: the detector uses it as it is, without fine-tuning."""
-
-    def __init__(self, embedder) -> None:  # noqa: ANN001
-        self.embed, self.name = embedder.embed, embedder.name
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "prompt-injections"
@@ -57,7 +50,7 @@ def main() -> None:
     started = time.perf_counter()
     flags = np.array(detector.flags(texts))
     elapsed = time.perf_counter() - started
-    frozen = InjectionDetector.from_folder(ROOT / "guardrails", _Frozen(embedder))
+    frozen = InjectionDetector.from_folder(ROOT / "guardrails", embedder, fine_tune=False)
     vectors = embedder.embed(texts)
     cv = cross_val_predict(LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced"), vectors, truth,
                            cv=StratifiedKFold(5, shuffle=True, random_state=0))

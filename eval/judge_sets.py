@@ -26,13 +26,6 @@ from app.services import Services
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class _Frozen:
-    """The library's embedder behind a plain interface, so the judge uses it as it is (no fine-tuning)."""
-
-    def __init__(self, embedder) -> None:  # noqa: ANN001
-        self.embed, self.name = embedder.embed, embedder.name
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", nargs="*", type=Path,
@@ -42,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     data = JudgeData.load(args.judge)
     base = Services(Settings(_env_file=None, data_dir=ROOT / "data")).embedder
-    judges = {"fine_tuned": Judge(data, base, ROOT / "data" / "cache"), "frozen": Judge(data, _Frozen(base))}
+    judges = {"fine_tuned": Judge(data, base, ROOT / "data" / "cache"), "frozen": Judge(data, base, fine_tune=False)}
     report: dict = {"thresholds": {"review": data.review, "block": data.block}, "sets": {}}
     for path in args.sets:
         rows = yaml.safe_load(path.read_text())

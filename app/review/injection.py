@@ -37,23 +37,25 @@ UNCUED_THRESHOLD = 0.7
 
 class InjectionDetector:
     def __init__(self, instructions: list[str], ordinary: list[str], phrases: list[str], embedder: Embedder,
-                 threshold: float = 0.5, cache_dir: Path | None = None) -> None:
+                 threshold: float = 0.5, cache_dir: Path | None = None, fine_tune: bool = True) -> None:
         self.instructions, self.ordinary = instructions, ordinary
         self.phrases = [p.lower() for p in phrases]
         self.threshold = threshold
         self.encoder = TunedEncoder("injection", embedder, instructions + ordinary,
-                                     ["instruction"] * len(instructions) + ["ordinary"] * len(ordinary), cache_dir)
+                                     ["instruction"] * len(instructions) + ["ordinary"] * len(ordinary), cache_dir,
+                                     tune=fine_tune)
         self._lock = threading.Lock()
         self._model: Any = None
 
     @classmethod
-    def from_folder(cls, folder: Path, embedder: Embedder, cache_dir: Path | None = None) -> InjectionDetector | None:
+    def from_folder(cls, folder: Path, embedder: Embedder, cache_dir: Path | None = None,
+                    fine_tune: bool = True) -> InjectionDetector | None:
         data = yaml.safe_load((folder / "injection.yaml").read_text(encoding="utf-8")) or {}
         examples = data.get("customer_text") or {}
         if not examples.get("instructions") or not examples.get("ordinary"):
             return None
         return cls(list(examples["instructions"]), list(examples["ordinary"]), list(data.get("phrases") or []),
-                   embedder, cache_dir=cache_dir)
+                   embedder, cache_dir=cache_dir, fine_tune=fine_tune)
 
     def model(self) -> Any:
         with self._lock:

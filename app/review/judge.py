@@ -135,9 +135,10 @@ def fit(vectors: np.ndarray, labels: list[str], seed: int = 0) -> Fitted:
 class Judge:
     """Trained on first use (see the module's docstring); the fine-tuned encoder is cached on disk."""
 
-    def __init__(self, data: JudgeData, embedder: Embedder, cache_dir: Path | None = None) -> None:
+    def __init__(self, data: JudgeData, embedder: Embedder, cache_dir: Path | None = None,
+                 fine_tune: bool = True) -> None:
         self.data = data
-        self.encoder = TunedEncoder("judge", embedder, *data.labelled(), cache_dir)
+        self.encoder = TunedEncoder("judge", embedder, *data.labelled(), cache_dir, tune=fine_tune)
         self._lock = threading.Lock()
         self._model: Any = None
         self.by_name = {c.name: c for c in data.categories}

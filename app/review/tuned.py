@@ -77,12 +77,13 @@ def fine_tune(base: Path, texts: list[str], labels: list[str], out: Path, seed: 
 
 
 class TunedEncoder:
-    """An Embedder: `base` fine-tuned on (texts, labels) on first use, or loaded from `cache_dir`."""
+    """An Embedder: `base` fine-tuned on (texts, labels) on first use, or loaded from `cache_dir`; with
+    `tune=False` (the evals' "before fine-tuning"), `base` as it is."""
 
     def __init__(self, purpose: str, base: Embedder, texts: list[str], labels: list[str],
-                 cache_dir: Path | None) -> None:
+                 cache_dir: Path | None, tune: bool = True) -> None:
         self.base, self.texts, self.labels, self.cache_dir = base, texts, labels, cache_dir
-        self.tunes = isinstance(base, LocalSentenceTransformer)
+        self.tunes = tune and isinstance(base, LocalSentenceTransformer)
         learned = hashlib.sha256(json.dumps([texts, labels]).encode()).hexdigest()[:12]
         base_name = getattr(base, "name", "embedder").replace("/", "_").replace("\\", "_")[-40:]
         self.name = f"{purpose}-{learned}-{base_name}-{RECIPE if self.tunes else 'frozen'}"
