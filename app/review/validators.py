@@ -32,8 +32,8 @@ NEGATION = re.compile(r"\b(not|never|no one|nobody|cannot|can't|won't|don't|does
 # Claims whose honest negation ("we cannot guarantee returns") is fine to say.
 NEGATION_CLEARS = frozenset({"guaranteed_returns", "pre_approved", "medical_or_legal"})
 # Offer wording: a word, and the pattern that makes it an offer ("feel free to" is not one).
-OFFERS = {"free": r"\bfree\b(?!\s+to\b)(?<!feel free)", "discount": r"\bdiscount", "% off": r"%\s*off\b",
-          "percent off": r"\bpercent off\b", "coupon": r"\bcoupon", "promo code": r"\bpromo code",
+OFFERS = {"free": r"\bfree\b(?!\s+to\b)(?<!feel free)", "discount": r"\bdiscount",
+          "% off": r"(?:%|\bper ?cent)\s*off\b", "coupon": r"\bcoupon", "promo code": r"\bpromo code",
           "waive": r"\bwaive", "complimentary": r"\bcomplimentary\b", "bonus": r"\bbonus\b", "refund": r"\brefund",
           "cashback": r"\bcash ?back\b", "rebate": r"\brebate", "half price": r"\bhalf[- ]price",
           "lowest price": r"\blowest price", "cheapest": r"\bcheapest\b"}
@@ -221,6 +221,16 @@ DEADLINE = re.compile(r"\b(?:by|until|till|before|ends?|expires?|through|no late
                       r"|\bonly (?:today|tonight|this week|this month|until)\b|\b(?:last|final) (?:day|chance)\b", re.I)
 
 
+def _claim(figure: str) -> tuple[str, str]:
+    """A claim figure as (kind, value): "$1,200" and "1200 dollars" are ("money", "1200"), "20 %" and
+    "20 percent" ("percent", "20"), "3x" and "3 times faster" ("multiple", "3")."""
+    lowered = figure.lower()
+    kind = ("percent" if re.search(r"%|percent|per cent", lowered)
+            else "multiple" if re.search(r"\d\s?(?:x|×)|\btimes\b", lowered) else "money")
+    number = re.search(r"\d[\d,.]*", figure).group().replace(",", "").rstrip(".")
+    return kind, number.removesuffix(".00")
+
+
 @register_validator(name="outreach/faithfulness", data_type="string")
 class OnlyGivenFacts(Validator):
     """A draft written from an approved template adds no claim the template and the customer's facts do not
@@ -234,13 +244,15 @@ class OnlyGivenFacts(Validator):
         context = _ctx(metadata)
         sources = " ".join([context.template_text or "", *context.facts, *context.allowed_contacts,
                             *context.recipient.values()])
-        source_numbers = set(re.findall(r"\d+", sources))
+        # A figure is backed by the same kind of figure in the template or the facts ("$49" by "49 dollars"), not
+        # by the same digits anywhere: the 20 of a phone number or a seat count does not back "20 euros less".
+        backed = {_claim(m.group()) for m in CLAIM_NUMBERS.finditer(" ".join([context.template_text or "",
+                                                                              *context.facts]))}
         flat_sources = " ".join(sources.lower().split())
         templated = context.template_text is not None
         spans = []
         for match in CLAIM_NUMBERS.finditer(value):
-            numbers = re.findall(r"\d+", match.group())
-            if numbers and not all(n in source_numbers for n in numbers):
+            if _claim(match.group()) not in backed:
                 spans.append((match.start(), match.end(), f"{match.group().strip()!r} is a figure the template and "
                                                           "the facts do not give"))
         if templated:

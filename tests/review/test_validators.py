@@ -65,6 +65,15 @@ def test_faithfulness_flags_prices_offers_dates_and_other_products(reviewer) -> 
     assert "faithfulness" not in failed(reviewer, "Hi Ana, you browsed Pro Plan 3 days ago. Reply STOP to opt out.")
 
 
+def test_a_figure_needs_the_same_kind_of_figure_in_the_template_or_facts(reviewer) -> None:
+    # "+351 912 345 678" (the recipient's phone) and "3 days" hold the digits; neither backs a price.
+    flagged = failed(reviewer, "Hi Ana, Pro Plan now costs 912 euros less, 3x faster. Reply STOP to opt out.")
+    assert {s.text for s in flagged["faithfulness"].spans} >= {"912 euros", "3x"}
+    template = "Hi Ana, Pro Plan is $49 a month, 20% off the list price. Reply STOP to opt out."
+    same = "Hi Ana, Pro Plan is 49 dollars a month, 20 percent off the list price. Reply STOP to opt out."
+    assert "faithfulness" not in failed(reviewer, same, template_text=template)
+
+
 def test_tone_and_injection_echo(reviewer) -> None:
     tone = failed(reviewer, "Hi Ana, stop ignoring us or you will regret it. Reply STOP to opt out.")["tone"]
     assert tone.severity == "soft" and "aggressive" in tone.reason
