@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +22,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from app.config import Settings
-from app.library.index import LocalSentenceTransformer
 from app.review.judge import CLEAN, JudgeData, fit
-from app.review.tuned import fine_tune
+from app.review.tuned import TunedEncoder
 from app.services import Services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,13 +41,11 @@ def main() -> None:
     y = np.array(labels)
 
     def trained(train: np.ndarray) -> tuple:
-        """The judge trained on the sentences `train` (indices), the product's way; (heads, its encoder)."""
-        if args.frozen:
-            vectors = base.embed(texts)
-        else:
-            with tempfile.TemporaryDirectory(prefix="judge-fold-") as folder:
-                fine_tune(base.path, [texts[i] for i in train], list(y[train]), Path(folder) / "encoder")
-                vectors = LocalSentenceTransformer(str(Path(folder) / "encoder")).embed(texts)  # this fold's encoder
+        """The judge trained on the sentences `train` (indices), the product's way: (its heads, every sentence
+        through this fold's encoder, fine-tuned in a temporary folder and kept in memory)."""
+        encoder = TunedEncoder("judge-fold", base, [texts[i] for i in train], list(y[train]), None,
+                               tune=not args.frozen)
+        vectors = encoder.embed(texts)
         return fit(vectors[train], list(y[train])), vectors
 
     risky = np.zeros(len(y))

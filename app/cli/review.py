@@ -26,9 +26,7 @@ def review_check(
     Exit code 0 when every line was checked (whatever the verdicts), 1 when some lines were unreadable.
     """
     from app.drafting.facts import load_profile
-    from app.library.index import default_embedder
     from app.review.batch import check_lines
-    from app.review.checks import Reviewer
 
     config = settings()
     try:
@@ -39,8 +37,7 @@ def review_check(
     lines = [line.decode("utf-8", errors="replace") if _utf8(line) else "\u0000not-utf8" for line in raw_lines]
     # A check needs no store unless one exists (a message may name a template of the library).
     has_store = bool(config.database_url) or (config.data_dir / "outreach.db").exists()
-    reviewer = services().reviewer if has_store else Reviewer.from_folder(
-        config.guardrails_dir, default_embedder(config.embedding_model), config.model_cache)
+    reviewer = services().reviewer if has_store else _reviewer_without_store()
     profile = load_profile(config.company_profile)
     bad = 0
 
@@ -66,6 +63,15 @@ def review_check(
         raise typer.Exit(1)
 
 
+def _reviewer_without_store():  # noqa: ANN202 - app.review.checks.Reviewer, imported lazily
+    """The reviewer `services().reviewer` would build, without opening (or creating) the store."""
+    from app.library.index import default_embedder
+    from app.review.checks import Reviewer
+
+    config = settings()
+    return Reviewer.from_folder(config.guardrails_dir, default_embedder(config.embedding_model), config.model_cache)
+
+
 def _utf8(line: bytes) -> bool:
     try:
         line.decode("utf-8")
@@ -82,11 +88,8 @@ def review_train(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
     training data in MODEL_CACHE_DIR: a second run, or one after an edit that changes no sentence, loads them."""
     import time
 
-    from app.library.index import default_embedder
-    from app.review.checks import Reviewer
-
     config = settings()
-    reviewer = Reviewer.from_folder(config.guardrails_dir, default_embedder(config.embedding_model), config.model_cache)
+    reviewer = _reviewer_without_store()
     trained = []
     for name, part in (("judge", reviewer.judge), ("injection", reviewer.injection)):
         if part is None:
