@@ -230,6 +230,8 @@ def eval_propensity(
     drop: Annotated[list[str] | None, typer.Option(help="Column to leave out, e.g. one that leaks the outcome (repeatable).")] = None,
     test_size: Annotated[float, typer.Option(help="Share of rows held out (stratified).")] = 0.25,
     seed: Annotated[int, typer.Option(help="Random seed of the split and the model.")] = 0,
+    tune: Annotated[int, typer.Option(min=0, help="Search this many settings by cross-validation on the training "
+                                      "part before the final fit (0: the defaults).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train the propensity model on a stratified split of any CSV and report how well it ranks and calibrates."""
@@ -237,7 +239,7 @@ def eval_propensity(
 
     with errors.status("training and evaluating"):
         result = evaluate_propensity(data, sep=sep, target=target, positive=positive, drop=drop or [],
-                                     test_size=test_size, seed=seed)
+                                     test_size=test_size, seed=seed, tune_trials=tune)
     _print_result(result, as_json)
 
 
