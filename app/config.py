@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # Decisions: contact policy and reason templates are data files, editable without a retrain.
     contact_policy_file: Path | None = None
     reason_templates_file: Path | None = None
+    # Objectives and KPIs (what a contact is for, how its worth is measured); default: the embedded file.
+    objectives_file: Path | None = None
     challenger_share: float = Field(default=0.1, ge=0.0, le=1.0)
     score_chunk_size: int = Field(default=20_000, ge=100)
     # Share of each chunk (by confidence) that gets reasons; the rest is ranked, not offered this run.

@@ -152,6 +152,13 @@ class Services:
         return load_policy(self.settings.contact_policy_file)
 
     @property
+    def objectives(self) -> Any:
+        """The objectives and KPIs with their stamped version (re-read, like the policy, on every use)."""
+        from app.models.objectives import load_objectives
+
+        return load_objectives(self.settings.objectives_file)
+
+    @property
     def reason_table(self) -> Any:
         from app.models.reasons import load_reason_table
 

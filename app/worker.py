@@ -79,7 +79,8 @@ def handle_event(services: Services, event_id: str) -> str:
                                        route=check.route, suppressed=check.suppressed)
     try:
         fresh = decide_fresh(services.store, check.customer_id, now=now, policy=services.contact_policy,
-                             reasons=services.reason_table, challenger_share=services.settings.challenger_share)
+                             reasons=services.reason_table, challenger_share=services.settings.challenger_share,
+                             objectives=services.objectives)
         with services.unit_of_work() as session:
             decision = store_fresh(session=session, fresh=fresh, now=now)
             return events.card_from_route(session=session, event_id=event_id, route=routing.routes[check.route],

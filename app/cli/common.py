@@ -44,12 +44,14 @@ def friendly(command: F) -> F:
     from app.errors import OutreachError
     from app.intents.routing import RoutingError
     from app.intents.taxonomy import TaxonomyError
+    from app.models.objectives import ObjectivesError
     from app.models.propensity import TrainingDataError
     from app.policy.rules import PolicyError
     from app.review.policy import ReviewPolicyError
 
     known = (UserError, OutreachError, ImportFileError, MappingError, TrainingDataError, PolicyError, LLMError,
-             PromptError, LookupError, FileNotFoundError, ReviewPolicyError, TaxonomyError, RoutingError)
+             PromptError, LookupError, FileNotFoundError, ReviewPolicyError, TaxonomyError, RoutingError,
+             ObjectivesError)
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -61,7 +61,8 @@ def prepare_demo(services: Services, *, customers: int, report: Callable[[str], 
     if not has_champion:
         report("training the propensity and timing models")
         result = train_and_register(factory, models_dir=config.models_dir, now=services.now(), actor="demo",
-                                    seed=config.seed, mlflow_uri=config.mlflow_tracking_uri)
+                                    seed=config.seed, mlflow_uri=config.mlflow_tracking_uri,
+                                    objectives_file=config.objectives_file)
         steps.append(f"trained {result.version}: held-out ROC AUC {result.metrics['roc_auc']:.3f}, "
                      f"top-decile lift {result.metrics['top_decile_lift']:.2f}")
     else:
@@ -73,7 +74,7 @@ def prepare_demo(services: Services, *, customers: int, report: Callable[[str], 
         report("scoring every customer")
         summary = score_all(factory, now=services.now(), policy=services.contact_policy, reasons=services.reason_table,
                             challenger_share=config.challenger_share, chunk_size=config.score_chunk_size,
-                            parquet_path=config.exports_dir / "decisions-demo.parquet")
+                            parquet_path=config.exports_dir / "decisions-demo.parquet", objectives=services.objectives)
         steps.append(f"scored {summary.stats.get('customers', 0):,} customers (run {summary.run_id})")
     else:
         summary = ScoreSummary(last_run.id, last_run.stats, last_run.parquet_path, last_run.champion_version,

@@ -43,7 +43,8 @@ def train(
     with errors.status("training propensity and timing models"):
         result = train_and_register(services().store, models_dir=config.models_dir, now=parse_now(now), actor=actor(),
                                     seed=config.seed if seed is None else seed, holdout_share=holdout,
-                                    monotone=constraints, mlflow_uri=config.mlflow_tracking_uri)
+                                    monotone=constraints, mlflow_uri=config.mlflow_tracking_uri,
+                                    objectives_file=config.objectives_file)
     m = result.metrics
     console.print(f"registered {result.version} as {result.status}: held-out ROC AUC {m['roc_auc']:.3f}, "
                   f"PR AUC {m['pr_auc']:.3f}, top-decile lift {m['top_decile_lift']:.2f}, Brier {m['brier']:.4f} "
@@ -84,7 +85,8 @@ def score(
         summary = score_all(factory, now=as_of, policy=load_policy(config.contact_policy_file),
                             reasons=load_reason_table(config.reason_templates_file),
                             challenger_share=config.challenger_share, chunk_size=chunk_size or config.score_chunk_size,
-                            parquet_path=path, explain_top=explain_top or config.score_explain_top, progress=advance)
+                            parquet_path=path, explain_top=explain_top or config.score_explain_top, progress=advance,
+                            objectives=services().objectives)
     for problem in summary.load_errors:
         errors.print(f"[yellow]warning:[/yellow] model not loaded, ranking by rules instead: {problem}", highlight=False)
     for key, count in summary.stats.items():
@@ -199,7 +201,7 @@ def retrain(
     config = settings()
     with errors.status("training on history and feedback"):
         report = run(services().store, models_dir=config.models_dir, now=parse_now(None), actor="retrain",
-                     seed=config.seed, min_gain=min_gain, min_live=min_live)
+                     seed=config.seed, min_gain=min_gain, min_live=min_live, objectives_file=config.objectives_file)
     if as_json:
         print(json.dumps(report.__dict__, indent=2, default=str))
         return

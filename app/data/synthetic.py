@@ -75,6 +75,11 @@ EFFECTS = {
     "fatigue_days": 3, "fatigue_effect": 0.8, "warmth_effect": 0.4, "warmth_decay_days": 30.0,
     "customer_noise_sd": 0.4,
 }
+# Contact that hurts: procurement-led enterprise IT buyers buy on their own (renewals, seats: `own_purchases_per_30d`
+# on average) and resent sales contact; after any contact, each purchase they would have made in the next `days`
+# days is dropped with probability `lost_purchases`. What the uplift models must find: a segment whose best
+# objective is worth less than the contact costs.
+CONTACT_HURTS = {"segment": "enterprise_it", "own_purchases_per_30d": 0.5, "days": 30, "lost_purchases": 0.7}
 INDUSTRIES = ["software", "retail", "manufacturing", "logistics", "education", "hospitality",
               "healthcare", "financial_services", "legal", "public_sector"]
 SENSITIVE_INDUSTRIES = {"healthcare", "financial_services", "legal", "public_sector"}
@@ -128,6 +133,7 @@ def planted_truth() -> dict[str, Any]:
             for name, s in SEGMENTS.items()
         },
         "effects": EFFECTS,
+        "contact_hurts": CONTACT_HURTS,
         "sensitive_industries": sorted(SENSITIVE_INDUSTRIES),
         "consent_rates": CONSENT_RATES,
         "quiet_hours": {"start": QUIET_START, "end": QUIET_END},
@@ -336,6 +342,23 @@ def generate(*, customers: int = 5000, events_per_customer: float = 10.0, attemp
     })
     attempt_frame["attributes"] = [{}] * len(attempt_frame)
     attempt_truth = pd.DataFrame({"attempt_id": attempt_frame["id"], "true_probability": probability})
+    # The segment that buys on its own and the purchases a contact costs it (CONTACT_HURTS), drawn from their own
+    # stream so every draw above stays the same.
+    hurt_rng = np.random.default_rng([seed, 1])
+    hurt = np.flatnonzero(seg == SEGMENT_KEYS.index(CONTACT_HURTS["segment"]))
+    own = np.repeat(hurt, hurt_rng.poisson(CONTACT_HURTS["own_purchases_per_30d"] * months, len(hurt)))
+    own_time = hurt_rng.integers(0, span_s, len(own))
+    since_contact = own_time - TimeIndex(a_cust, a_time).last_before(own, own_time + 1)
+    kept = ~((since_contact <= CONTACT_HURTS["days"] * 86400)
+             & (hurt_rng.random(len(own)) < CONTACT_HURTS["lost_purchases"]))
+    own, own_time = own[kept], own_time[kept]
+    own_frame = pd.DataFrame({
+        "id": np.char.add("evt-b", np.char.zfill(np.arange(1, len(own) + 1).astype(str), 8)),
+        "customer_id": ids[own], "occurred_at": start + pd.to_timedelta(own_time, unit="s"),
+        "type": EventType.PURCHASE.value, "product": np.array(PRODUCT_KEYS, dtype=object)[interest[own]],
+        "intent": None, "channel": None, "text": None})
+    own_frame["attributes"] = [{}] * len(own_frame)
+    event_frame = pd.concat([event_frame, own_frame], ignore_index=True)
     attempt_frame = attempt_frame.sort_values("attempted_at", kind="stable").reset_index(drop=True)
     event_frame = event_frame.sort_values("occurred_at", kind="stable").reset_index(drop=True)
     return SyntheticHistory(customer_frame, consent_frame, event_frame, attempt_frame, truth_frame, attempt_truth)

@@ -91,7 +91,7 @@ def load_history(factory: sessionmaker[Session], customer_ids: list[str] | None 
                                   unresolved], only(Event.customer_id))
         attempts = _frame(session, [OutreachAttempt.id, OutreachAttempt.customer_id, OutreachAttempt.attempted_at,
                                     OutreachAttempt.channel, OutreachAttempt.product, OutreachAttempt.outcome,
-                                    OutreachAttempt.attributes], only(OutreachAttempt.customer_id))
+                                    OutreachAttempt.value, OutreachAttempt.attributes], only(OutreachAttempt.customer_id))
     return History(customers, consents, events, attempts)
 
 
@@ -216,6 +216,16 @@ class FeatureBuilder:
         if context is not None and len(context.columns):
             out = pd.concat([out, context.set_axis(index)], axis=1)
         return out
+
+
+    def product_interest(self, customer_ids: pd.Series, at: pd.Series) -> pd.DataFrame:
+        """Per known product, days since the customer last viewed it before each time: which offer a customer
+        leans to, for the models that compare offers (the propensity rows carry only the planned product's)."""
+        code = self.code.get_indexer(customer_ids)
+        t = epoch_seconds(at)
+        width = max(len(self._products), 1)
+        return pd.DataFrame({f"days_since_viewed_{product}": (t - self._product_views.last_before(code * width + j, t)) / DAY
+                             for j, product in enumerate(self._products)}, index=customer_ids.index)
 
 
 def training_frame(history: History) -> tuple[pd.DataFrame, pd.Series, pd.Series]:

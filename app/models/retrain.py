@@ -56,10 +56,11 @@ def current_hold(*, session: Session) -> RegistryEvent | None:
 
 
 def retrain(factory: sessionmaker[Session], *, models_dir: Path, now: datetime, actor: str, seed: int = 0,
-            min_gain: float = 0.0, min_live: int = 200) -> RetrainReport:
+            min_gain: float = 0.0, min_live: int = 200, objectives_file: Path | None = None) -> RetrainReport:
     with reading(factory) as session:
         before_challenger = registry.challenger(session=session)
-    result = train_and_register(factory, models_dir=models_dir, now=now, actor=actor, seed=seed)
+    result = train_and_register(factory, models_dir=models_dir, now=now, actor=actor, seed=seed,
+                                objectives_file=objectives_file)
     champion_view = result.metrics.get("champion_on_same_holdout") or {}
     with reading(factory) as session:
         live = feedback.live_split(session=session).model_dump()

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.features.build import CONTEXT_PREFIX, DAY, FeatureBuilder, History, load_history
 from app.features.pointintime import epoch_seconds
 from app.models import registry
+from app.models.objectives import Objectives, achieved, choose, customer_rows
 from app.models.reasons import ReasonTable, explain
 from app.models.timing import CHANNELS, best_plans, describe_slot, next_occurrence
 from app.models.training import ModelBundle
@@ -103,8 +104,13 @@ def rule_scores(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Models, reasons: ReasonTable,
-           rejections: pd.DataFrame | None = None, explain_top: float = 1.0) -> tuple[pd.DataFrame, Counter]:
+           rejections: pd.DataFrame | None = None, explain_top: float = 1.0,
+           objectives: tuple[Objectives, str] | None = None, budget: int | None = None) -> tuple[pd.DataFrame, Counter]:
     """One decision per customer of the chunk, and counters of what happened.
+
+    With `objectives` and a model bundle that has uplift models, each recommended customer gets the objective
+    with the largest predicted impact net of the contact cost (`choose_objectives`); `budget` caps how many of
+    the chunk are recommended.
 
     `explain_top` < 1 explains (TreeSHAP + sentences, the costly part) only that top share of the
     chunk by confidence; the others keep confidence, channel and slot with status "ranked": not
@@ -127,7 +133,8 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
                         "model_version": None, "score": np.nan, "confidence": np.nan, "channel": None,
                         "slot_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"),
                         "slot_local": None, "product": product, "reasons": [[] for _ in range(n)],
-                        "suppressed_by": outcome.closed_by, "requires_confirmation": outcome.requires_confirmation})
+                        "suppressed_by": outcome.closed_by, "requires_confirmation": outcome.requires_confirmation,
+                        "objective": None, "objectives_version": None, "impact": None})
     open_rows = np.flatnonzero(~outcome.suppressed)
     stats["customers"] += n
     stats["suppressed_by_policy"] += n - len(open_rows)
@@ -144,9 +151,15 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
             fallback[rows_idx] = True
             continue
         try:
+            with_uplift = objectives is not None and bundle.uplift is not None
+            if with_uplift:
+                # The objective first: the offer the propensity model scores and explains is the one chosen.
+                choose_objectives(out, rows_idx, bundle, objectives, history, builder, now_s)
             unjudged = _decide_with_model(out, rows_idx, bundle, arm, builder, customers, outcome, policy, zones,
                                           now_s, reasons, explain_top)
             fallback[unjudged] = True
+            if with_uplift:
+                contact_by_impact(out, rows_idx[~np.isin(rows_idx, unjudged)], objectives[0], stats)
         except Exception as exc:  # noqa: BLE001 - a broken model must degrade to rules, not crash the run
             log.exception("model %s failed; falling back to rules", bundle.version)
             stats[f"model_error:{bundle.version}:{type(exc).__name__}"] += 1
@@ -154,6 +167,8 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
     if fallback.any():
         _decide_with_rules(out, np.flatnonzero(fallback), builder, customers, outcome, policy, zones, now_s, reasons)
 
+    if budget is not None:
+        _spend_budget(out, budget, stats)
     recommended = out["status"] == "recommended"
     no_reason = (out["status"] == "suppressed") & out["suppressed_by"].map(lambda r: r == ["no_reason"])
     stats["recommended"] += int(recommended.sum())
@@ -246,6 +261,51 @@ def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, 
     return unjudged
 
 
+def choose_objectives(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, objectives: tuple[Objectives, str],
+                      history: History, builder: FeatureBuilder, now_s: int) -> None:
+    """Give each customer of `idx` the objective with the best predicted impact net of the contact cost (and
+    the product it is about); a customer for whom every objective is already achieved gets none."""
+    config, version = objectives
+    ids = out.loc[idx, "customer_id"].reset_index(drop=True)
+    rows = customer_rows(builder, ids, pd.Series([pd.Timestamp(now_s, unit="s", tz="UTC")] * len(ids)))
+    met = achieved(config, history, builder, builder.code.get_indexer(ids), now_s)
+    products = {o.id: o.product for o in config.objectives}
+    for i, choice in zip(idx, choose(config, bundle.uplift, rows, met)):
+        out.at[i, "objectives_version"] = version
+        if choice is not None:
+            out.at[i, "objective"], out.at[i, "impact"] = choice["objective"], choice
+            out.at[i, "product"] = products.get(choice["objective"]) or out.at[i, "product"]
+
+
+def contact_by_impact(out: pd.DataFrame, idx: np.ndarray, config: Objectives, stats: Counter) -> None:
+    """Of the recommended customers in `idx`: rank by the difference contact makes; nobody whose best impact is
+    below the contact cost (or with no objective left) is contacted, and a stable random share is held out."""
+    for i in idx[(out.loc[idx, "status"] == "recommended").to_numpy()]:
+        impact = out.at[i, "impact"]
+        if impact is None:
+            out.at[i, "status"], out.at[i, "suppressed_by"] = "suppressed", ["objectives_achieved"]
+            stats["rule:objectives_achieved"] += 1
+            continue
+        out.at[i, "score"] = impact["value"]  # ranked by the difference contact makes, not by the likeliest reply
+        if impact["value"] <= 0:
+            out.at[i, "status"], out.at[i, "suppressed_by"] = "suppressed", ["below_contact_cost"]
+            stats["rule:below_contact_cost"] += 1
+        elif registry.assign_arm(out.at[i, "customer_id"], config.holdout_share, salt="holdout-v1") == "challenger":
+            out.at[i, "status"], out.at[i, "suppressed_by"] = "holdout", ["holdout"]
+            stats["holdout"] += 1
+
+
+def _spend_budget(out: pd.DataFrame, budget: int, stats: Counter) -> None:
+    """Keep the `budget` recommendations with the largest scores; the rest are suppressed as over budget."""
+    recommended = np.flatnonzero((out["status"] == "recommended").to_numpy())
+    if len(recommended) <= budget:
+        return
+    order = recommended[np.argsort(-out["score"].to_numpy()[recommended], kind="stable")]
+    for i in order[budget:]:
+        out.at[i, "status"], out.at[i, "suppressed_by"] = "suppressed", ["over_budget"]
+    stats["rule:over_budget"] += len(order) - budget
+
+
 def _decide_with_rules(out: pd.DataFrame, idx: np.ndarray, builder: FeatureBuilder, customers: pd.DataFrame,
                        outcome: Any, policy: ContactPolicy, zones: np.ndarray, now_s: int, reasons: ReasonTable) -> None:
     channel, slot = _rule_plan(policy, outcome.allowed[idx], outcome.earliest[idx], zones[idx])
@@ -277,7 +337,8 @@ def load_models(factory: sessionmaker[Session], challenger_share: float) -> Mode
 
 
 DECISION_COLUMNS = ["customer_id", "status", "method", "arm", "model_version", "score", "confidence", "channel",
-                    "slot_at", "slot_local", "product", "reasons", "suppressed_by", "requires_confirmation"]
+                    "slot_at", "slot_local", "product", "reasons", "suppressed_by", "requires_confirmation",
+                    "objective", "objectives_version", "impact"]
 
 
 def _records(frame: pd.DataFrame, run_id: str, now: datetime, policy_version: str) -> list[dict[str, Any]]:
@@ -295,8 +356,10 @@ def _parquet_table(frame: pd.DataFrame, run_id: str, policy_version: str) -> pa.
     flat["reasons"] = flat["reasons"].map(lambda r: " | ".join(x["text"] for x in r))
     flat["reason_details"] = frame["reasons"].map(json.dumps)
     flat["suppressed_by"] = flat["suppressed_by"].map(lambda r: ",".join(r))
+    flat["impact"] = frame["impact"].map(lambda i: json.dumps(i) if i else None)
     flat["run_id"], flat["policy_version"] = run_id, policy_version
-    for column in ("status", "method", "arm", "model_version", "channel", "slot_local", "product"):
+    for column in ("status", "method", "arm", "model_version", "channel", "slot_local", "product", "objective",
+                   "objectives_version", "impact"):
         flat[column] = flat[column].astype("string")
     return pa.Table.from_pandas(flat, preserve_index=False)
 
@@ -313,8 +376,12 @@ class ScoreSummary:
 
 def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactPolicy, reasons: ReasonTable,
               challenger_share: float, chunk_size: int = 20_000, parquet_path: Path | None = None,
-              explain_top: float = 1.0, progress: Callable[[int], None] | None = None) -> ScoreSummary:
-    """Score every customer in chunks; each chunk's decisions are written in one transaction."""
+              explain_top: float = 1.0, progress: Callable[[int], None] | None = None,
+              objectives: tuple[Objectives, str] | None = None) -> ScoreSummary:
+    """Score every customer in chunks; each chunk's decisions are written in one transaction.
+
+    A contact budget (`max_contacts` in the objectives) is split over the chunks in proportion to their size,
+    so each chunk is written once and final (exact when the base fits one chunk)."""
     models = load_models(factory, challenger_share)
     run_id = f"run-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     with unit_of_work(factory) as session:
@@ -330,8 +397,12 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
         for start in range(0, len(all_ids), chunk_size):
             chunk_ids = all_ids[start:start + chunk_size]
             history = load_history(factory, chunk_ids)
+            budget = None
+            if objectives is not None and objectives[0].max_contacts is not None:
+                budget = int(objectives[0].max_contacts * len(chunk_ids) / len(all_ids))
             frame, chunk_stats = decide(history, now=now, policy=policy, models=models, reasons=reasons,
-                                        explain_top=explain_top, rejections=_rep_rejections(factory, chunk_ids))
+                                        explain_top=explain_top, rejections=_rep_rejections(factory, chunk_ids),
+                                        objectives=objectives, budget=budget)
             stats.update(chunk_stats)
             with unit_of_work(factory) as session:
                 session.execute(Decision.__table__.insert(), _records(frame, run_id, now, policy.version))
@@ -407,14 +478,15 @@ class FreshDecision:
 
 
 def decide_fresh(factory: sessionmaker[Session], customer_id: str, *, now: datetime, policy: ContactPolicy,
-                 reasons: ReasonTable, challenger_share: float) -> FreshDecision:
+                 reasons: ReasonTable, challenger_share: float,
+                 objectives: tuple[Objectives, str] | None = None) -> FreshDecision:
     """A fresh decision for one customer (the slow part: history, features, models); reads only."""
     models = load_models(factory, challenger_share)
     history = load_history(factory, [customer_id])
     if history.customers.empty:
         raise NotFound(f"customer {customer_id!r} not found", field="customer_id")
     frame, _ = decide(history, now=now, policy=policy, models=models, reasons=reasons,
-                      rejections=_rep_rejections(factory, [customer_id]))
+                      rejections=_rep_rejections(factory, [customer_id]), objectives=objectives)
     run_id = f"live-{now:%Y%m%d}"
     return FreshDecision(record=_records(frame, run_id, now, policy.version)[0], policy_version=policy.version,
                          champion=models.champion.version if models.champion else None,

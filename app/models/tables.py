@@ -82,3 +82,8 @@ class Decision(Base):
     reasons: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     suppressed_by: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     requires_confirmation: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The objective chosen by predicted uplift (objectives.yaml), its predicted change per KPI, its value net of
+    # the contact cost and why the alternatives lost; None where no uplift model decided (rules, old bundles).
+    objective: Mapped[str | None] = mapped_column(String(64))
+    objectives_version: Mapped[str | None] = mapped_column(String(64))
+    impact: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.features.build import History, load_history, training_frame
 from app.models import registry
+from app.models.objectives import ObjectiveUplift, ObjectivesError, load_objectives, train_objective_uplift
 from app.store.db import reading, unit_of_work
 from app.models.propensity import PropensityModel, TrainingDataError, evaluate, train_propensity
 from app.models.timing import TimingModel, train_timing
@@ -36,10 +37,11 @@ class ModelBundle:
     version: str
     propensity: PropensityModel
     timing: TimingModel
+    uplift: ObjectiveUplift | None = None
 
     @classmethod
     def load(cls, version: str, folder: Path) -> ModelBundle:
-        return cls(version, PropensityModel.load(folder), TimingModel.load(folder))
+        return cls(version, PropensityModel.load(folder), TimingModel.load(folder), ObjectiveUplift.load(folder / "uplift"))
 
 
 @dataclass
@@ -69,7 +71,9 @@ def time_split(times: pd.Series, holdout_share: float) -> tuple[np.ndarray, np.n
 
 def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now: datetime, actor: str,
                        seed: int = 0, holdout_share: float = 0.2, monotone: dict[str, int] | None = None,
-                       mlflow_uri: str | None = None) -> TrainResult:
+                       mlflow_uri: str | None = None, objectives_file: Path | None = None) -> TrainResult:
+    # A broken objectives file stops the training before anything is fitted.
+    objectives, objectives_version = load_objectives(objectives_file)
     history = load_history(factory)
     if history.attempts.empty:
         raise TrainingDataError("the store has no outreach history: run `outreach generate` or "
@@ -91,12 +95,20 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     metrics.update({"n_train": int(train.sum()), "n_test": int(test.sum()),
                     "test_from": times[test].min().isoformat()})
     metrics["champion_on_same_holdout"] = _champion_on(factory, models_dir, features[test], target[test])
+    try:
+        uplift: ObjectiveUplift | None = train_objective_uplift(history, objectives, objectives_version, seed)
+        metrics["uplift"] = uplift.metrics | {"objectives_version": objectives_version}
+    except ObjectivesError as exc:
+        # Too little history to compare contact with none: the version still ranks by propensity, and says why.
+        uplift, metrics["uplift"] = None, {"objectives_version": objectives_version, "not_trained": str(exc)}
 
     data = snapshot(history)
     version = f"m{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     folder = models_dir / version
     propensity.save(folder)
     timing.save(folder)
+    if uplift is not None:
+        uplift.save(folder / "uplift")
     params = {**info["params"], "monotone": monotone, "best_iteration": info["best_iteration"],
               "holdout_share": holdout_share}
     (folder / "meta.json").write_text(json.dumps({"version": version, "metrics": metrics, "data": data,

@@ -1,0 +1,385 @@
+"""Objectives and KPIs as data, and the uplift models that choose between them per customer.
+
+`objectives.yaml` (or OBJECTIVES_FILE) names the KPIs, the formula that weighs them, the contact cost, the live
+holdout share, a contact budget and the objectives with their relevance rules. `outreach train` fits, per
+objective and per KPI, the change contact makes against no contact (a T-learner on LightGBM over the store's
+logged history, inverse-propensity weighted because past contacts were not random); scoring then picks, per
+customer, the relevant objective with the largest predicted weighted impact net of the contact cost and says
+why the others lost.
+
+The comparison rows come from the store itself: every past contact is a treated row (its objective is the
+product it was about), and moments with no contact within a window on either side are the control rows; each
+row's KPIs are measured over the window after it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.datafile import read_yaml, stamped_version
+from app.domain import POSITIVE_OUTCOMES, first_problem
+from app.errors import InvalidInput
+from app.features.build import DAY, FeatureBuilder, History
+from app.features.pointintime import TimeIndex, epoch_seconds
+from app.models.uplift import PROPENSITY_CLIP, Formula
+
+DEFAULT_OBJECTIVES_FILE = Path(__file__).parents[1] / "policy" / "objectives.yaml"
+MEASURES = ("positive_outcome", "purchase", "value")
+# The plan (channel, slot, product) is chosen elsewhere: the uplift models judge who, not when or how.
+PLAN_COLUMNS = ["channel", "product", "hour", "day_of_week", "month", "hour_of_week", "product_views_7d",
+                "days_since_product_view"]
+CATEGORICAL = ["segment", "industry", "lifecycle_stage"]
+MIN_ROWS = 30  # treated rows an objective needs before a model of its effect is fitted
+
+
+class ObjectivesError(ValueError):
+    """An objectives file that cannot be used; the message names the file and the field."""
+
+
+class KPI(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    measure: str
+    description: str = ""
+
+    @field_validator("measure")
+    @classmethod
+    def _known_measure(cls, value: str) -> str:
+        if value not in MEASURES and not re.fullmatch(r"event:[a-z_]+", value):
+            raise ValueError(f"unknown measure {value!r} (use {', '.join(MEASURES)} or event:TYPE)")
+        return value
+
+
+class Achieved(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event: str = Field(min_length=1)
+    product: str | None = None
+    within_days: int | None = Field(default=None, ge=1)
+
+
+class Objective(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z0-9_\-]{1,60}$")
+    label: str = Field(min_length=1)
+    product: str | None = None
+    achieved_when: list[Achieved] = Field(default_factory=list)
+
+
+class Objectives(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str = Field(min_length=1)
+    window_days: int = Field(ge=1, le=365)
+    kpis: dict[str, KPI] = Field(min_length=1)
+    formula: str
+    contact_cost: float = Field(ge=0)
+    holdout_share: float = Field(ge=0, le=0.5)
+    max_contacts: int | None = Field(default=None, ge=1)
+    objectives: list[Objective] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Objectives:
+        ids = [o.id for o in self.objectives]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"objectives: id {', '.join(twice)} appears more than once")
+        for name in self.kpis:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"kpis: {name!r} is not a name a formula can use (letters, digits, _)")
+        try:
+            unknown = sorted(set(Formula(self.formula).columns) - set(self.kpis))
+        except InvalidInput as exc:
+            raise ValueError(f"formula: {exc}") from None
+        if unknown:
+            raise ValueError(f"formula: names {', '.join(unknown)}, which are not KPIs ({', '.join(self.kpis)})")
+        return self
+
+    def by_id(self, objective_id: str) -> Objective | None:
+        return next((o for o in self.objectives if o.id == objective_id), None)
+
+
+def load_objectives(path: Path | None = None) -> tuple[Objectives, str]:
+    """The objectives and their stamped version (declared version + a hash of the text)."""
+    path = path or DEFAULT_OBJECTIVES_FILE
+    text, raw = read_yaml(path, ObjectivesError)
+    if not isinstance(raw, dict):
+        raise ObjectivesError(f"{path}: expected a mapping with version, kpis, formula, objectives")
+    try:
+        objectives = Objectives.model_validate(raw)
+    except ValidationError as exc:
+        raise ObjectivesError(f"{path}: {first_problem(exc)}") from None
+    return objectives, stamped_version(objectives.version, text)
+
+
+# -- measuring KPIs --------------------------------------------------------------------------------------------
+
+class KpiMeter:
+    """Each KPI of each (customer, moment) over the window after it, from the store's contacts and events."""
+
+    def __init__(self, history: History, builder: FeatureBuilder, objectives: Objectives) -> None:
+        self.objectives = objectives
+        self.code = builder.code
+        attempts, events = history.attempts, history.events
+        a_code, a_time = self.code.get_indexer(attempts["customer_id"]), epoch_seconds(attempts["attempted_at"])
+        e_code, e_time = self.code.get_indexer(events["customer_id"]), epoch_seconds(events["occurred_at"])
+        positive = attempts["outcome"].isin([str(o) for o in POSITIVE_OUTCOMES]).to_numpy() & (a_code >= 0)
+        converted = (attempts["outcome"] == "converted").to_numpy() & (a_code >= 0)
+        purchase = (events["type"] == "purchase").to_numpy() & (e_code >= 0)
+        self._index = {
+            "positive_outcome": [TimeIndex(a_code[positive], a_time[positive])],
+            "purchase": [TimeIndex(a_code[converted], a_time[converted]), TimeIndex(e_code[purchase], e_time[purchase])],
+        }
+        for kpi in objectives.kpis.values():
+            if kpi.measure.startswith("event:"):
+                chosen = (events["type"] == kpi.measure.split(":", 1)[1]).to_numpy() & (e_code >= 0)
+                self._index[kpi.measure] = [TimeIndex(e_code[chosen], e_time[chosen])]
+        value = pd.to_numeric(attempts["value"], errors="coerce").fillna(0.0).to_numpy() if "value" in attempts \
+            else np.zeros(len(attempts))
+        order = np.lexsort((a_time[converted], a_code[converted]))
+        self._value_keys = a_code[converted][order] * (1 << 34) + a_time[converted][order]
+        self._value_sums = np.concatenate([[0.0], np.cumsum(value[converted][order])])
+
+    def measure(self, codes: np.ndarray, start: np.ndarray) -> dict[str, np.ndarray]:
+        """KPIs over [start, start + window): a contact at `start` counts for its own row."""
+        end = start + self.objectives.window_days * DAY
+        out: dict[str, np.ndarray] = {}
+        for name, kpi in self.objectives.kpis.items():
+            if kpi.measure == "value":
+                lo = np.searchsorted(self._value_keys, codes * (1 << 34) + start, side="left")
+                hi = np.searchsorted(self._value_keys, codes * (1 << 34) + end, side="left")
+                out[name] = self._value_sums[hi] - self._value_sums[lo]
+            else:
+                hits = sum(index.count_between(codes, start, end) for index in self._index[kpi.measure])
+                out[name] = (hits > 0).astype(np.float64)
+        return out
+
+
+def achieved(objectives: Objectives, history: History, builder: FeatureBuilder, codes: np.ndarray,
+             now_s: int) -> np.ndarray:
+    """(customers x objectives) booleans: the objective is already met (an `achieved_when` event happened)."""
+    events = history.events
+    e_code, e_time = builder.code.get_indexer(events["customer_id"]), epoch_seconds(events["occurred_at"])
+    met = np.zeros((len(codes), len(objectives.objectives)), dtype=bool)
+    for j, objective in enumerate(objectives.objectives):
+        for rule in objective.achieved_when:
+            mask = (events["type"] == rule.event).to_numpy() & (e_code >= 0)
+            if rule.product is not None:
+                mask &= (events["product"] == rule.product).to_numpy()
+            since = now_s - rule.within_days * DAY if rule.within_days else 0
+            index = TimeIndex(e_code[mask], e_time[mask])
+            met[:, j] |= index.count_between(codes, np.full(len(codes), since), np.full(len(codes), now_s + 1)) > 0
+    return met
+
+
+# -- the uplift models -----------------------------------------------------------------------------------------
+
+def uplift_features(rows: pd.DataFrame, categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """Who the customer is and what they did before: the plan columns dropped, categories fixed to training's."""
+    out = rows.drop(columns=[c for c in PLAN_COLUMNS if c in rows.columns])
+    out = out[[c for c in out.columns if not c.startswith("context_")]]
+    for column in out.columns:
+        if column in CATEGORICAL or not pd.api.types.is_numeric_dtype(out[column]):
+            levels = (categories or {}).get(column) or sorted(out[column].dropna().astype(str).unique())
+            text = out[column].astype("string").astype(object)
+            out[column] = pd.Categorical(text.where(text.isin(levels), None), categories=levels)
+        else:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype(np.float64)
+    return out
+
+
+def _booster(x: pd.DataFrame, y: np.ndarray, weight: np.ndarray, seed: int) -> lgb.Booster:
+    params = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 40,
+              "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
+              "verbose": -1, "num_threads": 2, "seed": seed}
+    return lgb.train(params, lgb.Dataset(x, y, weight=weight), num_boost_round=150)
+
+
+@dataclass
+class ObjectiveUplift:
+    """Per KPI a model of the outcome without contact and one with it: the difference is the predicted impact.
+
+    The contact model reads the objective as a feature, and how recently the customer viewed the objective's
+    product (`days_since_viewed_offer`): what makes one offer work better than another is shared across offers,
+    so each objective learns from every contact, not only its own (an S-learner across objectives inside a
+    T-learner between contact and none)."""
+
+    objectives_version: str
+    kpis: list[str]
+    features: list[str]
+    categories: dict[str, list[str]]
+    control: dict[str, lgb.Booster]
+    contact: dict[str, lgb.Booster]
+    products: dict[str, str | None]  # objective -> its product, for days_since_viewed_offer
+    metrics: dict[str, Any]
+
+    def impacts(self, rows: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+        """objective -> KPI -> predicted change per row, for every objective the models know."""
+        x = uplift_features(rows.reindex(columns=self.features), self.categories)  # a product unseen here: NaN
+        base = {k: self.control[k].predict(x) for k in self.kpis}
+        return {objective: {k: self.contact[k].predict(offer_features(rows, x, objective, product, list(self.products)))
+                            - base[k] for k in self.kpis}
+                for objective, product in self.products.items()}
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        models = {f"control.{k}": m for k, m in self.control.items()} | {f"contact.{k}": m for k, m in self.contact.items()}
+        (folder / "models.json").write_text(json.dumps({name: m.model_to_string() for name, m in models.items()}))
+        (folder / "schema.json").write_text(json.dumps(
+            {"objectives_version": self.objectives_version, "kpis": self.kpis, "features": self.features,
+             "categories": self.categories, "products": self.products, "metrics": self.metrics}, indent=2))
+
+    @classmethod
+    def load(cls, folder: Path) -> ObjectiveUplift | None:
+        if not (folder / "schema.json").exists():
+            return None  # a bundle trained before objectives existed: scoring keeps the preferred product
+        schema = json.loads((folder / "schema.json").read_text())
+        text = json.loads((folder / "models.json").read_text())
+        booster = lambda name: lgb.Booster(model_str=text[name])  # noqa: E731
+        return cls(schema["objectives_version"], schema["kpis"], schema["features"], schema["categories"],
+                   {k: booster(f"control.{k}") for k in schema["kpis"]},
+                   {k: booster(f"contact.{k}") for k in schema["kpis"]}, schema["products"], schema.get("metrics", {}))
+
+
+def offer_features(rows: pd.DataFrame, x: pd.DataFrame, objective: str | np.ndarray, product: str | None | np.ndarray,
+                   objectives: list[str]) -> pd.DataFrame:
+    """The customer's features plus the offer: which objective, and days since its product was viewed."""
+    n = len(x)
+    objective = np.broadcast_to(np.asarray(objective, dtype=object), (n,))
+    product = np.broadcast_to(np.asarray(product, dtype=object), (n,))
+    viewed = np.full(n, np.nan)
+    for name in pd.unique(product[pd.notna(product)]):
+        column = f"days_since_viewed_{name}"
+        if column in rows.columns:
+            mine = product == name
+            viewed[mine] = pd.to_numeric(rows[column], errors="coerce").to_numpy()[mine]
+    return x.assign(objective=pd.Categorical(objective, categories=objectives), days_since_viewed_offer=viewed)
+
+
+def customer_rows(builder: FeatureBuilder, customer_ids: pd.Series, at: pd.Series) -> pd.DataFrame:
+    """What the uplift models read about each (customer, moment): profile, behaviour, intents, contact history
+    and how recently each product was viewed; no plan."""
+    none = pd.Series([None] * len(customer_ids), dtype=object, index=customer_ids.index)
+    return pd.concat([builder.rows(customer_ids, at, none, none), builder.product_interest(customer_ids, at)], axis=1)
+
+
+def comparison_rows(history: History, builder: FeatureBuilder, objectives: Objectives, seed: int
+                    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Treated rows (past contacts, the objective their product names) and control rows (moments with no
+    contact within the window on either side), each with its KPIs over the window after it. Rows whose
+    window is not over yet are left out: their outcome is not known."""
+    window = objectives.window_days * DAY
+    attempts = history.attempts
+    a_code, a_time = builder.code.get_indexer(attempts["customer_id"]), epoch_seconds(attempts["attempted_at"])
+    times = np.concatenate([a_time, epoch_seconds(history.events["occurred_at"])])
+    if not len(a_time):
+        raise ObjectivesError("the store has no contacts to learn the objectives' effects from")
+    first, last = int(times.min()), int(times.max())
+    by_product = {o.product: o.id for o in reversed(objectives.objectives) if o.product}
+    objective = attempts["product"].map(by_product).to_numpy(dtype=object)
+    keep = (a_code >= 0) & (a_time + window <= last) & pd.notna(objective)
+    rng = np.random.default_rng(seed)
+    contacts = TimeIndex(a_code[a_code >= 0], a_time[a_code >= 0])
+    n = len(builder.code)
+    draws = max(2 * int(keep.sum()), 2 * n)
+    c_code = rng.integers(0, n, draws)
+    c_time = rng.integers(first + window, max(first + window + 1, last - window), draws)
+    quiet = contacts.count_between(c_code, c_time - window, c_time + window) == 0
+    c_code, c_time = c_code[quiet][: max(int(keep.sum()), MIN_ROWS)], c_time[quiet][: max(int(keep.sum()), MIN_ROWS)]
+    codes = np.concatenate([a_code[keep], c_code])
+    start = np.concatenate([a_time[keep], c_time])
+    arm = np.concatenate([objective[keep], np.full(len(c_code), None, dtype=object)])
+    rows = customer_rows(builder, pd.Series(builder.code[codes]), pd.Series(pd.to_datetime(start, unit="s", utc=True)))
+    return rows, codes, arm, KpiMeter(history, builder, objectives).measure(codes, start)
+
+
+def train_objective_uplift(history: History, objectives: Objectives, version: str, seed: int = 0
+                           ) -> ObjectiveUplift:
+    """Fit the models; report, per objective, the observed weighted mean effect on the comparison rows so a
+    registry reader sees what the models were fitted to."""
+    builder = FeatureBuilder(history)
+    rows, _, arm, kpis = comparison_rows(history, builder, objectives, seed)
+    x = uplift_features(rows)
+    categories = {c: list(x[c].cat.categories) for c in x.columns if isinstance(x[c].dtype, pd.CategoricalDtype)}
+    treated = pd.notna(arm)
+    counts = {o.id: int((arm == o.id).sum()) for o in objectives.objectives}
+    known = {o.id: o.product for o in objectives.objectives if counts[o.id] >= MIN_ROWS}
+    if not known:
+        raise ObjectivesError(f"no objective has {MIN_ROWS} past contacts to learn its effect from")
+    # Past contacts went to some customers more than others: weigh each row by the inverse of its estimated
+    # chance of being in the arm it is in, so the comparison is between like customers.
+    from lightgbm import LGBMClassifier
+
+    g = LGBMClassifier(n_estimators=100, learning_rate=0.05, num_leaves=7, min_child_samples=100, random_state=seed,
+                       verbose=-1).fit(x, treated.astype(int)).predict_proba(x)[:, 1]
+    g = np.clip(g, PROPENSITY_CLIP, 1 - PROPENSITY_CLIP)
+    weight = np.where(treated, 1 / g, 1 / (1 - g))
+    contacted = treated & np.isin(arm, list(known))
+    offer = offer_features(rows[contacted], x[contacted], arm[contacted],
+                           np.array([known[a] for a in arm[contacted]], dtype=object), list(known))
+    control = {k: _booster(x[~treated], v[~treated], weight[~treated], seed) for k, v in kpis.items()}
+    contact = {k: _booster(offer, v[contacted], weight[contacted], seed) for k, v in kpis.items()}
+    metrics: dict[str, Any] = {"rows_treated": int(treated.sum()), "rows_control": int((~treated).sum()),
+                               "control_mean": {k: float(v[~treated].mean()) for k, v in kpis.items()}, "by_objective": {}}
+    for objective_id, rows_of in counts.items():
+        mine = arm == objective_id
+        if objective_id not in known:
+            metrics["by_objective"][objective_id] = {"rows": rows_of, "skipped": f"fewer than {MIN_ROWS} contacts"}
+            continue
+        metrics["by_objective"][objective_id] = {"rows": rows_of, "observed_effect": {
+            k: float(np.average(v[mine], weights=weight[mine]) - np.average(v[~treated], weights=weight[~treated]))
+            for k, v in kpis.items()}}
+    return ObjectiveUplift(version, list(objectives.kpis), list(x.columns), categories, control, contact, known, metrics)
+
+
+# -- choosing ------------------------------------------------------------------------------------------------
+
+def choose(objectives: Objectives, uplift: ObjectiveUplift, rows: pd.DataFrame, met: np.ndarray
+           ) -> list[dict[str, Any] | None]:
+    """Per row, the relevant objective with the largest weighted impact, its impact on each KPI, its value
+    net of the contact cost and why the alternatives lost; None when no objective is relevant."""
+    impacts = uplift.impacts(rows)
+    ids = [o.id for o in objectives.objectives]
+    n = len(rows)
+    formula = Formula(objectives.formula)
+    zero = {k: np.zeros(n) for k in objectives.kpis}
+    nothing = formula.value(zero, n)
+    value = np.full((n, len(ids)), -np.inf)
+    # What each KPI's predicted change is worth on its own, in the formula's units (exact for a linear formula):
+    # the alternatives' "why" names the KPI where they fall furthest behind.
+    worth: dict[str, dict[str, np.ndarray]] = {}
+    for j, objective_id in enumerate(ids):
+        if objective_id not in impacts:
+            continue
+        change = {k: impacts[objective_id].get(k, np.zeros(n)) for k in objectives.kpis}
+        value[:, j] = np.where(met[:, j], -np.inf, formula.value(change, n) - nothing - objectives.contact_cost)
+        worth[objective_id] = {k: formula.value({**zero, k: change[k]}, n) - nothing for k in objectives.kpis}
+    choices: list[dict[str, Any] | None] = []
+    for i in range(n):
+        order = [j for j in np.argsort(-value[i], kind="stable") if np.isfinite(value[i, j])]
+        if not order:
+            choices.append(None)
+            continue
+        best = ids[order[0]]
+        alternatives = []
+        for j in order[1:]:
+            other = ids[j]
+            behind = max(objectives.kpis, key=lambda k: worth[best][k][i] - worth[other][k][i])
+            alternatives.append({
+                "objective": other, "value": round(float(value[i, j]), 4),
+                "why": f"{objectives.by_id(other).label}: predicted {behind} change "
+                       f"{float(impacts[other][behind][i]):+.3f}, against {float(impacts[best][behind][i]):+.3f} "
+                       "for the chosen objective"})
+        alternatives += [{"objective": ids[j], "value": None, "why": f"{objectives.by_id(ids[j]).label}: already achieved"}
+                         for j in range(len(ids)) if met[i, j]]
+        choices.append({"objective": best, "label": objectives.by_id(best).label,
+                        "kpis": {k: round(float(impacts[best][k][i]), 4) for k in objectives.kpis},
+                        "value": round(float(value[i, order[0]]), 4), "contact_cost": objectives.contact_cost,
+                        "alternatives": alternatives})
+    return choices
