@@ -13,4 +13,5 @@ router = APIRouter(prefix="/api", tags=["metrics"])
 
 @router.get("/metrics")
 def get_metrics(user: Analyst, services: ServicesDep) -> Metrics:
-    return services.query(lambda s: metrics.compute(session=s, now=services.now()))
+    objectives = services.objectives[0]
+    return services.query(lambda s: metrics.compute(session=s, now=services.now(), objectives=objectives))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.cards.tables import Card
 from app.feedback import service as feedback
 from app.feedback.service import LiveSplit
+from app.models.objectives import Objectives, RealisedUplift, realised_uplift
 from app.models.tables import Decision, ScoreRun
 from app.review import service as review
 
@@ -57,9 +58,12 @@ class Metrics(BaseModel):
     ab: LiveSplit
     psi_last_two_runs: float
     alerts: list[Alert]
+    # What contact really changed, per objective, from the live holdout (decisions whose KPI window is over).
+    realised_uplift: list[RealisedUplift] = []
+    uplift_window_days: int | None = None
 
 
-def compute(*, session: Session, now: datetime) -> Metrics:
+def compute(*, session: Session, now: datetime, objectives: Objectives | None = None) -> Metrics:
     cards = session.execute(select(Card.status, Card.executed_at, Card.outcome, Card.reject_reason, Card.draft_id,
                                    Decision.reasons, Decision.arm, Card.updated_at)
                             .join(Decision, Decision.id == Card.decision_id, isouter=True)).all()
@@ -101,4 +105,6 @@ def compute(*, session: Session, now: datetime) -> Metrics:
         compliance_approval_rate=_rate(reviews.get("approved", 0), decided),
         feedback_coverage=_rate(len(with_outcome) + rejected, len(executed) + rejected),
         acted_on=len(acted), compliance_pending=reviews.get("pending", 0),
-        ab=feedback.live_split(session=session), psi_last_two_runs=round(drift, 4), alerts=alerts)
+        ab=feedback.live_split(session=session), psi_last_two_runs=round(drift, 4), alerts=alerts,
+        realised_uplift=realised_uplift(session=session, objectives=objectives, now=now) if objectives else [],
+        uplift_window_days=objectives.window_days if objectives else None)

@@ -153,6 +153,17 @@ class ReleaseView(BaseModel):
     channel: str
 
 
+class ObjectiveView(BaseModel):
+    """The objective the decision chose by predicted uplift, its predicted change per KPI, its value net of the
+    contact cost, and why each alternative lost."""
+    id: str
+    label: str
+    kpis: dict[str, float]
+    value: float
+    contact_cost: float
+    alternatives: list[dict[str, Any]]
+
+
 class CardView(BaseModel):
     id: str
     status: CardStatus
@@ -172,6 +183,7 @@ class CardView(BaseModel):
     channel: str | None
     when: str | None
     product: str | None
+    objective: ObjectiveView | None = None
     template_id: str | None
     draft: DraftView | None
     draft_status: str
@@ -241,6 +253,11 @@ def views(session: Session, cards: list[Card]) -> list[CardView]:
             reasons=[r["text"] for r in decision.reasons] if decision else [],
             channel=decision.channel if decision else None, when=decision.slot_local if decision else None,
             product=decision.product if decision else None, template_id=card.template_id, draft=draft,
+            objective=ObjectiveView(id=decision.impact["objective"], label=decision.impact["label"],
+                                    kpis=decision.impact["kpis"], value=decision.impact["value"],
+                                    contact_cost=decision.impact["contact_cost"],
+                                    alternatives=decision.impact["alternatives"])
+            if decision is not None and decision.impact else None,
             draft_status=_draft_status(head, checked.status if checked else None),
             executed_at=card.executed_at, executed_channel=card.executed_channel, outcome=card.outcome,
             outcome_value=card.outcome_value, reject_reason=card.reject_reason,
@@ -248,6 +265,7 @@ def views(session: Session, cards: list[Card]) -> list[CardView]:
                                 released_at=released.released_at, channel=released.channel) if released else None,
             versions={"model": decision.model_version if decision else None,
                       "contact_policy": decision.policy_version if decision else None,
+                      "objectives": decision.objectives_version if decision else None,
                       "prompt": head.prompt_version if head else None,
                       "template": f"{head.template_id}@{head.template_version}" if head else None,
                       "review_policy": checked.policy_version if checked else None}))

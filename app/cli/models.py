@@ -101,20 +101,23 @@ def score(
 def print_decisions(decisions: list, summary: Any, scripts: dict[int, str] | None = None) -> None:  # noqa: ANN001
     stats = summary.stats
     table = Table(title=f"Top recommendations ({summary.run_id})", show_lines=True)
-    columns = ["#", "customer", "confidence", "channel", "when (customer's time)", "product", "why", "flags"]
+    columns = ["#", "customer", "confidence", "channel", "when (customer's time)", "objective", "why", "flags"]
     for column in columns + (["script template"] if scripts is not None else []):
         table.add_column(column, overflow="fold")
     for rank, d in enumerate(decisions, start=1):
         confidence = f"{d.confidence:.0%}" if d.confidence is not None else f"score {d.score:.2f}"
         flags = [d.method] + (["needs confirmation (sensitive)"] if d.requires_confirmation else [])
-        table.add_row(str(rank), d.customer_id, confidence, d.channel or "", d.slot_local or "", d.product or "",
+        objective = (f"{d.impact['label']}\nworth {d.impact['value']:.2f} after the contact cost" if d.impact
+                     else d.product or "")
+        table.add_row(str(rank), d.customer_id, confidence, d.channel or "", d.slot_local or "", objective,
                       "\n".join(f"• {r['text']}" for r in d.reasons), ", ".join(flags),
                       *([scripts.get(d.id, "")] if scripts is not None else []))
     console.print(table)
     rules = ", ".join(f"{k.split(':', 1)[1]} {v:,}" for k, v in sorted(stats.items()) if k.startswith("rule:"))
     console.print(f"{stats.get('customers', 0):,} customers scored: {stats.get('recommended', 0):,} recommended "
                   f"({stats.get('rule_based', 0):,} rule-based), {stats.get('suppressed_by_policy', 0):,} suppressed by "
-                  f"policy ({rules or 'none'}), {stats.get('suppressed_no_reason', 0):,} without a reason. "
+                  f"policy ({rules or 'none'}), {stats.get('suppressed_no_reason', 0):,} without a reason, "
+                  f"{stats.get('holdout', 0):,} held out to measure uplift. "
                   f"Champion: {summary.champion or 'none (rule-based)'}; challenger: {summary.challenger or 'none'}.")
     if summary.parquet_path:
         console.print(f"decisions written to the store and to {summary.parquet_path}")

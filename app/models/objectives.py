@@ -123,9 +123,9 @@ def load_objectives(path: Path | None = None) -> tuple[Objectives, str]:
 class KpiMeter:
     """Each KPI of each (customer, moment) over the window after it, from the store's contacts and events."""
 
-    def __init__(self, history: History, builder: FeatureBuilder, objectives: Objectives) -> None:
+    def __init__(self, history: History, code: pd.Index, objectives: Objectives) -> None:
         self.objectives = objectives
-        self.code = builder.code
+        self.code = code
         attempts, events = history.attempts, history.events
         a_code, a_time = self.code.get_indexer(attempts["customer_id"]), epoch_seconds(attempts["attempted_at"])
         e_code, e_time = self.code.get_indexer(events["customer_id"]), epoch_seconds(events["occurred_at"])
@@ -296,7 +296,7 @@ def comparison_rows(history: History, builder: FeatureBuilder, objectives: Objec
     start = np.concatenate([a_time[keep], c_time])
     arm = np.concatenate([objective[keep], np.full(len(c_code), None, dtype=object)])
     rows = customer_rows(builder, pd.Series(builder.code[codes]), pd.Series(pd.to_datetime(start, unit="s", utc=True)))
-    return rows, codes, arm, KpiMeter(history, builder, objectives).measure(codes, start)
+    return rows, codes, arm, KpiMeter(history, builder.code, objectives).measure(codes, start)
 
 
 def train_objective_uplift(history: History, objectives: Objectives, version: str, seed: int = 0
@@ -383,3 +383,61 @@ def choose(objectives: Objectives, uplift: ObjectiveUplift, rows: pd.DataFrame, 
                         "value": round(float(value[i, order[0]]), 4), "contact_cost": objectives.contact_cost,
                         "alternatives": alternatives})
     return choices
+
+
+# -- what contact really changed -------------------------------------------------------------------------------
+
+class RealisedUplift(BaseModel):
+    """Per objective, the KPIs of the customers it was chosen for and contacted against those held out, over the
+    window after each decision (only decisions whose window is over count)."""
+
+    objective: str
+    contacted: int
+    held_out: int
+    kpis: dict[str, dict[str, float | None]]  # kpi -> contacted mean, held-out mean, difference
+    value_difference: float | None
+    ci95: tuple[float, float] | None
+
+
+def realised_uplift(*, session: Any, objectives: Objectives, now: Any) -> list[RealisedUplift]:
+    """From the live holdout: decisions of batch runs with an objective, recommended (intent to treat) or held out."""
+    from sqlalchemy import select
+
+    from app.data.tables import Event, OutreachAttempt
+    from app.models.tables import Decision, ScoreRun
+
+    closed = pd.Timestamp(now) - pd.Timedelta(days=objectives.window_days)
+    decided = pd.DataFrame(session.execute(
+        select(Decision.customer_id, Decision.as_of, Decision.objective, Decision.status)
+        .join(ScoreRun, ScoreRun.id == Decision.run_id)
+        .where(ScoreRun.kind == "batch", Decision.objective.is_not(None), Decision.status.in_(("recommended", "holdout")),
+               Decision.as_of <= closed.to_pydatetime())).all(), columns=["customer_id", "as_of", "objective", "status"])
+    if decided.empty:
+        return []
+    customers = sorted(set(decided["customer_id"]))
+    attempts = pd.DataFrame(session.execute(
+        select(OutreachAttempt.customer_id, OutreachAttempt.attempted_at, OutreachAttempt.outcome, OutreachAttempt.value)
+        .where(OutreachAttempt.customer_id.in_(customers))).all(), columns=["customer_id", "attempted_at", "outcome", "value"])
+    events = pd.DataFrame(session.execute(
+        select(Event.customer_id, Event.occurred_at, Event.type).where(Event.customer_id.in_(customers))).all(),
+        columns=["customer_id", "occurred_at", "type"])
+    code = pd.Index(customers)
+    meter = KpiMeter(History(pd.DataFrame(), pd.DataFrame(), events, attempts), code, objectives)
+    kpis = meter.measure(code.get_indexer(decided["customer_id"]), epoch_seconds(decided["as_of"]))
+    value = Formula(objectives.formula).value(kpis, len(decided))
+    out = []
+    for objective, group in decided.groupby("objective"):
+        treated = (group["status"] == "recommended").to_numpy()
+        rows = group.index.to_numpy()
+        t, c = rows[treated], rows[~treated]
+        mean = lambda values, rows_: float(values[rows_].mean()) if len(rows_) else None  # noqa: E731
+        per_kpi = {k: {"contacted": mean(v, t), "held_out": mean(v, c),
+                       "difference": mean(v, t) - mean(v, c) if len(t) and len(c) else None} for k, v in kpis.items()}
+        difference = ci = None
+        if len(t) > 1 and len(c) > 1:
+            difference = float(value[t].mean() - value[c].mean())
+            se = float(np.sqrt(value[t].var(ddof=1) / len(t) + value[c].var(ddof=1) / len(c)))
+            ci = (difference - 1.96 * se, difference + 1.96 * se)
+        out.append(RealisedUplift(objective=str(objective), contacted=len(t), held_out=len(c), kpis=per_kpi,
+                                  value_difference=difference, ci95=ci))
+    return out

@@ -250,5 +250,6 @@ def metrics_page(request: Request, user: PageUser, services: ServicesDep) -> Res
     if user.role not in (Role.DATA_SCIENTIST, Role.COMPLIANCE, Role.ADMIN):
         return render(request, services, "login.html", user, error="The metrics need the data scientist role.")
     with services.read() as session:
-        figures = card_metrics.compute(session=session, now=services.now()).model_dump(mode="json")
+        figures = card_metrics.compute(session=session, now=services.now(),
+                                       objectives=services.objectives[0]).model_dump(mode="json")
     return render(request, services, "metrics.html", user, m=figures, rates=RATES)
