@@ -28,6 +28,11 @@ from tests.library.conftest import embedder  # noqa: F401 - the session's embedd
 from tests.review.conftest import reviewer  # noqa: F401 - the session's guardrails
 
 PRODUCT_NOW = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+# What scoring records when an uplift model chose the objective (app.models.objectives.choose).
+OBJECTIVE_IMPACT = {"objective": "analytics", "label": "Add the Analytics Add-on", "contact_cost": 0.05, "value": 0.61,
+                    "kpis": {"response": 0.12, "conversion": 0.04, "spend": 20.0},
+                    "alternatives": [{"objective": "pro", "value": 0.2, "why": "Upgrade to the Pro Plan: predicted "
+                                      "conversion change +0.010, against +0.040 for the chosen objective"}]}
 CUSTOMERS = [  # id, rep, team, industry, stage, score
     ("cus-a1", "rep-01", "team-a", "retail", "active", 0.9), ("cus-a2", "rep-01", "team-a", "healthcare", "active", 0.8),
     ("cus-a3", "rep-01", "team-a", "retail", "lead", 0.7), ("cus-a4", "rep-02", "team-a", "retail", "active", 0.6),
@@ -67,7 +72,9 @@ def build_product(folder: Path, embedder, reviewer, **overrides: Any) -> TestCli
                                  policy_version="policy-1", score=score, confidence=score / 2, channel="email",
                                  slot_local="Tue 10:00 UTC", product="analytics",
                                  reasons=[{"feature": "days_since_product_view", "text": "browsed Analytics Add-on 3 days ago"}],
-                                 suppressed_by=[], requires_confirmation=industry == "healthcare"))
+                                 suppressed_by=[], requires_confirmation=industry == "healthcare",
+                                 objective="analytics" if i == 0 else None, objectives_version="objectives-1" if i == 0 else None,
+                                 impact=OBJECTIVE_IMPACT if i == 0 else None))
     write(factory, cards.build_cards, run_id="run-test", now=now, daily_cap=settings.card_daily_cap,
           sla_hours=settings.card_sla_hours)
     tokens = {}

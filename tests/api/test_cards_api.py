@@ -360,3 +360,14 @@ def test_the_running_worker_handles_a_posted_event_well_within_two_minutes(produ
         product.worker.stop()
     assert job.status == "done" and elapsed < 120, (job.status, job.result)
     assert "pricing_question" in job.result  # a card was made or refreshed, or the policy's reason is recorded
+
+
+def test_a_card_says_which_objective_was_chosen_its_predicted_impact_and_why_the_others_lost(product) -> None:
+    card = next(c for c in inbox(product) if c["customer"]["id"] == "cus-a1")
+    assert card["objective"]["label"] == "Add the Analytics Add-on" and card["objective"]["kpis"]["conversion"] == 0.04
+    assert "Upgrade to the Pro Plan" in card["objective"]["alternatives"][0]["why"]
+    assert card["versions"]["objectives"] == "objectives-1"
+    other = next(c for c in inbox(product) if c["customer"]["id"] == "cus-a2")
+    assert other["objective"] is None  # decided without an uplift model: nothing invented
+    metrics = product.get("/api/metrics", headers=auth(product, "ds")).json()
+    assert metrics["realised_uplift"] == [] and metrics["uplift_window_days"] == 30
