@@ -279,12 +279,13 @@ def choose_objectives(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, o
 
 def contact_by_impact(out: pd.DataFrame, idx: np.ndarray, config: Objectives, stats: Counter) -> None:
     """Of the recommended customers in `idx`: rank by the difference contact makes; nobody whose best impact is
-    below the contact cost (or with no objective left) is contacted, and a stable random share is held out."""
+    below the contact cost is contacted, nor anyone with no objective left (every one achieved, or none the
+    uplift models know: an objective added after training needs a retrain); a stable random share is held out."""
     for i in idx[(out.loc[idx, "status"] == "recommended").to_numpy()]:
         impact = out.at[i, "impact"]
         if impact is None:
-            out.at[i, "status"], out.at[i, "suppressed_by"] = "suppressed", ["objectives_achieved"]
-            stats["rule:objectives_achieved"] += 1
+            out.at[i, "status"], out.at[i, "suppressed_by"] = "suppressed", ["no_objective_left"]
+            stats["rule:no_objective_left"] += 1
             continue
         out.at[i, "score"] = impact["value"]  # ranked by the difference contact makes, not by the likeliest reply
         if impact["value"] <= 0:
