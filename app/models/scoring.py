@@ -69,7 +69,9 @@ def preferred_product(history: History, now_s: int) -> pd.Series:
         .drop_duplicates("customer_id").set_index("customer_id")["product"]
     offered = history.attempts.dropna(subset=["product"]).sort_values("attempted_at") \
         .drop_duplicates("customer_id", keep="last").set_index("customer_id")["product"]
-    return viewed.reindex(ids).fillna(offered.reindex(ids)).reset_index(drop=True)
+    # Object arrays throughout: pandas' fillna on object columns warns about a downcast it will stop doing.
+    viewed, offered = viewed.reindex(ids).astype(object).to_numpy(), offered.reindex(ids).astype(object).to_numpy()
+    return pd.Series(np.where(pd.notna(viewed), viewed, offered), dtype=object)
 
 
 def _rule_plan(policy: ContactPolicy, allowed: np.ndarray, earliest: np.ndarray, zones: np.ndarray
