@@ -162,6 +162,8 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
             fallback[unjudged] = True
             if with_uplift:
                 contact_by_impact(out, rows_idx[~np.isin(rows_idx, unjudged)], objectives[0], stats)
+                # Left to the rules: they rank without the uplift models, so no objective is claimed for them.
+                out.loc[unjudged, ["objective", "impact"]] = None
         except Exception as exc:  # noqa: BLE001 - a broken model must degrade to rules, not crash the run
             log.exception("model %s failed; falling back to rules", bundle.version)
             stats[f"model_error:{bundle.version}:{type(exc).__name__}"] += 1
