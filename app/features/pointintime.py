@@ -1,4 +1,4 @@
-"""Vectorised "as of" look-ups over (key, time) pairs: the last time before T and counts in [T - w, T).
+"""Vectorised "as of" look-ups over (key, time) pairs: the last time before T, counts and sums in [T - w, T).
 
 Times are int64 seconds; keys are non-negative integers (customer codes, or customer x product).
 Both are packed into one sorted int64 so one `searchsorted` answers every query at once.
@@ -32,9 +32,12 @@ def epoch_seconds(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
 class TimeIndex:
     """Sorted (key, time) pairs answering point-in-time queries without a loop per key."""
 
-    def __init__(self, keys: np.ndarray, times: np.ndarray) -> None:
+    def __init__(self, keys: np.ndarray, times: np.ndarray, values: np.ndarray | None = None) -> None:
         packed = _pack(keys, times)
-        self._packed = np.sort(packed, kind="stable")
+        order = np.argsort(packed, kind="stable")
+        self._packed = packed[order]
+        # Running totals of `values` in index order, so a sum over any window is two look-ups.
+        self._totals = None if values is None else np.concatenate([[0.0], np.cumsum(np.asarray(values, float)[order])])
 
     def __len__(self) -> int:
         return len(self._packed)
@@ -51,8 +54,18 @@ class TimeIndex:
         found[same_key] = (candidate[same_key] & _TIME_MASK).astype(np.float64)
         return found
 
+    def _bounds(self, keys: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (np.searchsorted(self._packed, _pack(keys, start), side="left"),
+                np.searchsorted(self._packed, _pack(keys, end), side="left"))
+
     def count_between(self, keys: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """How many entries with the same key fall in [start, end) for each query."""
-        lo = np.searchsorted(self._packed, _pack(keys, start), side="left")
-        hi = np.searchsorted(self._packed, _pack(keys, end), side="left")
+        lo, hi = self._bounds(keys, start, end)
         return (hi - lo).astype(np.int64)
+
+    def sum_between(self, keys: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """The sum of the `values` given at construction over entries with the same key in [start, end)."""
+        if self._totals is None:
+            raise ValueError("this index was built without values to sum")
+        lo, hi = self._bounds(keys, start, end)
+        return self._totals[hi] - self._totals[lo]

@@ -1,11 +1,11 @@
 """Objectives and KPIs as data, and the uplift models that choose between them per customer.
 
 `objectives.yaml` (or OBJECTIVES_FILE) names the KPIs, the formula that weighs them, the contact cost, the live
-holdout share, a contact budget and the objectives with their relevance rules. `outreach train` fits, per
-objective and per KPI, the change contact makes against no contact (a T-learner on LightGBM over the store's
-logged history, inverse-propensity weighted because past contacts were not random); scoring then picks, per
-customer, the relevant objective with the largest predicted weighted impact net of the contact cost and says
-why the others lost.
+holdout share, a contact budget and the objectives with their relevance rules. `outreach train` fits, per KPI,
+a LightGBM model of the outcome after a contact (the objective is one of its features) and one of the outcome
+with no contact, over the store's logged history, inverse-propensity weighted because past contacts were not
+random (`ObjectiveUplift`); scoring then picks, per customer, the relevant objective with the largest predicted
+weighted impact net of the contact cost and says why the others lost.
 
 The comparison rows come from the store itself: every past contact is a treated row (its objective is the
 product it was about), and moments with no contact within a window on either side are the control rows; each
@@ -30,7 +30,7 @@ from app.domain import POSITIVE_OUTCOMES, first_problem
 from app.errors import InvalidInput
 from app.features.build import DAY, FeatureBuilder, History
 from app.features.pointintime import TimeIndex, epoch_seconds
-from app.models.uplift import PROPENSITY_CLIP, Formula
+from app.models.uplift import Formula, propensity, regressor
 
 DEFAULT_OBJECTIVES_FILE = Path(__file__).parents[1] / "policy" / "objectives.yaml"
 MEASURES = ("positive_outcome", "purchase", "value")
@@ -101,9 +101,6 @@ class Objectives(BaseModel):
             raise ValueError(f"formula: names {', '.join(unknown)}, which are not KPIs ({', '.join(self.kpis)})")
         return self
 
-    def by_id(self, objective_id: str) -> Objective | None:
-        return next((o for o in self.objectives if o.id == objective_id), None)
-
 
 def load_objectives(path: Path | None = None) -> tuple[Objectives, str]:
     """The objectives and their stamped version (declared version + a hash of the text)."""
@@ -123,12 +120,10 @@ def load_objectives(path: Path | None = None) -> tuple[Objectives, str]:
 class KpiMeter:
     """Each KPI of each (customer, moment) over the window after it, from the store's contacts and events."""
 
-    def __init__(self, history: History, code: pd.Index, objectives: Objectives) -> None:
+    def __init__(self, attempts: pd.DataFrame, events: pd.DataFrame, code: pd.Index, objectives: Objectives) -> None:
         self.objectives = objectives
-        self.code = code
-        attempts, events = history.attempts, history.events
-        a_code, a_time = self.code.get_indexer(attempts["customer_id"]), epoch_seconds(attempts["attempted_at"])
-        e_code, e_time = self.code.get_indexer(events["customer_id"]), epoch_seconds(events["occurred_at"])
+        a_code, a_time = code.get_indexer(attempts["customer_id"]), epoch_seconds(attempts["attempted_at"])
+        e_code, e_time = code.get_indexer(events["customer_id"]), epoch_seconds(events["occurred_at"])
         positive = attempts["outcome"].isin([str(o) for o in POSITIVE_OUTCOMES]).to_numpy() & (a_code >= 0)
         converted = (attempts["outcome"] == "converted").to_numpy() & (a_code >= 0)
         purchase = (events["type"] == "purchase").to_numpy() & (e_code >= 0)
@@ -142,9 +137,7 @@ class KpiMeter:
                 self._index[kpi.measure] = [TimeIndex(e_code[chosen], e_time[chosen])]
         value = pd.to_numeric(attempts["value"], errors="coerce").fillna(0.0).to_numpy() if "value" in attempts \
             else np.zeros(len(attempts))
-        order = np.lexsort((a_time[converted], a_code[converted]))
-        self._value_keys = a_code[converted][order] * (1 << 34) + a_time[converted][order]
-        self._value_sums = np.concatenate([[0.0], np.cumsum(value[converted][order])])
+        self._value = TimeIndex(a_code[converted], a_time[converted], value[converted])
 
     def measure(self, codes: np.ndarray, start: np.ndarray) -> dict[str, np.ndarray]:
         """KPIs over [start, start + window): a contact at `start` counts for its own row."""
@@ -152,9 +145,7 @@ class KpiMeter:
         out: dict[str, np.ndarray] = {}
         for name, kpi in self.objectives.kpis.items():
             if kpi.measure == "value":
-                lo = np.searchsorted(self._value_keys, codes * (1 << 34) + start, side="left")
-                hi = np.searchsorted(self._value_keys, codes * (1 << 34) + end, side="left")
-                out[name] = self._value_sums[hi] - self._value_sums[lo]
+                out[name] = self._value.sum_between(codes, start, end)
             else:
                 hits = sum(index.count_between(codes, start, end) for index in self._index[kpi.measure])
                 out[name] = (hits > 0).astype(np.float64)
@@ -195,10 +186,9 @@ def uplift_features(rows: pd.DataFrame, categories: dict[str, list[str]] | None 
 
 
 def _booster(x: pd.DataFrame, y: np.ndarray, weight: np.ndarray, seed: int) -> lgb.Booster:
-    params = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 40,
-              "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
-              "verbose": -1, "num_threads": 2, "seed": seed}
-    return lgb.train(params, lgb.Dataset(x, y, weight=weight), num_boost_round=150)
+    """The uplift commands' regressor (`eval uplift`, `eval policy`) with 150 trees, kept as a booster to save
+    and load."""
+    return regressor(seed).set_params(n_estimators=150).fit(x, y, sample_weight=weight).booster_
 
 
 @dataclass
@@ -291,12 +281,13 @@ def comparison_rows(history: History, builder: FeatureBuilder, objectives: Objec
     c_code = rng.integers(0, n, draws)
     c_time = rng.integers(first + window, max(first + window + 1, last - window), draws)
     quiet = contacts.count_between(c_code, c_time - window, c_time + window) == 0
-    c_code, c_time = c_code[quiet][: max(int(keep.sum()), MIN_ROWS)], c_time[quiet][: max(int(keep.sum()), MIN_ROWS)]
+    wanted = max(int(keep.sum()), MIN_ROWS)  # as many control rows as treated ones
+    c_code, c_time = c_code[quiet][:wanted], c_time[quiet][:wanted]
     codes = np.concatenate([a_code[keep], c_code])
     start = np.concatenate([a_time[keep], c_time])
     arm = np.concatenate([objective[keep], np.full(len(c_code), None, dtype=object)])
     rows = customer_rows(builder, pd.Series(builder.code[codes]), pd.Series(pd.to_datetime(start, unit="s", utc=True)))
-    return rows, codes, arm, KpiMeter(history, builder.code, objectives).measure(codes, start)
+    return rows, codes, arm, KpiMeter(attempts, history.events, builder.code, objectives).measure(codes, start)
 
 
 def train_objective_uplift(history: History, objectives: Objectives, version: str, seed: int = 0
@@ -314,11 +305,7 @@ def train_objective_uplift(history: History, objectives: Objectives, version: st
         raise ObjectivesError(f"no objective has {MIN_ROWS} past contacts to learn its effect from")
     # Past contacts went to some customers more than others: weigh each row by the inverse of its estimated
     # chance of being in the arm it is in, so the comparison is between like customers.
-    from lightgbm import LGBMClassifier
-
-    g = LGBMClassifier(n_estimators=100, learning_rate=0.05, num_leaves=7, min_child_samples=100, random_state=seed,
-                       verbose=-1).fit(x, treated.astype(int)).predict_proba(x)[:, 1]
-    g = np.clip(g, PROPENSITY_CLIP, 1 - PROPENSITY_CLIP)
+    _, g = propensity(x, treated, seed)
     weight = np.where(treated, 1 / g, 1 / (1 - g))
     contacted = treated & np.isin(arm, list(known))
     offer = offer_features(rows[contacted], x[contacted], arm[contacted],
@@ -346,6 +333,7 @@ def choose(objectives: Objectives, uplift: ObjectiveUplift, rows: pd.DataFrame, 
     net of the contact cost and why the alternatives lost; None when no objective is relevant."""
     impacts = uplift.impacts(rows)
     ids = [o.id for o in objectives.objectives]
+    label = {o.id: o.label for o in objectives.objectives}
     n = len(rows)
     formula = Formula(objectives.formula)
     zero = {k: np.zeros(n) for k in objectives.kpis}
@@ -373,12 +361,12 @@ def choose(objectives: Objectives, uplift: ObjectiveUplift, rows: pd.DataFrame, 
             behind = max(objectives.kpis, key=lambda k: worth[best][k][i] - worth[other][k][i])
             alternatives.append({
                 "objective": other, "value": round(float(value[i, j]), 4),
-                "why": f"{objectives.by_id(other).label}: predicted {behind} change "
+                "why": f"{label[other]}: predicted {behind} change "
                        f"{float(impacts[other][behind][i]):+.3f}, against {float(impacts[best][behind][i]):+.3f} "
                        "for the chosen objective"})
-        alternatives += [{"objective": ids[j], "value": None, "why": f"{objectives.by_id(ids[j]).label}: already achieved"}
+        alternatives += [{"objective": ids[j], "value": None, "why": f"{label[ids[j]]}: already achieved"}
                          for j in range(len(ids)) if met[i, j]]
-        choices.append({"objective": best, "label": objectives.by_id(best).label,
+        choices.append({"objective": best, "label": label[best],
                         "kpis": {k: round(float(impacts[best][k][i]), 4) for k in objectives.kpis},
                         "value": round(float(value[i, order[0]]), 4), "contact_cost": objectives.contact_cost,
                         "alternatives": alternatives})
@@ -422,7 +410,7 @@ def realised_uplift(*, session: Any, objectives: Objectives, now: Any) -> list[R
         select(Event.customer_id, Event.occurred_at, Event.type).where(Event.customer_id.in_(customers))).all(),
         columns=["customer_id", "occurred_at", "type"])
     code = pd.Index(customers)
-    meter = KpiMeter(History(pd.DataFrame(), pd.DataFrame(), events, attempts), code, objectives)
+    meter = KpiMeter(attempts, events, code, objectives)
     kpis = meter.measure(code.get_indexer(decided["customer_id"]), epoch_seconds(decided["as_of"]))
     value = Formula(objectives.formula).value(kpis, len(decided))
     out = []

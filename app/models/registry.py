@@ -130,12 +130,16 @@ def rollback(*, session: Session, now: datetime, actor: str) -> ModelVersion:
     return previous
 
 
-def assign_arm(customer_id: str, challenger_share: float, salt: str = "ab-v1") -> str:
-    """'challenger' for a stable `challenger_share` of customers, 'champion' for the rest.
-    The same customer gets the same arm on every run and every machine."""
+def in_share(customer_id: str, share: float, salt: str) -> bool:
+    """True for a stable `share` of customers: the same customer gets the same answer on every run and every
+    machine; a different salt draws an independent share (the A/B arm, the uplift holdout)."""
     digest = hashlib.sha256(f"{salt}:{customer_id}".encode()).digest()
-    bucket = int.from_bytes(digest[:8], "big") / 2**64
-    return "challenger" if bucket < challenger_share else "champion"
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def assign_arm(customer_id: str, challenger_share: float, salt: str = "ab-v1") -> str:
+    """'challenger' for a stable `challenger_share` of customers, 'champion' for the rest."""
+    return "challenger" if in_share(customer_id, challenger_share, salt) else "champion"
 
 
 def feature_set_version(*, session: Session, model_version: str | None) -> str:

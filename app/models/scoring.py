@@ -295,7 +295,7 @@ def contact_by_impact(out: pd.DataFrame, idx: np.ndarray, config: Objectives, st
         if impact["value"] <= 0:
             out.at[i, "status"], out.at[i, "suppressed_by"] = "suppressed", ["below_contact_cost"]
             stats["rule:below_contact_cost"] += 1
-        elif registry.assign_arm(out.at[i, "customer_id"], config.holdout_share, salt="holdout-v1") == "challenger":
+        elif registry.in_share(out.at[i, "customer_id"], config.holdout_share, salt="holdout-v1"):
             out.at[i, "status"], out.at[i, "suppressed_by"] = "holdout", ["holdout"]
             stats["holdout"] += 1
 

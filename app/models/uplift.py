@@ -132,7 +132,7 @@ def write_atomically(frame: pd.DataFrame, path: Path, option: str) -> None:
 
 # -- models --------------------------------------------------------------------------------------------------
 
-def _regressor(seed: int) -> Any:
+def regressor(seed: int) -> Any:
     from lightgbm import LGBMRegressor
 
     return LGBMRegressor(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=40,
@@ -176,15 +176,15 @@ def fit_uplift(kind: str, x: pd.DataFrame, treated: np.ndarray, y: np.ndarray, s
     weight = np.where(treated, 1 / g, 1 / (1 - g))  # inverse propensity: logged history compares like with like
     t, c = treated.astype(bool), ~treated.astype(bool)
     if kind == "s":
-        m = _regressor(seed).fit(_with_arm(x, treated.astype(int)), y, sample_weight=weight)
+        m = regressor(seed).fit(_with_arm(x, treated.astype(int)), y, sample_weight=weight)
         return UpliftModel("s", {"m": m})
-    m1 = _regressor(seed).fit(x[t], y[t], sample_weight=weight[t])
-    m0 = _regressor(seed).fit(x[c], y[c], sample_weight=weight[c])
+    m1 = regressor(seed).fit(x[t], y[t], sample_weight=weight[t])
+    m0 = regressor(seed).fit(x[c], y[c], sample_weight=weight[c])
     if kind == "t":
         return UpliftModel("t", {"m1": m1, "m0": m0})
     # X-learner: each arm's effect imputed with the other arm's model, then modelled and mixed by propensity.
-    tau1 = _regressor(seed).fit(x[t], y[t] - m0.predict(x[t]))
-    tau0 = _regressor(seed).fit(x[c], m1.predict(x[c]) - y[c])
+    tau1 = regressor(seed).fit(x[t], y[t] - m0.predict(x[t]))
+    tau0 = regressor(seed).fit(x[c], m1.predict(x[c]) - y[c])
     return UpliftModel("x", {"tau1": tau1, "tau0": tau0, "g": g_model})
 
 
@@ -419,7 +419,7 @@ def evaluate_policy(train_path: Path, test_path: Path, *, treatment_col: str, co
     # (the rows most likely to score high under that treatment) contacted up to the same number of rows.
     train_means = {a: v_train[arms_train == a].mean() for a in treatments}
     single = max(train_means, key=lambda a: train_means[a])
-    response = _regressor(seed).fit(x_train[arms_train == single], v_train[arms_train == single])
+    response = regressor(seed).fit(x_train[arms_train == single], v_train[arms_train == single])
     ranked = np.argsort(-response.predict(x_test), kind="stable")[: int(contact.sum()) if budget is None else limit]
     by_propensity = np.full(len(test), control, dtype=object)
     by_propensity[ranked] = single

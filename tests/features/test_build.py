@@ -90,6 +90,12 @@ def test_time_index_and_epoch_seconds() -> None:
     np.testing.assert_array_equal(index.last_before(np.array([1, 1, 2, 3]), np.array([200, 201, 150, 999])),
                                   [100, 200, np.nan, np.nan])
     np.testing.assert_array_equal(index.count_between(np.array([1, 2]), np.array([0, 0]), np.array([200, 151])), [1, 1])
+    # Sums over the same half-open windows, whatever order the entries came in.
+    valued = TimeIndex(np.array([2, 1, 1]), np.array([150, 200, 100]), np.array([5.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(valued.sum_between(np.array([1, 1, 2]), np.array([0, 100, 151]), np.array([201, 200, 999])),
+                                  [5.0, 3.0, 0.0])
+    with pytest.raises(ValueError, match="without values"):
+        index.sum_between(np.array([1]), np.array([0]), np.array([1]))
     stamps = pd.Series([datetime(2026, 1, 1, tzinfo=timezone.utc)])
     for unit in ("s", "ms", "us", "ns"):
         assert epoch_seconds(stamps.astype(f"datetime64[{unit}, UTC]"))[0] == 1767225600
