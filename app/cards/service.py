@@ -253,10 +253,7 @@ def views(session: Session, cards: list[Card]) -> list[CardView]:
             reasons=[r["text"] for r in decision.reasons] if decision else [],
             channel=decision.channel if decision else None, when=decision.slot_local if decision else None,
             product=decision.product if decision else None, template_id=card.template_id, draft=draft,
-            objective=ObjectiveView(id=decision.impact["objective"], label=decision.impact["label"],
-                                    kpis=decision.impact["kpis"], value=decision.impact["value"],
-                                    contact_cost=decision.impact["contact_cost"],
-                                    alternatives=decision.impact["alternatives"])
+            objective=ObjectiveView.model_validate({**decision.impact, "id": decision.impact["objective"]})
             if decision is not None and decision.impact else None,
             draft_status=_draft_status(head, checked.status if checked else None),
             executed_at=card.executed_at, executed_channel=card.executed_channel, outcome=card.outcome,
