@@ -61,6 +61,28 @@ def test_generate_train_score_promote_rollback(data_dir: Path) -> None:
     assert "customers scored" in scored.output and (data_dir / "d.parquet").exists()
 
 
+def test_a_broken_objectives_file_refuses_train_and_score_and_writes_nothing(data_dir: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import func, select
+
+    from app.cli.common import services
+    from app.models.tables import ModelVersion, ScoreRun
+
+    assert invoke("generate", "--customers", "600", "--now", "2026-11-01").exit_code == 0
+    broken = tmp_path / "objectives.yaml"
+    broken.write_text("version: x\nwindow_days: 30\nkpis: {sales: {measure: purchase}}\nformula: 'sales + profit'\n"
+                      "contact_cost: 0\nholdout_share: 0\nobjectives: [{id: pro, label: Pro}]\n")
+    monkeypatch.setenv("OBJECTIVES_FILE", str(broken))
+    get_settings.cache_clear()
+    for command in (["train", "--now", "2026-11-01T01:00"], ["score", "--now", "2026-11-01T03:00", "--out", str(tmp_path / "d.parquet")]):
+        result = invoke(*command)
+        assert result.exit_code == 2 and str(broken) in result.output and "profit" in result.output, result.output
+    with services().read() as session:
+        assert session.scalar(select(func.count()).select_from(ModelVersion)) == 0
+        assert session.scalar(select(func.count()).select_from(ScoreRun)) == 0
+    assert not (tmp_path / "d.parquet").exists() and not (data_dir / "models").exists()
+
+
 def test_unknown_version_and_empty_store_are_clear(data_dir: Path) -> None:
     result = invoke("models", "promote", "nope")
     assert result.exit_code == 2 and "no model version 'nope'" in result.output
