@@ -368,7 +368,7 @@ def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     out = frame.astype(object).where(frame.notna(), None)
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
-            out[column] = list(frame[column].dt.to_pydatetime())
+            out[column] = list(frame[column].array.to_pydatetime())
     return out.to_dict("records")
 
 

@@ -15,6 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from app.models.timing import TimingModel
+
 MIN_POSITIVES = 20
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
@@ -65,6 +67,10 @@ class PropensityModel:
     features: list[str]
     categories: dict[str, list[str]]
     monotone: dict[str, int] = field(default_factory=dict)
+    # A model the booster was trained on top of (its log-odds were the boosting's starting point): the timing
+    # model's expected response for the customer's group and plan. The booster learns what the customer's own
+    # state adds; scores and contributions include both.
+    offset: TimingModel | None = None
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's columns in training order; categories unseen in training become missing values,
@@ -82,7 +88,8 @@ class PropensityModel:
 
     def raw_score(self, frame: pd.DataFrame, prepared: bool = False) -> np.ndarray:
         data = frame if prepared else self.prepare(frame)
-        return self.booster.predict(data, raw_score=True)
+        raw = self.booster.predict(data, raw_score=True)
+        return raw + self.offset.logit(data) if self.offset is not None else raw
 
     def predict(self, frame: pd.DataFrame, prepared: bool = False) -> np.ndarray:
         """Calibrated probability of a positive response."""
@@ -95,7 +102,11 @@ class PropensityModel:
         """TreeSHAP contributions (log-odds) per feature, from LightGBM's own `pred_contrib`."""
         data = frame if prepared else self.prepare(frame)
         values = self.booster.predict(data, pred_contrib=True)
-        return pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
+        out = pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
+        if self.offset is not None:
+            extra = self.offset.contributions(data).set_axis(frame.index)
+            out[extra.columns] += extra
+        return out
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -103,7 +114,10 @@ class PropensityModel:
         with open(folder / "calibrator.pkl", "wb") as handle:
             pickle.dump(self.calibrator, handle)
         (folder / "schema.json").write_text(json.dumps(
-            {"features": self.features, "categories": self.categories, "monotone": self.monotone}, indent=2))
+            {"features": self.features, "categories": self.categories, "monotone": self.monotone,
+             "offset": "timing" if self.offset is not None else None}, indent=2))
+        if self.offset is not None:
+            self.offset.save(folder)
 
     @classmethod
     def load(cls, folder: Path) -> PropensityModel:
@@ -111,7 +125,8 @@ class PropensityModel:
         with open(folder / "calibrator.pkl", "rb") as handle:
             calibrator = pickle.load(handle)  # noqa: S301 - our own artifact, written by save()
         booster = lgb.Booster(model_file=str(folder / "booster.txt"))
-        return cls(booster, calibrator, schema["features"], schema["categories"], schema.get("monotone", {}))
+        offset = TimingModel.load(folder) if schema.get("offset") == "timing" else None
+        return cls(booster, calibrator, schema["features"], schema["categories"], schema.get("monotone", {}), offset)
 
 
 def categorical_columns(frame: pd.DataFrame) -> list[str]:
@@ -121,8 +136,11 @@ def categorical_columns(frame: pd.DataFrame) -> list[str]:
 
 def train_propensity(features: pd.DataFrame, target: pd.Series, *, seed: int = 0,
                      monotone: dict[str, int] | None = None, params: dict[str, Any] | None = None,
-                     calibration_share: float = 0.25) -> tuple[PropensityModel, dict[str, Any]]:
-    """Fit on one fold, stop early and calibrate (Platt) on a held-out fold of the training data."""
+                     calibration_share: float = 0.25, offset: tuple[np.ndarray, TimingModel] | None = None
+                     ) -> tuple[PropensityModel, dict[str, Any]]:
+    """Fit on one fold, stop early and calibrate (Platt) on a held-out fold of the training data.
+    With `offset` (each training row's log-odds from a model fitted without that row, and the model itself),
+    the booster starts from those log-odds and learns the rest."""
     y = check_target(target)
     monotone = monotone or {}
     unknown = sorted(set(monotone) - set(features.columns))
@@ -138,21 +156,24 @@ def train_propensity(features: pd.DataFrame, target: pd.Series, *, seed: int = 0
     model = PropensityModel(None, LogisticRegression(C=1e6),  # type: ignore[arg-type]
                             list(features.columns), categories, monotone)
     prepared = model.prepare(features)
-    fit_x, cal_x, fit_y, cal_y = train_test_split(prepared, y, test_size=calibration_share, stratify=y,
-                                                  random_state=seed)
+    start = np.zeros(len(prepared)) if offset is None else np.asarray(offset[0], dtype=np.float64)
+    fit_x, cal_x, fit_y, cal_y, fit_start, cal_start = train_test_split(
+        prepared, y, start, test_size=calibration_share, stratify=y, random_state=seed)
     config = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
     if monotone:
         config["monotone_constraints"] = [int(monotone.get(f, 0)) for f in model.features]
         config["monotone_constraints_method"] = "advanced"
-    train_set = lgb.Dataset(fit_x, fit_y.astype(int), categorical_feature=cats or "auto", free_raw_data=False)
-    valid_set = lgb.Dataset(cal_x, cal_y.astype(int), reference=train_set)
+    train_set = lgb.Dataset(fit_x, fit_y.astype(int), init_score=fit_start, categorical_feature=cats or "auto",
+                            free_raw_data=False)
+    valid_set = lgb.Dataset(cal_x, cal_y.astype(int), init_score=cal_start, reference=train_set)
     booster = lgb.train(config, train_set, num_boost_round=MAX_ROUNDS, valid_sets=[valid_set],
                         callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
     model.booster = booster
-    raw = booster.predict(cal_x, raw_score=True, num_iteration=booster.best_iteration)
+    raw = booster.predict(cal_x, raw_score=True, num_iteration=booster.best_iteration) + cal_start
     model.calibrator.fit(raw.reshape(-1, 1), cal_y.astype(int))
     # Keep only the trees up to the best iteration, so every later predict uses the same model.
     model.booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+    model.offset = offset[1] if offset is not None else None
     info = {"best_iteration": int(booster.best_iteration), "n_fit": len(fit_x), "n_calibration": len(cal_x),
             "params": {k: v for k, v in config.items() if k != "monotone_constraints"}, "categorical": cats}
     return model, info

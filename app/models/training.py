@@ -21,7 +21,7 @@ from app.models import registry
 from app.models.objectives import ObjectiveUplift, ObjectivesError, load_objectives, train_objective_uplift
 from app.store.db import reading, unit_of_work
 from app.models.propensity import PropensityModel, TrainingDataError, evaluate, train_propensity
-from app.models.timing import TimingModel, train_timing
+from app.models.timing import TimingModel, cross_fitted_logit, train_timing
 
 # Features a business may want to force monotone (+1: more never lowers the score; -1: more never raises it).
 # Risk signals are -1: more unresolved blockers, complaints or renewal worries never make a customer look better.
@@ -87,11 +87,15 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     unknown = sorted(set(monotone) - set(features.columns))
     if unknown:
         raise TrainingDataError(f"monotone constraint on unknown feature(s): {', '.join(unknown)}")
-    propensity, info = train_propensity(features[train], target[train], seed=seed, monotone=monotone)
-    metrics = evaluate(propensity.predict(features[test]), target[test])
+    # The timing model first: the propensity model boosts from its expected response for the customer's group
+    # and plan (cross-fitted on the training rows, so no row's starting point has seen its own outcome).
     timing = train_timing(features[train], target[train], seed=seed)
-    timing_scores = timing.predict(features[test])
-    metrics["timing_roc_auc"] = float(roc_auc_score(target[test].astype(int), timing_scores))
+    start = cross_fitted_logit(features[train], target[train], timing.penalty, seed=seed)
+    propensity, info = train_propensity(features[train], target[train], seed=seed, monotone=monotone,
+                                        offset=(start, timing))
+    metrics = evaluate(propensity.predict(features[test]), target[test])
+    metrics["timing_roc_auc"] = float(roc_auc_score(target[test].astype(int), timing.predict(features[test])))
+    metrics["timing_penalty"] = timing.penalty
     metrics.update({"n_train": int(train.sum()), "n_test": int(test.sum()),
                     "test_from": times[test].min().isoformat()})
     metrics["champion_on_same_holdout"] = _champion_on(factory, models_dir, features[test], target[test])

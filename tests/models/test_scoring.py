@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from app.features.build import load_history
+from app.features.build import load_history, training_frame
 from app.models import registry
 from app.models.reasons import load_reason_table
 from app.models.scoring import Models, decide, load_models, score_all
+from app.models.timing import train_timing
 from app.models.training import ModelBundle, train_and_register
 from app.policy.rules import load_policy
 from app.models.tables import Decision
@@ -118,8 +119,11 @@ def test_missing_artifact_is_reported_and_scoring_goes_on(trained, tmp_path: Pat
 def test_channels_the_model_never_saw_are_left_to_rules(trained, chunk) -> None:
     factory, _, _ = trained
     models = load_models(factory, 0.0)
-    timing = models.champion.timing
-    narrow = type(timing)(timing.booster, timing.groups, {**timing.categories, "channel": ["sms"]})
+    # A timing model trained on SMS contacts only knows that one channel.
+    features, target, _ = training_frame(load_history(factory))
+    sms = (features["channel"] == "sms").to_numpy()
+    narrow = train_timing(features[sms], target[sms])
+    assert narrow.categories["channel"] == ["sms"]
     bundle = ModelBundle(models.champion.version, models.champion.propensity, narrow)
     frame, stats = decide(chunk, now=NOW, policy=load_policy(), models=Models(champion=bundle),
                           reasons=load_reason_table())

@@ -1,0 +1,57 @@
+"""The timing model finds when and on which channel each kind of customer answers, as planted in the history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.data.synthetic import SEGMENTS, generate, load_into_store
+from app.features.build import load_history, training_frame
+from app.models.timing import CHANNELS, HOURS_OF_WEEK, TimingModel, best_plans, train_timing
+from app.store.db import open_store
+from tests.conftest import NOW
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[TimingModel, pd.DataFrame]:
+    folder = tmp_path_factory.mktemp("timing")
+    factory = open_store(f"sqlite:///{folder / 'outreach.db'}")
+    load_into_store(generate(customers=12_000, now=NOW, seed=3), factory)
+    features, target, _ = training_frame(load_history(factory))
+    return train_timing(features, target), features
+
+
+def test_best_channel_and_hour_are_the_planted_ones_for_the_large_segments(fitted) -> None:
+    model, features = fitted
+    every_hour = np.ones(HOURS_OF_WEEK, dtype=bool)
+    for segment, truth in SEGMENTS.items():
+        if truth["share"] < 0.15:
+            continue  # a few hundred contacts are too few to pin an hour down in a test-sized history
+        members = features.loc[features["segment"] == segment, model.groups].drop_duplicates()
+        weighted = model.grid(members.reset_index(drop=True)).mean(axis=0, keepdims=True)
+        channel, how, _ = best_plans(weighted, np.ones((1, len(CHANNELS)), dtype=bool), every_hour)
+        planted = truth["best_slot"][0] * 24 + truth["best_slot"][1]
+        distance = abs(int(how[0]) - planted) % HOURS_OF_WEEK
+        assert CHANNELS[channel[0]] == truth["best_channel"], segment
+        assert min(distance, HOURS_OF_WEEK - distance) <= 2, (segment, int(how[0]), planted)
+
+
+def test_contributions_add_up_to_the_score_and_a_saved_model_scores_the_same(fitted, tmp_path: Path) -> None:
+    model, features = fitted
+    rows = features.sample(200, random_state=0)
+    parts = model.contributions(rows)
+    assert list(parts.columns) == model.groups + ["channel", "hour_of_week"]
+    assert np.allclose(parts.sum(axis=1).to_numpy() + model.intercept, model.logit(rows))
+    model.save(tmp_path)
+    assert np.allclose(TimingModel.load(tmp_path).predict(rows), model.predict(rows))
+
+
+def test_an_unseen_group_or_a_missing_hour_scores_as_the_average_not_an_error(fitted) -> None:
+    model, features = fitted
+    row = features.iloc[[0]].copy()
+    row["segment"], row["hour_of_week"] = "a segment never seen", np.nan
+    parts = model.contributions(row)
+    assert parts.loc[row.index[0], "hour_of_week"] == 0 and 0 < model.predict(row)[0] < 1
