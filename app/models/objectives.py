@@ -217,6 +217,13 @@ class ObjectiveUplift:
                             - base[k] for k in self.kpis}
                 for objective, product in self.products.items()}
 
+    def offer_contributions(self, rows: pd.DataFrame, objective: str, kpi: str) -> pd.DataFrame:
+        """TreeSHAP contributions of each feature to the predicted KPI after a contact about `objective`."""
+        x = uplift_features(rows.reindex(columns=self.features), self.categories)
+        offer = offer_features(rows, x, objective, self.products[objective], list(self.products))
+        values = self.contact[kpi].predict(offer, pred_contrib=True)
+        return pd.DataFrame(values[:, :-1], columns=offer.columns, index=rows.index)
+
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         models = {f"control.{k}": m for k, m in self.control.items()} | {f"contact.{k}": m for k, m in self.contact.items()}
@@ -360,7 +367,7 @@ def choose(objectives: Objectives, uplift: ObjectiveUplift, rows: pd.DataFrame, 
             other = ids[j]
             behind = max(objectives.kpis, key=lambda k: worth[best][k][i] - worth[other][k][i])
             alternatives.append({
-                "objective": other, "value": round(float(value[i, j]), 4),
+                "objective": other, "value": round(float(value[i, j]), 4), "kpi": behind,
                 "why": f"{label[other]}: predicted {behind} change "
                        f"{float(impacts[other][behind][i]):+.3f}, against {float(impacts[best][behind][i]):+.3f} "
                        "for the chosen objective"})
@@ -371,6 +378,29 @@ def choose(objectives: Objectives, uplift: ObjectiveUplift, rows: pd.DataFrame, 
                         "value": round(float(value[i, order[0]]), 4), "contact_cost": objectives.contact_cost,
                         "alternatives": alternatives})
     return choices
+
+
+def explain_runner_up(uplift: ObjectiveUplift, rows: pd.DataFrame,
+                      choices: list[dict[str, Any] | None], describe: Any) -> None:
+    """Name the customer fact behind the runner-up's loss: the feature whose TreeSHAP contribution to the KPI
+    it falls furthest behind on differs most between the two offers (the offer's identity itself left out).
+    `describe(feature, row, best, other)` turns it into words. Only the runner-up: the contributions cost
+    two TreeSHAP passes per customer."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for i, choice in enumerate(choices):
+        runner_up = choice["alternatives"][0] if choice and choice["alternatives"] else None
+        if runner_up and runner_up["value"] is not None and runner_up["objective"] in uplift.products:
+            groups.setdefault((choice["objective"], runner_up["objective"], runner_up["kpi"]), []).append(i)
+    for (best, other, kpi), members in groups.items():
+        part = rows.iloc[members]
+        gap = (uplift.offer_contributions(part, best, kpi) - uplift.offer_contributions(part, other, kpi))
+        gap = gap.drop(columns="objective")
+        for i, feature in zip(members, gap.abs().idxmax(axis=1)):
+            fact = describe(feature, rows.iloc[i], best, other)
+            if fact:
+                runner_up = choices[i]["alternatives"][0]
+                runner_up["because"] = feature
+                runner_up["why"] = f"{runner_up['why']}; what separates them most: {fact}"
 
 
 # -- what contact really changed -------------------------------------------------------------------------------

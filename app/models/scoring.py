@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.features.build import CONTEXT_PREFIX, DAY, FeatureBuilder, History, load_history
 from app.features.pointintime import epoch_seconds
 from app.models import registry
-from app.models.objectives import Objectives, achieved, choose, customer_rows
-from app.models.reasons import ReasonTable, explain
+from app.models.objectives import Objectives, achieved, choose, customer_rows, explain_runner_up
+from app.models.reasons import ReasonTable, explain, render
 from app.models.timing import CHANNELS, best_plans, describe_slot, next_occurrence
 from app.models.training import ModelBundle
 from app.policy.rules import ContactPolicy, apply_policy
@@ -156,7 +157,7 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
             with_uplift = objectives is not None and bundle.uplift is not None
             if with_uplift:
                 # The objective first: the offer the propensity model scores and explains is the one chosen.
-                choose_objectives(out, rows_idx, bundle, objectives, history, builder, now_s)
+                choose_objectives(out, rows_idx, bundle, objectives, history, builder, now_s, reasons)
             unjudged = _decide_with_model(out, rows_idx, bundle, arm, builder, customers, outcome, policy, zones,
                                           now_s, reasons, explain_top)
             fallback[unjudged] = True
@@ -265,8 +266,33 @@ def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, 
     return unjudged
 
 
+def _describe_fact(feature: str, row: pd.Series, best: str, other: str, *, reasons: ReasonTable,
+                   products: dict[str, str | None]) -> str | None:
+    """A customer fact in a rep's words: how recently each offer's product was viewed, a reason sentence from
+    the reason table, or the feature and its value."""
+    if feature == "days_since_viewed_offer":
+        def viewed(objective: str) -> str:
+            days = row.get(f"days_since_viewed_{products.get(objective)}")
+            name = reasons.product_name(products.get(objective))
+            return f"{name} never" if days is None or pd.isna(days) else f"{name} {int(round(float(days)))} days ago"
+        return f"the customer last viewed {viewed(best)}, {viewed(other)}"
+    value = row.get(feature)
+    template = reasons.reasons.get(feature)
+    # Context sentences ("customers in X respond well") praise a group; here a plain fact reads truer.
+    sentence = render(template, feature, value, row.to_dict(), reasons) if template and not template.context else None
+    if sentence:
+        return f"the customer {sentence}"
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return f"{feature.replace('_', ' ')}: unknown"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        shown = f"{float(value):.0f}" if feature.startswith("days_") or abs(float(value)) >= 10 else f"{float(value):.3g}"
+    else:
+        shown = str(value).replace("_", " ")
+    return f"{feature.replace('_', ' ')}: {shown}"
+
+
 def choose_objectives(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, objectives: tuple[Objectives, str],
-                      history: History, builder: FeatureBuilder, now_s: int) -> None:
+                      history: History, builder: FeatureBuilder, now_s: int, reasons: ReasonTable) -> None:
     """Give each customer of `idx` the objective with the best predicted impact net of the contact cost (and
     the product it is about); a customer for whom every objective is already achieved gets none."""
     config, version = objectives
@@ -274,7 +300,9 @@ def choose_objectives(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, o
     rows = customer_rows(builder, ids, pd.Series([pd.Timestamp(now_s, unit="s", tz="UTC")] * len(ids)))
     met = achieved(config, history, builder, builder.code.get_indexer(ids), now_s)
     products = {o.id: o.product for o in config.objectives}
-    for i, choice in zip(idx, choose(config, bundle.uplift, rows, met)):
+    choices = choose(config, bundle.uplift, rows, met)
+    explain_runner_up(bundle.uplift, rows, choices, partial(_describe_fact, reasons=reasons, products=products))
+    for i, choice in zip(idx, choices):
         out.at[i, "objectives_version"] = version
         if choice is not None:
             out.at[i, "objective"], out.at[i, "impact"] = choice["objective"], choice
