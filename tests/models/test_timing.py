@@ -10,6 +10,7 @@ import pytest
 
 from app.data.synthetic import SEGMENTS, generate, load_into_store
 from app.features.build import load_history, training_frame
+from app.models.scoring import load_models
 from app.models.timing import CHANNELS, HOURS_OF_WEEK, TimingModel, best_plans, train_timing
 from app.store.db import open_store
 from tests.conftest import NOW
@@ -55,3 +56,20 @@ def test_an_unseen_group_or_a_missing_hour_scores_as_the_average_not_an_error(fi
     row["segment"], row["hour_of_week"] = "a segment never seen", np.nan
     parts = model.contributions(row)
     assert parts.loc[row.index[0], "hour_of_week"] == 0 and 0 < model.predict(row)[0] < 1
+
+
+def test_the_propensity_model_builds_on_the_timing_model_and_its_reasons_add_up_to_its_score(trained) -> None:
+    """The trained propensity model starts from the timing model's log-odds; its per-feature contributions
+    (trees plus the timing model's parts) still add up exactly to the score it gives."""
+    factory, _, _ = trained
+    bundle = load_models(factory, 0.0).champion
+    propensity = bundle.propensity
+    assert propensity.offset is not None and propensity.offset.coef.shape == bundle.timing.coef.shape
+    features, _, _ = training_frame(load_history(factory))
+    rows = features.sample(300, random_state=1)
+    prepared = propensity.prepare(rows)
+    bias = propensity.booster.predict(prepared, pred_contrib=True)[:, -1]
+    total = propensity.contributions(rows).sum(axis=1).to_numpy() + bias + propensity.offset.intercept
+    assert np.allclose(total, propensity.raw_score(rows))
+    # The plan's part is not zero: channel and hour carry the timing model's weight into the reasons.
+    assert propensity.contributions(rows)[["channel", "hour_of_week"]].abs().sum().min() > 0
