@@ -157,7 +157,7 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
             with_uplift = objectives is not None and bundle.uplift is not None
             if with_uplift:
                 # The objective first: the offer the propensity model scores and explains is the one chosen.
-                choose_objectives(out, rows_idx, bundle, objectives, history, builder, now_s, reasons)
+                choose_objectives(out, rows_idx, bundle, objectives, history, builder, now_s)
             unjudged = _decide_with_model(out, rows_idx, bundle, arm, builder, customers, outcome, policy, zones,
                                           now_s, reasons, explain_top)
             fallback[unjudged] = True
@@ -165,6 +165,7 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
                 contact_by_impact(out, rows_idx[~np.isin(rows_idx, unjudged)], objectives[0], stats)
                 # Left to the rules: they rank without the uplift models, so no objective is claimed for them.
                 out.loc[unjudged, ["objective", "impact"]] = None
+                name_runner_up_facts(out, rows_idx, bundle, objectives[0], builder, now_s, reasons)
         except Exception as exc:  # noqa: BLE001 - a broken model must degrade to rules, not crash the run
             log.exception("model %s failed; falling back to rules", bundle.version)
             stats[f"model_error:{bundle.version}:{type(exc).__name__}"] += 1
@@ -292,7 +293,7 @@ def _describe_fact(feature: str, row: pd.Series, best: str, other: str, *, reaso
 
 
 def choose_objectives(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, objectives: tuple[Objectives, str],
-                      history: History, builder: FeatureBuilder, now_s: int, reasons: ReasonTable) -> None:
+                      history: History, builder: FeatureBuilder, now_s: int) -> None:
     """Give each customer of `idx` the objective with the best predicted impact net of the contact cost (and
     the product it is about); a customer for whom every objective is already achieved gets none."""
     config, version = objectives
@@ -300,13 +301,25 @@ def choose_objectives(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, o
     rows = customer_rows(builder, ids, pd.Series([pd.Timestamp(now_s, unit="s", tz="UTC")] * len(ids)))
     met = achieved(config, history, builder, builder.code.get_indexer(ids), now_s)
     products = {o.id: o.product for o in config.objectives}
-    choices = choose(config, bundle.uplift, rows, met)
-    explain_runner_up(bundle.uplift, rows, choices, partial(_describe_fact, reasons=reasons, products=products))
-    for i, choice in zip(idx, choices):
+    for i, choice in zip(idx, choose(config, bundle.uplift, rows, met)):
         out.at[i, "objectives_version"] = version
         if choice is not None:
             out.at[i, "objective"], out.at[i, "impact"] = choice["objective"], choice
             out.at[i, "product"] = products.get(choice["objective"]) or out.at[i, "product"]
+
+
+def name_runner_up_facts(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, config: Objectives,
+                         builder: FeatureBuilder, now_s: int, reasons: ReasonTable) -> None:
+    """For the customers who will be contacted, the customer fact behind the runner-up objective's loss (two
+    TreeSHAP passes each, so not spent on customers nobody will see)."""
+    chosen = idx[((out.loc[idx, "status"] == "recommended") & out.loc[idx, "impact"].notna()).to_numpy()]
+    if not len(chosen):
+        return
+    ids = out.loc[chosen, "customer_id"].reset_index(drop=True)
+    rows = customer_rows(builder, ids, pd.Series([pd.Timestamp(now_s, unit="s", tz="UTC")] * len(ids)))
+    products = {o.id: o.product for o in config.objectives}
+    explain_runner_up(bundle.uplift, rows, list(out.loc[chosen, "impact"]),
+                      partial(_describe_fact, reasons=reasons, products=products))
 
 
 def contact_by_impact(out: pd.DataFrame, idx: np.ndarray, config: Objectives, stats: Counter) -> None:
