@@ -59,6 +59,10 @@ def test_generate_train_score_promote_rollback(data_dir: Path) -> None:
     scored = invoke("score", "--now", "2026-11-01T03:00", "--top", "3", "--out", str(data_dir / "d.parquet"))
     assert scored.exit_code == 0, scored.output
     assert "customers scored" in scored.output and (data_dir / "d.parquet").exists()
+    # Customers worth less than a contact are counted apart from the contact policy's rules.
+    summary = " ".join(scored.output.split())
+    policy_part = summary.split("suppressed by policy (", 1)[1].split(")", 1)[0]
+    assert "below_contact_cost" not in policy_part and "not contacted by the objectives (below_contact_cost" in summary
 
 
 def test_a_broken_objectives_file_refuses_train_and_score_and_writes_nothing(data_dir: Path, tmp_path: Path,

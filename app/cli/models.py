@@ -113,10 +113,15 @@ def print_decisions(decisions: list, summary: Any, scripts: dict[int, str] | Non
                       "\n".join(f"• {r['text']}" for r in d.reasons), ", ".join(flags),
                       *([scripts.get(d.id, "")] if scripts is not None else []))
     console.print(table)
-    rules = ", ".join(f"{k.split(':', 1)[1]} {v:,}" for k, v in sorted(stats.items()) if k.startswith("rule:"))
+    # The contact policy's rules and the objectives' (worth less than a contact, over the budget) apart.
+    by_impact = {"rule:below_contact_cost", "rule:over_budget", "rule:no_objective_left"}
+    named = lambda keys: ", ".join(f"{k.split(':', 1)[1]} {stats[k]:,}" for k in keys) or "none"  # noqa: E731
+    policy_rules = sorted(k for k in stats if k.startswith("rule:") and k not in by_impact)
+    impact_rules = sorted(k for k in stats if k in by_impact)
     console.print(f"{stats.get('customers', 0):,} customers scored: {stats.get('recommended', 0):,} recommended "
                   f"({stats.get('rule_based', 0):,} rule-based), {stats.get('suppressed_by_policy', 0):,} suppressed by "
-                  f"policy ({rules or 'none'}), {stats.get('suppressed_no_reason', 0):,} without a reason, "
+                  f"policy ({named(policy_rules)}), {sum(stats[k] for k in impact_rules):,} not contacted by the "
+                  f"objectives ({named(impact_rules)}), {stats.get('suppressed_no_reason', 0):,} without a reason, "
                   f"{stats.get('holdout', 0):,} held out to measure uplift. "
                   f"Champion: {summary.champion or 'none (rule-based)'}; challenger: {summary.challenger or 'none'}.")
     if summary.parquet_path:
