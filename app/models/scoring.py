@@ -271,12 +271,21 @@ def _describe_fact(feature: str, row: pd.Series, best: str, other: str, *, reaso
                    products: dict[str, str | None]) -> str | None:
     """A customer fact in a rep's words: how recently each offer's product was viewed, a reason sentence from
     the reason table, or the feature and its value."""
+    def viewed(product: str | None) -> str:
+        days = row.get(f"days_since_viewed_{product}")
+        name = reasons.product_name(product)
+        if days is None or pd.isna(days):
+            return f"{name} never"
+        count = int(round(float(days)))
+        return f"{name} {count} day{'' if count == 1 else 's'} ago"
+
     if feature == "days_since_viewed_offer":
-        def viewed(objective: str) -> str:
-            days = row.get(f"days_since_viewed_{products.get(objective)}")
-            name = reasons.product_name(products.get(objective))
-            return f"{name} never" if days is None or pd.isna(days) else f"{name} {int(round(float(days)))} days ago"
-        return f"the customer last viewed {viewed(best)}, {viewed(other)}"
+        return f"the customer last viewed {viewed(products.get(best))}, {viewed(products.get(other))}"
+    if feature.startswith("days_since_viewed_"):
+        product = feature.removeprefix("days_since_viewed_")
+        seen = viewed(product)
+        return (f"the customer never viewed {reasons.product_name(product)}" if seen.endswith(" never")
+                else f"the customer last viewed {seen}")
     value = row.get(feature)
     template = reasons.reasons.get(feature)
     # Context sentences ("customers in X respond well") praise a group; here a plain fact reads truer.

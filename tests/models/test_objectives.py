@@ -5,6 +5,7 @@ why recorded; and a broken objectives file named with its field."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -149,3 +150,17 @@ def test_training_stops_on_a_broken_objectives_file_before_fitting_anything(stor
     with pytest.raises(ObjectivesError, match="objectives.yaml"):
         train_and_register(factory, models_dir=tmp_path / "models", now=NOW, actor="test", objectives_file=path)
     assert not (tmp_path / "models").exists()
+
+
+def test_the_runner_up_fact_reads_as_a_sentence_about_the_customer() -> None:
+    from app.models.scoring import _describe_fact
+
+    reasons, products = load_reason_table(), {"pro": "pro", "support_plus": "support_plus"}
+    row = pd.Series({"days_since_viewed_pro": 1.2, "days_since_viewed_support_plus": float("nan"),
+                     "purchases_30d": 2.0, "days_since_email_open": 283.4, "segment": "smb_owner"})
+    fact = partial(_describe_fact, row=row, best="pro", other="support_plus", reasons=reasons, products=products)
+    assert fact("days_since_viewed_offer") == "the customer last viewed Pro Plan 1 day ago, Support Plus never"
+    assert fact("days_since_viewed_support_plus") == "the customer never viewed Support Plus"
+    assert fact("purchases_30d") == "the customer bought from us twice in the last 30 days"  # the reason table's words
+    assert fact("days_since_email_open") == "days since email open: 283"  # outside the template's bounds: plain
+    assert fact("segment") == "segment: smb owner"  # a group is stated, not praised
