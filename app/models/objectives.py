@@ -211,15 +211,18 @@ class ObjectiveUplift:
 
     def impacts(self, rows: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
         """objective -> KPI -> predicted change per row, for every objective the models know."""
-        x = uplift_features(rows.reindex(columns=self.features), self.categories)  # a product unseen here: NaN
+        x = self.features_of(rows)  # a product unseen here: NaN
         base = {k: self.control[k].predict(x) for k in self.kpis}
         return {objective: {k: self.contact[k].predict(offer_features(rows, x, objective, product, list(self.products)))
                             - base[k] for k in self.kpis}
                 for objective, product in self.products.items()}
 
-    def offer_contributions(self, rows: pd.DataFrame, objective: str, kpi: str) -> pd.DataFrame:
-        """TreeSHAP contributions of each feature to the predicted KPI after a contact about `objective`."""
-        x = uplift_features(rows.reindex(columns=self.features), self.categories)
+    def features_of(self, rows: pd.DataFrame) -> pd.DataFrame:
+        return uplift_features(rows.reindex(columns=self.features), self.categories)
+
+    def offer_contributions(self, rows: pd.DataFrame, x: pd.DataFrame, objective: str, kpi: str) -> pd.DataFrame:
+        """TreeSHAP contributions of each feature to the predicted KPI after a contact about `objective`
+        (`x`: the rows' `features_of`)."""
         offer = offer_features(rows, x, objective, self.products[objective], list(self.products))
         values = self.contact[kpi].predict(offer, pred_contrib=True)
         return pd.DataFrame(values[:, :-1], columns=offer.columns, index=rows.index)
@@ -384,19 +387,20 @@ def explain_runner_up(uplift: ObjectiveUplift, rows: pd.DataFrame,
                       choices: list[dict[str, Any] | None], describe: Any) -> None:
     """Name the customer fact behind the runner-up's loss: the feature whose TreeSHAP contribution to the KPI
     it falls furthest behind on differs most between the two offers (the offer's identity itself left out).
-    `describe(feature, row, best, other)` turns it into words. Only the runner-up: the contributions cost
+    `describe(feature, row as a dict, best, other)` turns it into words. Only the runner-up: the contributions cost
     two TreeSHAP passes per customer."""
     groups: dict[tuple[str, str, str], list[int]] = {}
     for i, choice in enumerate(choices):
         runner_up = choice["alternatives"][0] if choice and choice["alternatives"] else None
         if runner_up and runner_up["value"] is not None and runner_up["objective"] in uplift.products:
             groups.setdefault((choice["objective"], runner_up["objective"], runner_up["kpi"]), []).append(i)
+    x = uplift.features_of(rows)  # once: preparing the categories costs more than a small group's TreeSHAP
     for (best, other, kpi), members in groups.items():
-        part = rows.iloc[members]
-        gap = (uplift.offer_contributions(part, best, kpi) - uplift.offer_contributions(part, other, kpi))
+        part, part_x = rows.iloc[members], x.iloc[members]
+        gap = (uplift.offer_contributions(part, part_x, best, kpi) - uplift.offer_contributions(part, part_x, other, kpi))
         gap = gap.drop(columns="objective")
-        for i, feature in zip(members, gap.abs().idxmax(axis=1)):
-            fact = describe(feature, rows.iloc[i], best, other)
+        for i, record, feature in zip(members, part.to_dict("records"), gap.abs().idxmax(axis=1)):
+            fact = describe(feature, record, best, other)
             if fact:
                 runner_up = choices[i]["alternatives"][0]
                 runner_up["because"] = feature

@@ -267,7 +267,7 @@ def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, 
     return unjudged
 
 
-def _describe_fact(feature: str, row: pd.Series, best: str, other: str, *, reasons: ReasonTable,
+def _describe_fact(feature: str, row: dict[str, Any], best: str, other: str, *, reasons: ReasonTable,
                    products: dict[str, str | None]) -> str | None:
     """A customer fact in a rep's words: how recently each offer's product was viewed, a reason sentence from
     the reason table, or the feature and its value."""
@@ -289,7 +289,7 @@ def _describe_fact(feature: str, row: pd.Series, best: str, other: str, *, reaso
     value = row.get(feature)
     template = reasons.reasons.get(feature)
     # Context sentences ("customers in X respond well") praise a group; here a plain fact reads truer.
-    sentence = render(template, feature, value, row.to_dict(), reasons) if template and not template.context else None
+    sentence = render(template, feature, value, row, reasons) if template and not template.context else None
     if sentence:
         return f"the customer {sentence}"
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -335,19 +335,19 @@ def contact_by_impact(out: pd.DataFrame, idx: np.ndarray, config: Objectives, st
     """Of the recommended customers in `idx`: rank by the difference contact makes; nobody whose best impact is
     below the contact cost is contacted, nor anyone with no objective left (every one achieved, or none the
     uplift models know: an objective added after training needs a retrain); a stable random share is held out."""
-    for i in idx[(out.loc[idx, "status"] == "recommended").to_numpy()]:
-        impact = out.at[i, "impact"]
-        if impact is None:
-            out.at[i, "status"], out.at[i, "suppressed_by"] = "suppressed", ["no_objective_left"]
-            stats["rule:no_objective_left"] += 1
-            continue
-        out.at[i, "score"] = impact["value"]  # ranked by the difference contact makes, not by the likeliest reply
-        if impact["value"] <= 0:
-            out.at[i, "status"], out.at[i, "suppressed_by"] = "suppressed", ["below_contact_cost"]
-            stats["rule:below_contact_cost"] += 1
-        elif registry.in_share(out.at[i, "customer_id"], config.holdout_share, salt="holdout-v1"):
-            out.at[i, "status"], out.at[i, "suppressed_by"] = "holdout", ["holdout"]
-            stats["holdout"] += 1
+    rows = idx[(out.loc[idx, "status"] == "recommended").to_numpy()]
+    impacts = out.loc[rows, "impact"]
+    value = np.array([np.nan if i is None else i["value"] for i in impacts], dtype=np.float64)
+    none_left, below = rows[np.isnan(value)], rows[value <= 0]
+    worth = rows[value > 0]
+    # Ranked by the difference contact makes, not by the likeliest reply.
+    out.loc[rows[~np.isnan(value)], "score"] = value[~np.isnan(value)]
+    held = worth[[registry.in_share(c, config.holdout_share, salt="holdout-v1") for c in out.loc[worth, "customer_id"]]]
+    for rows_of, status, rule in ((none_left, "suppressed", "no_objective_left"),
+                                  (below, "suppressed", "below_contact_cost"), (held, "holdout", "holdout")):
+        out.loc[rows_of, "status"] = status
+        out.loc[rows_of, "suppressed_by"] = pd.Series([[rule] for _ in rows_of], index=rows_of, dtype=object)
+        stats["holdout" if rule == "holdout" else f"rule:{rule}"] += len(rows_of)
 
 
 def _spend_budget(out: pd.DataFrame, budget: int, stats: Counter) -> None:

@@ -156,8 +156,8 @@ def test_the_runner_up_fact_reads_as_a_sentence_about_the_customer() -> None:
     from app.models.scoring import _describe_fact
 
     reasons, products = load_reason_table(), {"pro": "pro", "support_plus": "support_plus"}
-    row = pd.Series({"days_since_viewed_pro": 1.2, "days_since_viewed_support_plus": float("nan"),
-                     "purchases_30d": 2.0, "days_since_email_open": 283.4, "segment": "smb_owner"})
+    row = {"days_since_viewed_pro": 1.2, "days_since_viewed_support_plus": float("nan"),
+           "purchases_30d": 2.0, "days_since_email_open": 283.4, "segment": "smb_owner"}
     fact = partial(_describe_fact, row=row, best="pro", other="support_plus", reasons=reasons, products=products)
     assert fact("days_since_viewed_offer") == "the customer last viewed Pro Plan 1 day ago, Support Plus never"
     assert fact("days_since_viewed_support_plus") == "the customer never viewed Support Plus"
