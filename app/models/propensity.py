@@ -99,7 +99,8 @@ class PropensityModel:
         return self.calibrator.predict_proba(np.asarray(raw, dtype=np.float64).reshape(-1, 1))[:, 1]
 
     def contributions(self, frame: pd.DataFrame, prepared: bool = False) -> pd.DataFrame:
-        """TreeSHAP contributions (log-odds) per feature, from LightGBM's own `pred_contrib`."""
+        """Contributions (log-odds) per feature: LightGBM's own TreeSHAP (`pred_contrib`), plus the offset model's
+        exact parts when the booster was trained on top of one; with the two intercepts they add up to the score."""
         data = frame if prepared else self.prepare(frame)
         values = self.booster.predict(data, pred_contrib=True)
         out = pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)

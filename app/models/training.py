@@ -20,7 +20,7 @@ from app.features.build import History, load_history, training_frame
 from app.models import registry
 from app.models.objectives import ObjectiveUplift, ObjectivesError, load_objectives, train_objective_uplift
 from app.store.db import reading, unit_of_work
-from app.models.propensity import PropensityModel, TrainingDataError, evaluate, train_propensity
+from app.models.propensity import PropensityModel, TrainingDataError, check_target, evaluate, train_propensity
 from app.models.timing import TimingModel, cross_fitted_logit, train_timing
 
 # Features a business may want to force monotone (+1: more never lowers the score; -1: more never raises it).
@@ -89,6 +89,7 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
         raise TrainingDataError(f"monotone constraint on unknown feature(s): {', '.join(unknown)}")
     # The timing model first: the propensity model boosts from its expected response for the customer's group
     # and plan (cross-fitted on the training rows, so no row's starting point has seen its own outcome).
+    check_target(target[train], "outcome of the training attempts")  # enough of each outcome for the CV folds
     timing = train_timing(features[train], target[train], seed=seed)
     start = cross_fitted_logit(features[train], target[train], timing.penalty, seed=seed)
     propensity, info = train_propensity(features[train], target[train], seed=seed, monotone=monotone,

@@ -10,10 +10,13 @@ import pytest
 
 from app.data.synthetic import SEGMENTS, generate, load_into_store
 from app.features.build import load_history, training_frame
+from app.models import registry
+from app.models.propensity import TrainingDataError
 from app.models.scoring import load_models
 from app.models.timing import CHANNELS, HOURS_OF_WEEK, TimingModel, best_plans, train_timing
+from app.models.training import train_and_register
 from app.store.db import open_store
-from tests.conftest import NOW
+from tests.conftest import NOW, read
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +76,15 @@ def test_the_propensity_model_builds_on_the_timing_model_and_its_reasons_add_up_
     assert np.allclose(total, propensity.raw_score(rows))
     # The plan's part is not zero: channel and hour carry the timing model's weight into the reasons.
     assert propensity.contributions(rows)[["channel", "hour_of_week"]].abs().sum().min() > 0
+
+
+def test_training_with_too_few_responses_to_learn_from_says_so_and_registers_nothing(tmp_path: Path) -> None:
+    history = generate(customers=800, now=NOW, seed=4)
+    attempts = history.attempts
+    recent = attempts["attempted_at"] >= attempts["attempted_at"].quantile(0.9)
+    attempts.loc[~recent, "outcome"] = "no_answer"  # responses only in the test slice
+    factory = open_store(f"sqlite:///{tmp_path / 'outreach.db'}")
+    load_into_store(history, factory)
+    with pytest.raises(TrainingDataError, match="outcome of the training attempts.*no positives"):
+        train_and_register(factory, models_dir=tmp_path / "models", now=NOW, actor="test")
+    assert not (tmp_path / "models").exists() and read(factory, registry.list_versions) == []
