@@ -140,41 +140,45 @@ class TimingModel:
                    float(meta["penalty"]))
 
 
-def _fit(x: sp.csr_matrix, y: np.ndarray, penalty: float) -> LogisticRegression:
+def _logistic(x: sp.csr_matrix, y: np.ndarray, penalty: float) -> LogisticRegression:
     return LogisticRegression(C=penalty, max_iter=3000).fit(x, y)
 
 
-def train_timing(features: pd.DataFrame, target: pd.Series, *, seed: int = 0) -> TimingModel:
+def _unfitted(features: pd.DataFrame) -> TimingModel:
+    """The model's schema from training rows: the customer groups present and every category's levels."""
     groups = [g for g in PROFILE_CATEGORIES if g in features and features[g].notna().any()]
     categories = {name: sorted(features[name].dropna().astype(str).unique().tolist()) for name in groups + ["channel"]}
-    model = TimingModel(groups, categories, np.zeros(0), 0.0, 0.0)
+    return TimingModel(groups, categories, np.zeros(0), 0.0, 0.0)
+
+
+def _fitted(model: TimingModel, x: sp.csr_matrix, y: np.ndarray, penalty: float) -> TimingModel:
+    fitted = _logistic(x, y, penalty)
+    model.coef, model.intercept, model.penalty = fitted.coef_.ravel(), float(fitted.intercept_[0]), penalty
+    return model
+
+
+def train_timing(features: pd.DataFrame, target: pd.Series, *, seed: int = 0) -> TimingModel:
+    model = _unfitted(features)
     x, y = model.design(features), target.astype(int).to_numpy()
     # The penalty by 4-fold cross-validated AUC on (a sample of) the training rows only.
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(y), min(len(y), CV_MAX_ROWS), replace=False))
     folds = list(StratifiedKFold(4, shuffle=True, random_state=seed).split(sample, y[sample]))
-    scores = {c: np.mean([roc_auc_score(y[sample[b]], _fit(x[sample[a]], y[sample[a]], c).decision_function(x[sample[b]]))
+    scores = {c: np.mean([roc_auc_score(y[sample[b]], _logistic(x[sample[a]], y[sample[a]], c).decision_function(x[sample[b]]))
                           for a, b in folds]) for c in PENALTIES}
-    model.penalty = max(scores, key=scores.get)
-    fitted = _fit(x, y, model.penalty)
-    model.coef, model.intercept = fitted.coef_.ravel(), float(fitted.intercept_[0])
-    return model
+    return _fitted(model, x, y, max(scores, key=scores.get))
 
 
 def cross_fitted_logit(features: pd.DataFrame, target: pd.Series, penalty: float, *, seed: int = 0,
                        folds: int = 5) -> np.ndarray:
     """Each training row's timing log-odds from a model fitted without it: an honest offset for a model
     trained on top of the timing model."""
-    groups = [g for g in PROFILE_CATEGORIES if g in features and features[g].notna().any()]
     out = np.zeros(len(features))
     y = target.astype(int).to_numpy()
     for fit_rows, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, y):
         part = features.iloc[fit_rows]
-        model = TimingModel(groups, {n: sorted(part[n].dropna().astype(str).unique().tolist()) for n in groups + ["channel"]},
-                            np.zeros(0), 0.0, penalty)
-        fitted = _fit(model.design(part), y[fit_rows], penalty)
-        model.coef, model.intercept = fitted.coef_.ravel(), float(fitted.intercept_[0])
-        out[held] = model.logit(features.iloc[held])
+        model = _unfitted(part)
+        out[held] = _fitted(model, model.design(part), y[fit_rows], penalty).logit(features.iloc[held])
     return out
 
 
