@@ -14,8 +14,8 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +165,11 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
                 contact_by_impact(out, rows_idx[~np.isin(rows_idx, unjudged)], objectives[0], stats)
                 # Left to the rules: they rank without the uplift models, so no objective is claimed for them.
                 out.loc[unjudged, ["objective", "impact"]] = None
-                name_runner_up_facts(out, rows_idx, bundle, objectives[0], builder, now_s, reasons)
+                try:
+                    name_runner_up_facts(out, rows_idx, bundle, objectives[0], builder, now_s, reasons)
+                except Exception as exc:  # noqa: BLE001 - a missing extra sentence must not undo the decisions
+                    log.exception("naming the runner-up objectives' facts failed")
+                    stats[f"runner_up_fact_error:{type(exc).__name__}"] += 1
         except Exception as exc:  # noqa: BLE001 - a broken model must degrade to rules, not crash the run
             log.exception("model %s failed; falling back to rules", bundle.version)
             stats[f"model_error:{bundle.version}:{type(exc).__name__}"] += 1

@@ -164,3 +164,19 @@ def test_the_runner_up_fact_reads_as_a_sentence_about_the_customer() -> None:
     assert fact("purchases_30d") == "the customer bought from us twice in the last 30 days"  # the reason table's words
     assert fact("days_since_email_open") == "days since email open: 283"  # outside the template's bounds: plain
     assert fact("segment") == "segment: smb owner"  # a group is stated, not praised
+
+
+def test_a_failing_runner_up_explanation_leaves_the_decisions_as_they_were(store, monkeypatch) -> None:
+    factory, _, _ = store
+    run = lambda: decide(load_history(factory), now=NOW, policy=load_policy(), models=load_models(factory, 0.0),  # noqa: E731
+                         reasons=load_reason_table(), objectives=load_objectives())
+    expected, _ = run()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("TreeSHAP unavailable")
+
+    monkeypatch.setattr("app.models.scoring.explain_runner_up", broken)
+    frame, stats = run()
+    assert stats["runner_up_fact_error:RuntimeError"] == 1
+    assert (frame["status"] == expected["status"]).all() and (frame["method"] == "model").sum() == (expected["method"] == "model").sum()
+    assert not any(k.startswith("model_error") for k in stats)
