@@ -157,7 +157,8 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
             with_uplift = objectives is not None and bundle.uplift is not None
             if with_uplift:
                 # The objective first: the offer the propensity model scores and explains is the one chosen.
-                choose_objectives(out, rows_idx, bundle, objectives, history, builder, now_s)
+                # What the uplift models read about each customer, kept for the runner-up facts below.
+                uplift_rows = choose_objectives(out, rows_idx, bundle, objectives, history, builder, now_s)
             unjudged = _decide_with_model(out, rows_idx, bundle, arm, builder, customers, outcome, policy, zones,
                                           now_s, reasons, explain_top)
             fallback[unjudged] = True
@@ -166,7 +167,7 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
                 # Left to the rules: they rank without the uplift models, so no objective is claimed for them.
                 out.loc[unjudged, ["objective", "impact"]] = None
                 try:
-                    name_runner_up_facts(out, rows_idx, bundle, objectives[0], builder, now_s, reasons)
+                    name_runner_up_facts(out, uplift_rows, bundle, objectives[0], reasons)
                 except Exception as exc:  # noqa: BLE001 - a missing extra sentence must not undo the decisions
                     log.exception("naming the runner-up objectives' facts failed")
                     stats[f"runner_up_fact_error:{type(exc).__name__}"] += 1
@@ -306,9 +307,10 @@ def _describe_fact(feature: str, row: dict[str, Any], best: str, other: str, *, 
 
 
 def choose_objectives(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, objectives: tuple[Objectives, str],
-                      history: History, builder: FeatureBuilder, now_s: int) -> None:
+                      history: History, builder: FeatureBuilder, now_s: int) -> pd.DataFrame:
     """Give each customer of `idx` the objective with the best predicted impact net of the contact cost (and
-    the product it is about); a customer for whom every objective is already achieved gets none."""
+    the product it is about); a customer for whom every objective is already achieved gets none. Returns the
+    rows the uplift models read, indexed like `out`."""
     config, version = objectives
     ids = out.loc[idx, "customer_id"].reset_index(drop=True)
     rows = customer_rows(builder, ids, pd.Series([pd.Timestamp(now_s, unit="s", tz="UTC")] * len(ids)))
@@ -319,19 +321,19 @@ def choose_objectives(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, o
         if choice is not None:
             out.at[i, "objective"], out.at[i, "impact"] = choice["objective"], choice
             out.at[i, "product"] = products.get(choice["objective"]) or out.at[i, "product"]
+    return rows.set_axis(idx)
 
 
-def name_runner_up_facts(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, config: Objectives,
-                         builder: FeatureBuilder, now_s: int, reasons: ReasonTable) -> None:
+def name_runner_up_facts(out: pd.DataFrame, rows: pd.DataFrame, bundle: ModelBundle, config: Objectives,
+                         reasons: ReasonTable) -> None:
     """For the customers who will be contacted, the customer fact behind the runner-up objective's loss (two
     TreeSHAP passes each, so not spent on customers nobody will see)."""
+    idx = rows.index.to_numpy()
     chosen = idx[((out.loc[idx, "status"] == "recommended") & out.loc[idx, "impact"].notna()).to_numpy()]
     if not len(chosen):
         return
-    ids = out.loc[chosen, "customer_id"].reset_index(drop=True)
-    rows = customer_rows(builder, ids, pd.Series([pd.Timestamp(now_s, unit="s", tz="UTC")] * len(ids)))
     products = {o.id: o.product for o in config.objectives}
-    explain_runner_up(bundle.uplift, rows, list(out.loc[chosen, "impact"]),
+    explain_runner_up(bundle.uplift, rows.loc[chosen], list(out.loc[chosen, "impact"]),
                       partial(_describe_fact, reasons=reasons, products=products))
 
 
