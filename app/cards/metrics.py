@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 from app.cards.tables import Card
 from app.feedback import service as feedback
 from app.feedback.service import LiveSplit
+from app.models import registry
 from app.models.objectives import Objectives, RealisedUplift, realised_uplift
+from app.models.registry import ModelQuality
 from app.models.tables import Decision, ScoreRun
 from app.review import service as review
 
@@ -61,6 +63,8 @@ class Metrics(BaseModel):
     # What contact really changed, per objective, from the live holdout (decisions whose KPI window is over).
     realised_uplift: list[RealisedUplift] = []
     uplift_window_days: int | None = None
+    # For data scientists: each version's held-out quality over time, the champion's calibration and gain.
+    model_quality: ModelQuality | None = None
 
 
 def compute(*, session: Session, now: datetime, objectives: Objectives | None = None) -> Metrics:
@@ -107,4 +111,5 @@ def compute(*, session: Session, now: datetime, objectives: Objectives | None = 
         acted_on=len(acted), compliance_pending=reviews.get("pending", 0),
         ab=feedback.live_split(session=session), psi_last_two_runs=round(drift, 4), alerts=alerts,
         realised_uplift=realised_uplift(session=session, objectives=objectives, now=now) if objectives else [],
-        uplift_window_days=objectives.window_days if objectives else None)
+        uplift_window_days=objectives.window_days if objectives else None,
+        model_quality=registry.quality(session=session))

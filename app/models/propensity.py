@@ -180,6 +180,20 @@ def train_propensity(features: pd.DataFrame, target: pd.Series, *, seed: int = 0
     return model, info
 
 
+def quality_curves(probability: np.ndarray, target: pd.Series | np.ndarray, bins: int = 10) -> dict[str, list]:
+    """What the cockpit draws for a version, from its held-out slice: the calibration curve (mean predicted
+    against observed response in equal-count bins of the scores) and the cumulative gain (the share of all
+    responses found among the top x % of scores, x in steps of 5 %)."""
+    p, y = np.asarray(probability, dtype=np.float64), np.asarray(target).astype(int)
+    order = np.argsort(-p, kind="stable")
+    calibration = [{"predicted": round(float(p[part].mean()), 4), "observed": round(float(y[part].mean()), 4),
+                    "n": int(len(part))} for part in np.array_split(order[::-1], bins) if len(part)]
+    found = np.concatenate([[0], np.cumsum(y[order])]) / max(int(y.sum()), 1)
+    steps = np.linspace(0, 1, 21)
+    gain = [[round(float(x), 2), round(float(found[int(round(x * len(p)))]), 4)] for x in steps]
+    return {"calibration": calibration, "gain": gain}
+
+
 def evaluate(probability: np.ndarray, target: pd.Series | np.ndarray) -> dict[str, float]:
     """Ranking and calibration metrics of predicted probabilities against the truth."""
     y = np.asarray(target).astype(int)

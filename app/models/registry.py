@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -62,6 +63,54 @@ def _get(session: Session, version_id: str) -> ModelVersion:
 
 def list_versions(*, session: Session) -> list[ModelVersion]:
     return list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc(), ModelVersion.id)))
+
+
+class VersionQuality(BaseModel):
+    """One version's held-out figures, as the cockpit plots them over time."""
+
+    version: str
+    created_at: datetime
+    status: str
+    roc_auc: float | None
+    pr_auc: float | None
+    base_rate: float | None
+    n_test: int | None
+
+
+class CalibrationPoint(BaseModel):
+    predicted: float
+    observed: float
+    n: int
+
+
+class ModelQuality(BaseModel):
+    """For data scientists: every version's ROC and PR AUC in the order they were trained, and the
+    champion's calibration curve and cumulative gain on its held-out slice (empty for a version trained
+    before the curves were recorded: retrain to draw them)."""
+
+    versions: list[VersionQuality]
+    champion: str | None
+    calibration: list[CalibrationPoint]
+    gain: list[tuple[float, float]]
+
+
+def quality(*, session: Session, limit: int = 30) -> ModelQuality:
+    latest = list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
+                                  .limit(limit)))
+    current = champion(session=session)
+    curves = (current.metrics.get("curves") or {}) if current is not None else {}
+
+    def figure(version: ModelVersion, name: str) -> float | None:
+        value = version.metrics.get(name)
+        return float(value) if isinstance(value, (int, float)) else None
+
+    return ModelQuality(
+        versions=[VersionQuality(version=v.id, created_at=v.created_at, status=v.status, roc_auc=figure(v, "roc_auc"),
+                                 pr_auc=figure(v, "pr_auc"), base_rate=figure(v, "base_rate"),
+                                 n_test=v.metrics.get("n_test")) for v in reversed(latest)],
+        champion=current.id if current is not None else None,
+        calibration=[CalibrationPoint(**point) for point in curves.get("calibration", [])],
+        gain=[tuple(point) for point in curves.get("gain", [])])
 
 
 def champion(*, session: Session) -> ModelVersion | None:

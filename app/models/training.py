@@ -20,7 +20,8 @@ from app.features.build import History, load_history, training_frame
 from app.models import registry
 from app.models.objectives import ObjectiveUplift, ObjectivesError, load_objectives, train_objective_uplift
 from app.store.db import reading, unit_of_work
-from app.models.propensity import PropensityModel, TrainingDataError, check_target, evaluate, train_propensity
+from app.models.propensity import (PropensityModel, TrainingDataError, check_target, evaluate, quality_curves,
+                                   train_propensity)
 from app.models.timing import TimingModel, cross_fitted_logit, train_timing
 
 # Features a business may want to force monotone (+1: more never lowers the score; -1: more never raises it).
@@ -94,7 +95,9 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     start = cross_fitted_logit(features[train], target[train], timing.penalty, seed=seed)
     propensity, info = train_propensity(features[train], target[train], seed=seed, monotone=monotone,
                                         offset=(start, timing))
-    metrics = evaluate(propensity.predict(features[test]), target[test])
+    held_out = propensity.predict(features[test])
+    metrics = evaluate(held_out, target[test])
+    metrics["curves"] = quality_curves(held_out, target[test])  # drawn on the metrics page
     metrics["timing_roc_auc"] = float(roc_auc_score(target[test].astype(int), timing.predict(features[test])))
     metrics["timing_penalty"] = timing.penalty
     metrics.update({"n_train": int(train.sum()), "n_test": int(test.sum()),

@@ -38,6 +38,22 @@ def test_training_registers_a_measured_champion(trained) -> None:
     assert Path(version.artifact_path, "booster.txt").exists()
 
 
+def test_each_version_records_the_curves_the_cockpit_draws(trained) -> None:
+    """Calibration in ten equal groups covering the whole held-out slice, whose observed rates average to the
+    slice's base rate; the gain curve climbs from nothing to every response, above random at the top."""
+    factory, _, result = trained
+    quality = read(factory, registry.quality)
+    assert quality.champion == result.version and [v.version for v in quality.versions][-1] == result.version
+    assert quality.versions[-1].roc_auc == pytest.approx(result.metrics["roc_auc"])
+    calibration, gain = quality.calibration, quality.gain
+    assert len(calibration) == 10 and sum(p.n for p in calibration) == result.metrics["n_test"]
+    observed = sum(p.observed * p.n for p in calibration) / result.metrics["n_test"]
+    assert observed == pytest.approx(result.metrics["base_rate"], abs=1e-3)
+    assert [p.predicted for p in calibration] == sorted(p.predicted for p in calibration)  # lowest scores first
+    assert gain[0] == (0.0, 0.0) and gain[-1] == (1.0, 1.0)
+    assert all(a[1] <= b[1] for a, b in zip(gain, gain[1:])) and dict(gain)[0.3] > 0.3
+
+
 def test_decisions_respect_policy_and_always_carry_reasons(trained, chunk) -> None:
     factory, _, _ = trained
     policy = load_policy()

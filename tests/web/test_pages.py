@@ -177,3 +177,34 @@ def test_compliance_works_the_change_request_queue(browser, live) -> None:
     assert page.locator("section.card").count() == 0
     status = live.get("/api/changes/chg-w2", headers=auth(live, "admin")).json()
     assert status["status"] == "awaiting_verification" and status["triage"]["verification"] == "knowledge_questions"
+
+
+def test_data_scientists_see_calibration_gain_and_auc_over_time(browser, live) -> None:
+    """The metrics page draws what the registry holds for each version: the champion's calibration points and
+    gain curve, and every version's ROC and PR AUC in training order."""
+    import numpy as np
+    from datetime import timedelta
+
+    from app.models import registry
+    from app.models.propensity import evaluate, quality_curves
+    from tests.conftest import write
+
+    page = signed_in(browser, live, "ds")
+    page.goto(f"{live.base}/metrics")
+    assert "No model trained yet" in page.inner_text("main")
+
+    rng = np.random.default_rng(3)
+    for day, name in enumerate(["m-old", "m-new"]):
+        score = rng.random(2000) * 0.4
+        outcome = rng.random(2000) < score * (1 + day * 0.5)  # the newer version ranks better
+        metrics = {**evaluate(score, outcome), "curves": quality_curves(score, outcome), "n_test": 2000}
+        write(live.factory, registry.register, version_id=name, now=live.clock.now() + timedelta(days=day),
+              actor="ds", artifact_path=f"/nowhere/{name}", data_snapshot={}, features={}, params={}, metrics=metrics)
+    page.goto(f"{live.base}/metrics")
+    assert page.locator("svg[data-chart=calibration] circle").count() == 10
+    points = page.locator("svg[data-chart=gain] polyline").get_attribute("points").split()
+    assert len(points) == 21 and points[0] == "30.0,230.0" and points[-1] == "250.0,10.0"
+    assert page.locator("svg[data-chart=auc-over-time] circle").count() == 4  # two versions, two metrics
+    rows = page.locator("table.versions tbody tr")
+    assert rows.count() == 2 and "m-new" in rows.nth(0).inner_text() and "champion" in rows.nth(1).inner_text()
+    assert page.locator("svg[data-chart=calibration]").get_attribute("aria-label") == "calibration curve of m-old"
