@@ -32,7 +32,7 @@ def invoke(*args: str):
 def test_help_lists_the_commands() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("generate", "import", "demo", "train", "score", "models", "eval", "db", "draft", "llm", "review",
+    for command in ("generate", "import", "demo", "train", "score", "models", "eval", "db", "draft", "llm", "review", "report",
                     "audit", "users", "cards", "retrain", "serve", "library", "intents"):
         assert command in result.output
 
@@ -63,6 +63,22 @@ def test_generate_train_score_promote_rollback(data_dir: Path) -> None:
     summary = " ".join(scored.output.split())
     policy_part = summary.split("suppressed by policy (", 1)[1].split(")", 1)[0]
     assert "below_contact_cost" not in policy_part and "not contacted by the objectives (below_contact_cost" in summary
+
+    # The optimisation report over the period: both versions' quality, the champion's curves, findings.
+    page = data_dir / "report.html"
+    made = invoke("report", "--since", "2026-10-01", "--now", "2026-11-01T04:00", "--out", str(page))
+    assert made.exit_code == 0, made.output
+    html = page.read_text()
+    assert html.count('data-chart="calibration"') == 1 and html.count("<circle") >= 10 + 4
+    assert f"The champion {champion} ranks held-out attempts with ROC AUC" in " ".join(made.output.split())
+    assert "No card was shown to a rep in the period" in html and "No sent card has an outcome yet" in html
+    for bad, field in ((["--since", "2026-11-02", "--now", "2026-11-01T04:00", "--out", str(data_dir / "r2.html")], "--since"),
+                       (["--since", "yesterday", "--out", str(data_dir / "r2.html")], "--since"),
+                       (["--since", "2026-10-01", "--out", str(data_dir / "r2.txt")], "--out"),
+                       (["--since", "2026-10-01", "--out", str(data_dir / "none" / "r2.html")], "--out")):
+        refused = invoke("report", *bad)
+        assert refused.exit_code == 2 and field in refused.output, refused.output
+    assert sorted(p.name for p in data_dir.glob("r2*")) == [] and not (data_dir / "none").exists()
 
 
 def test_a_broken_objectives_file_refuses_train_and_score_and_writes_nothing(data_dir: Path, tmp_path: Path,

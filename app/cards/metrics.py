@@ -67,16 +67,21 @@ class Metrics(BaseModel):
     model_quality: ModelQuality | None = None
 
 
-def compute(*, session: Session, now: datetime, objectives: Objectives | None = None) -> Metrics:
-    cards = session.execute(select(Card.status, Card.executed_at, Card.outcome, Card.reject_reason, Card.draft_id,
-                                   Decision.reasons, Decision.arm, Card.updated_at)
-                            .join(Decision, Decision.id == Card.decision_id, isouter=True)).all()
-    reviews = review.queue_counts(session=session)
+def drift_between_last_runs(session: Session) -> float:
+    """PSI of the confidences of the last two finished batch runs (0 until there are two)."""
     runs = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None), ScoreRun.kind == "batch")
                            .order_by(ScoreRun.started_at.desc()).limit(2)).all()
     scores = [np.array(session.scalars(select(Decision.confidence).where(Decision.run_id == r.id,
                                                                         Decision.confidence.is_not(None))).all(),
                        dtype=float) for r in runs]
+    return psi(scores[1], scores[0]) if len(scores) == 2 else 0.0
+
+
+def compute(*, session: Session, now: datetime, objectives: Objectives | None = None) -> Metrics:
+    cards = session.execute(select(Card.status, Card.executed_at, Card.outcome, Card.reject_reason, Card.draft_id,
+                                   Decision.reasons, Decision.arm, Card.updated_at)
+                            .join(Decision, Decision.id == Card.decision_id, isouter=True)).all()
+    reviews = review.queue_counts(session=session)
     shown = [c for c in cards if c.status != "queued"]
     acted = [c for c in shown if c.status in ("adopted", "executed", "rejected")]
     adopted = [c for c in shown if c.status in ("adopted", "executed")]
@@ -89,7 +94,7 @@ def compute(*, session: Session, now: datetime, objectives: Objectives | None = 
     if stale:
         alerts.append(Alert(kind="feedback_missing",
                             message=f"{len(stale)} executed cards have no outcome after {FEEDBACK_DAYS} days"))
-    drift = psi(scores[1], scores[0]) if len(scores) == 2 else 0.0
+    drift = drift_between_last_runs(session)
     if drift > DRIFT_PSI:
         alerts.append(Alert(kind="model_drift", message=f"confidence distribution moved: PSI {drift:.2f} between the "
                                                         f"last two runs (alert above {DRIFT_PSI})"))

@@ -1,6 +1,6 @@
 """The `outreach` command: one module per command group, each command a thin call into a service."""
 
-from app.cli import changes, data, drafting, events, intents, library, models, review, serve, users  # noqa: F401 - they register commands
+from app.cli import changes, data, drafting, events, intents, library, models, report, review, serve, users  # noqa: F401 - they register commands
 from app.cli.common import app
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from app.cards import metrics as card_metrics
 from app.cards import operations
@@ -23,6 +24,7 @@ from app.domain import Outcome
 from app.errors import Forbidden, OutreachError
 from app.http import csrf
 from app.http.deps import TOKEN_COOKIE, ServicesDep, user_for
+from app.reports import service as reports
 from app.review import service as review
 from app.users.service import Role
 from app.web.render import PageUser, back, checked_form, render, to_login
@@ -252,4 +254,29 @@ def metrics_page(request: Request, user: PageUser, services: ServicesDep) -> Res
     with services.read() as session:
         figures = card_metrics.compute(session=session, now=services.now(),
                                        objectives=services.objectives[0]).model_dump(mode="json")
-    return render(request, services, "metrics.html", user, m=figures, rates=RATES)
+    return render(request, services, "metrics.html", user, m=figures, rates=RATES,
+                  report_since=(services.now() - timedelta(days=REPORT_DAYS)).date().isoformat())
+
+
+REPORT_DAYS = 28  # the period the cockpit's download covers unless `since` says otherwise
+
+
+@router.get("/metrics/report")
+def report_download(request: Request, user: PageUser, services: ServicesDep, since: str | None = None) -> Response:
+    """The optimisation report (as `outreach report` writes it), downloaded from the cockpit."""
+    if user is None:
+        return to_login()
+    if user.role not in (Role.DATA_SCIENTIST, Role.COMPLIANCE, Role.ADMIN):
+        return render(request, services, "login.html", user, error="The report needs the data scientist role.")
+    now = services.now()
+    try:
+        start = datetime.fromisoformat(since) if since else now - timedelta(days=REPORT_DAYS)
+    except ValueError:
+        return PlainTextResponse(f"since: {since!r} is not an ISO date (e.g. 2026-11-01)", status_code=422)
+    start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+    if start >= now:
+        return PlainTextResponse(f"since: {since!r} is not before now", status_code=422)
+    with services.read() as session:
+        html = reports.render_html(reports.build(session=session, since=start, now=now))
+    name = f"outreach-report-{start:%Y%m%d}-{now:%Y%m%d}.html"
+    return HTMLResponse(html, headers={"Content-Disposition": f'attachment; filename="{name}"'})

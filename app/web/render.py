@@ -13,10 +13,12 @@ from fastapi.templating import Jinja2Templates
 
 from app.http import csrf
 from app.http.deps import TOKEN_COOKIE, ServicesDep, user_for
+from app.reports.service import TEMPLATES as REPORT_TEMPLATES
 from app.services import Services
 from app.users.tables import User
 
-pages = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# The pages, and the chart macros they share with the optimisation report.
+pages = Jinja2Templates(directory=[str(Path(__file__).parent / "templates"), str(REPORT_TEMPLATES)])
 
 
 def page_user(request: Request, services: ServicesDep) -> User | None:

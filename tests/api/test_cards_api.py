@@ -371,3 +371,49 @@ def test_a_card_says_which_objective_was_chosen_its_predicted_impact_and_why_the
     assert other["objective"] is None  # decided without an uplift model: nothing invented
     metrics = product.get("/api/metrics", headers=auth(product, "ds")).json()
     assert metrics["realised_uplift"] == [] and metrics["uplift_window_days"] == 30
+
+
+def signed_in_as(product, name: str) -> None:
+    product.cookies.set("outreach_token", product.tokens[name])  # how a signed-in browser carries its token
+
+
+def test_the_optimisation_report_counts_what_reps_and_compliance_did(product) -> None:
+    """A sent and converted card, a card rejected for its timing and a draft compliance approved after an hour:
+    the report's funnels, reasons, template rows, queue figures and findings say so; the cockpit serves it."""
+    from app.reports import service as reports
+
+    product.worker.tick()
+    sent = next(c for c in inbox(product) if c["customer"]["id"] == "cus-a1")
+    for action, body, key in (("adopt", None, "k1"), ("send", {"channel": "email"}, "k2"),
+                              ("outcome", {"outcome": "converted", "value": 900}, "k3")):
+        assert product.post(f"/api/cards/{sent['id']}/{action}", json=body, headers=auth(product, "rep1", key)).status_code == 200
+    sensitive = next(c for c in inbox(product) if c["customer"]["id"] == "cus-a2")
+    item = next(i for i in product.get("/api/compliance/queue", headers=auth(product, "comp")).json()
+                if i["draft_id"] == sensitive["draft"]["id"])
+    product.clock.advance(hours=1)
+    assert product.post(f"/api/compliance/{item['id']}/approve", json={"version": 1}, headers=auth(product, "comp")).status_code == 200
+    other = next(c for c in inbox(product, "rep5"))
+    assert product.post(f"/api/cards/{other['id']}/reject", json={"reason": "bad_timing"},
+                        headers=auth(product, "rep5", "k4")).status_code == 200
+
+    now = product.clock.now()
+    built = read(product.factory, reports.build, since=now - timedelta(days=7), now=now)
+    assert (built.overall.adopted, built.overall.executed, built.overall.converted) == (1, 1, 1)
+    teams = {t.name: t for t in built.by_team}
+    assert teams["team-a"].adopted == 1 and (teams["team-b"].shown, teams["team-b"].adoption_rate) == (1, 0.0)
+    assert built.rejection_reasons == [("bad_timing", 1)]
+    [row] = built.templates
+    assert (row.template_id, row.segment, row.sent, row.converted) == (sent["template_id"], "smb_owner", 1, 1)
+    c = built.compliance
+    assert (c.approved, c.rejected, c.approval_rate, c.median_hours_to_decision) == (1, 0, 1.0, 1.0)
+    assert any("bad timing" in f for f in built.findings) and any("approved" in f for f in built.findings)
+
+    signed_in_as(product, "rep1")
+    refused = product.get("/metrics/report")
+    assert "data scientist role" in refused.text and "content-disposition" not in refused.headers
+    signed_in_as(product, "ds")
+    page = product.get(f"/metrics/report?since={(now - timedelta(days=7)).date()}")
+    assert page.status_code == 200 and "attachment" in page.headers["content-disposition"]
+    assert "bad timing" in page.text and sent["template_id"] in page.text
+    refused = product.get("/metrics/report?since=next-week")
+    assert refused.status_code == 422 and "since" in refused.text

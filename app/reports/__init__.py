@@ -1,0 +1,1 @@
+"""The optimisation report: what changed since a date, in charts and plain language."""
