@@ -18,10 +18,12 @@ from app.models.objectives import Objectives, RealisedUplift, realised_uplift
 from app.models.registry import ModelQuality
 from app.models.tables import Decision, ScoreRun
 from app.review import service as review
+from app.review.tables import Review
 
 FEEDBACK_DAYS = 3
 DRIFT_PSI = 0.2
 DROP_SHARE = 0.5
+STUCK_QUEUE_HOURS = 24.0  # a draft waiting longer than this for compliance is "stuck"
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
@@ -67,6 +69,33 @@ class Metrics(BaseModel):
     model_quality: ModelQuality | None = None
 
 
+def rep_alerts(*, session: Session, rep_id: str | None, now: datetime) -> list[Alert]:
+    """What a rep can fix: cards they sent more than FEEDBACK_DAYS ago with no outcome recorded."""
+    if rep_id is None:
+        return []
+    waiting = session.scalars(select(Card.id).where(Card.rep_id == rep_id, Card.status == "executed",
+                                                    Card.outcome.is_(None),
+                                                    Card.executed_at < now - timedelta(days=FEEDBACK_DAYS))).all()
+    if not waiting:
+        return []
+    return [Alert(kind="feedback_missing", message=f"{len(waiting)} card{'s' if len(waiting) > 1 else ''} you sent over "
+                                                   f"{FEEDBACK_DAYS} days ago {'have' if len(waiting) > 1 else 'has'} no "
+                                                   "outcome: record what happened, the model learns from it")]
+
+
+def queue_alerts(*, session: Session, now: datetime) -> list[Alert]:
+    """What compliance can fix: drafts waiting for a decision longer than STUCK_QUEUE_HOURS."""
+    waiting = session.scalars(select(Review.created_at).where(
+        Review.status == review.ReviewStatus.NEEDS_APPROVAL,
+        Review.created_at < now - timedelta(hours=STUCK_QUEUE_HOURS)).order_by(Review.created_at)).all()
+    if not waiting:
+        return []
+    oldest = (now - waiting[0]).total_seconds() / 3600
+    return [Alert(kind="queue_stuck", message=f"{len(waiting)} draft{'s' if len(waiting) > 1 else ''} waited over "
+                                              f"{STUCK_QUEUE_HOURS:.0f} h for a decision (the oldest {oldest:.0f} h): "
+                                              "reps cannot send them until you decide")]
+
+
 def drift_between_last_runs(session: Session) -> float:
     """PSI of the confidences of the last two finished batch runs (0 until there are two)."""
     runs = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None), ScoreRun.kind == "batch")
@@ -105,6 +134,7 @@ def compute(*, session: Session, now: datetime, objectives: Objectives | None = 
     if recent_rate is not None and before_rate and len(week) >= 20 and recent_rate < before_rate * DROP_SHARE:
         alerts.append(Alert(kind="conversion_drop", message=f"conversion {recent_rate:.0%} this week vs "
                                                             f"{before_rate:.0%} the week before"))
+    alerts += queue_alerts(session=session, now=now)
     rejected = sum(c.status == "rejected" for c in shown)
     return Metrics(
         cards=len(cards), shown=len(shown),

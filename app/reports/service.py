@@ -28,8 +28,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 # A template is worth retiring once it has had a fair chance: this many sends, and even the top of its
 # 95 % interval is below the period's overall conversion.
 RETIRE_MIN_SENDS = 20
-# A queue item waiting longer than this is "stuck".
-STUCK_QUEUE_HOURS = 24.0
 SHOWN = ("open", "adopted", "rejected", "executed")
 
 
@@ -194,7 +192,7 @@ def _findings(report: Report) -> list[str]:
         out.append(f"Compliance received {c.queued} drafts to approve: {c.approved} approved, {c.rejected} rejected, "
                    f"{c.pending} waiting" + (f"; the median decision took {c.median_hours_to_decision} h."
                                              if c.median_hours_to_decision is not None else "."))
-    if c.oldest_pending_hours is not None and c.oldest_pending_hours > STUCK_QUEUE_HOURS:
+    if c.oldest_pending_hours is not None and c.oldest_pending_hours > card_metrics.STUCK_QUEUE_HOURS:
         out.append(f"The compliance queue is stuck: the oldest draft has waited {c.oldest_pending_hours:.0f} h.")
     if c.top_findings:
         name, n = c.top_findings[0]

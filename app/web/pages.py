@@ -81,9 +81,11 @@ def inbox(request: Request, user: PageUser, services: ServicesDep, flash: str | 
             if user.role == Role.REP:  # today's work: open cards, then what was adopted or sent but needs a step
                 shown += [c for s in (CardStatus.ADOPTED, CardStatus.EXECUTED)
                           for c in cards.list_cards(session=session, user=user, status=s, limit=20) if not c.outcome]
+            alerts = card_metrics.rep_alerts(session=session, rep_id=user.rep_id, now=services.now())
     except Forbidden as exc:
         return render(request, services, "login.html", user, error=str(exc))
     return render(request, services, "inbox.html", user, cards=[c.model_dump(mode="json") for c in shown], flash=flash,
+                  alerts=alerts if user.role == Role.REP else [],
                   flash_error=bool(error), key=lambda: uuid.uuid4().hex, reject_reasons=cards.REJECT_REASONS,
                   outcomes=list(Outcome))
 
@@ -156,9 +158,10 @@ def compliance_page(request: Request, user: PageUser, services: ServicesDep, fla
         return render(request, services, "login.html", user, error="The compliance queue needs the compliance role.")
     with services.read() as session:
         items = [i.model_dump(mode="json") for i in review.queue(session=session)]
+        alerts = card_metrics.queue_alerts(session=session, now=services.now())
     for item in items:
         item["segments"] = _segments(item["body"], item["findings"])
-    return render(request, services, "compliance.html", user, items=items, flash=flash, flash_error=bool(error),
+    return render(request, services, "compliance.html", user, items=items, alerts=alerts, flash=flash, flash_error=bool(error),
                   reason_codes=list(review.REASON_CODES))
 
 

@@ -417,3 +417,32 @@ def test_the_optimisation_report_counts_what_reps_and_compliance_did(product) ->
     assert "bad timing" in page.text and sent["template_id"] in page.text
     refused = product.get("/metrics/report?since=next-week")
     assert refused.status_code == 422 and "since" in refused.text
+
+
+def test_alerts_reach_the_people_who_can_act_on_them(product) -> None:
+    """A sent card with no outcome after three days alerts its rep (not another team's); a draft waiting over a
+    day for approval alerts compliance and shows on the metrics page."""
+    product.worker.tick()
+    sent = next(c for c in inbox(product) if c["customer"]["id"] == "cus-a1")
+    for action, key in (("adopt", "a1"), ("send", "a2")):
+        assert product.post(f"/api/cards/{sent['id']}/{action}", headers=auth(product, "rep1", key)).status_code == 200
+    signed_in_as(product, "rep1")
+    assert 'data-alert="feedback_missing"' not in product.get("/inbox").text  # sent today: not late yet
+    signed_in_as(product, "comp")
+    assert 'data-alert="queue_stuck"' not in product.get("/compliance").text
+
+    product.clock.advance(days=3, hours=1)
+    signed_in_as(product, "rep1")
+    page = product.get("/inbox").text
+    assert 'data-alert="feedback_missing"' in page and "1 card you sent over 3 days ago has no outcome" in page
+    signed_in_as(product, "rep5")
+    assert 'data-alert="feedback_missing"' not in product.get("/inbox").text
+    signed_in_as(product, "comp")
+    page = product.get("/compliance").text
+    assert 'data-alert="queue_stuck"' in page and "for a decision (the oldest 73 h)" in page
+    assert "queue_stuck" in [a["kind"] for a in product.get("/api/metrics", headers=auth(product, "ds")).json()["alerts"]]
+
+    assert product.post(f"/api/cards/{sent['id']}/outcome", json={"outcome": "no_answer"},
+                        headers=auth(product, "rep1", "a3")).status_code == 200
+    signed_in_as(product, "rep1")
+    assert 'data-alert="feedback_missing"' not in product.get("/inbox").text
