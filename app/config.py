@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     score_explain_top: float = Field(default=1.0, gt=0.0, le=1.0)
     mlflow_tracking_uri: str | None = None
     demo_customers: int = Field(default=20_000, ge=100)
+    # Weeks of simulated use before today (`outreach demo`): reps, customers, compliance and a retrain (0: none).
+    demo_weeks: int = Field(default=3, ge=0, le=8)
 
     # Template library: the files `outreach demo` imports, and the vector store (embedded folder by
     # default, a Chroma server when set).

@@ -304,6 +304,12 @@ def any_cards(*, session: Session) -> bool:
     return session.scalar(select(func.count()).select_from(Card)) > 0
 
 
+def built_from(*, session: Session, run_id: str) -> bool:
+    """Whether a scoring run's cards were built already (building twice would re-offer the day's customers)."""
+    return session.scalar(select(Card.id).join(Decision, Decision.id == Card.decision_id)
+                          .where(Decision.run_id == run_id).limit(1)) is not None
+
+
 # --- building the day's cards ----------------------------------------------------------------------------
 
 class BuildReport(BaseModel):

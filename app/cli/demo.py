@@ -16,6 +16,7 @@ from app.models import registry
 from app.models.scoring import ScoreSummary, latest_batch_run, score_all
 from app.models.training import train_and_register
 from app.services import Services
+from app.simulation import month_start, simulate
 from app.users.service import ensure_demo_users
 
 
@@ -46,9 +47,12 @@ def prepare_demo(services: Services, *, customers: int, report: Callable[[str], 
     steps: list[str] = []
     with services.read() as session:
         has_customers = bool(session.scalar(select(func.count()).select_from(Customer)))
+    # A fresh demo lives its last weeks first: the history ends where the simulated weeks begin.
+    weeks = 0 if has_customers else config.demo_weeks
+    start = month_start(services.now(), weeks) if weeks else services.now()
     if not has_customers:
         report(f"generating a synthetic history of {customers:,} customers")
-        history = generate(customers=customers, seed=config.seed, now=default_now(services.now()))
+        history = generate(customers=customers, seed=config.seed, now=default_now(start))
         config.data_dir.mkdir(parents=True, exist_ok=True)
         (config.data_dir / "truth.json").write_text(json.dumps(history.truth, indent=2))
         load_into_store(history, factory)
@@ -60,7 +64,7 @@ def prepare_demo(services: Services, *, customers: int, report: Callable[[str], 
         has_champion = registry.champion(session=session) is not None
     if not has_champion:
         report("training the propensity and timing models")
-        result = train_and_register(factory, models_dir=config.models_dir, now=services.now(), actor="demo",
+        result = train_and_register(factory, models_dir=config.models_dir, now=start, actor="demo",
                                     seed=config.seed, mlflow_uri=config.mlflow_tracking_uri,
                                     objectives_file=config.objectives_file)
         steps.append(f"trained {result.version}: held-out ROC AUC {result.metrics['roc_auc']:.3f}, "
@@ -68,9 +72,12 @@ def prepare_demo(services: Services, *, customers: int, report: Callable[[str], 
     else:
         steps.append("a champion model is already registered")
     steps.append(_prepare_library(services, report))
+    if weeks:
+        lived = simulate(services, start=start, weeks=weeks, seed=config.seed, report=report)
+        steps.append(lived.line())
     with services.read() as session:
         last_run = latest_batch_run(session=session)
-    if last_run is None:
+    if last_run is None or weeks:
         report("scoring every customer")
         summary = score_all(factory, now=services.now(), policy=services.contact_policy, reasons=services.reason_table,
                             challenger_share=config.challenger_share, chunk_size=config.score_chunk_size,
@@ -87,7 +94,7 @@ def prepare_cards_and_users(services: Services, summary: ScoreSummary) -> tuple[
     """The day's cards (once) and the demo users with fresh tokens."""
     config, now, steps = services.settings, services.now(), []
     with services.unit_of_work() as session:
-        if not cards.any_cards(session=session):
+        if not cards.built_from(session=session, run_id=summary.run_id):
             built = cards.build_cards(session=session, run_id=summary.run_id, now=now, daily_cap=config.card_daily_cap,
                                       sla_hours=config.card_sla_hours)
             steps.append(f"built {built.open:,} open cards ({config.card_daily_cap} per rep) and queued {built.queued:,}")

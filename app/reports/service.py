@@ -12,11 +12,11 @@ from statistics import median
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.cards import metrics as card_metrics
-from app.cards.tables import Card
+from app.cards.tables import Card, CardAction
 from app.data.tables import Customer
 from app.feedback.service import wilson
 from app.models import registry
@@ -41,6 +41,7 @@ class Funnel(BaseModel):
     converted: int
     adoption_rate: float | None
     conversion_rate: float | None  # of the sent cards with a recorded outcome
+    first_touch_hours: float | None = None  # median hours from a card being made to a rep's first action on it
 
 
 class TemplateRow(BaseModel):
@@ -83,21 +84,23 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
-def _funnel(name: str, cards: list) -> Funnel:  # noqa: ANN001 - rows of (status, outcome, ...)
+def _funnel(name: str, cards: list, first_touch: dict[str, datetime] | None = None) -> Funnel:  # noqa: ANN001
     shown = [c for c in cards if c.status in SHOWN]
+    touched = [(first_touch[c.id] - c.created_at).total_seconds() / 3600 for c in shown if c.id in (first_touch or {})]
     adopted = [c for c in shown if c.status in ("adopted", "executed")]
     executed = [c for c in shown if c.status == "executed"]
     with_outcome = [c for c in executed if c.outcome]
     converted = sum(c.outcome == "converted" for c in with_outcome)
     return Funnel(name=name, shown=len(shown), adopted=len(adopted), executed=len(executed), converted=converted,
-                  adoption_rate=_rate(len(adopted), len(shown)), conversion_rate=_rate(converted, len(with_outcome)))
+                  adoption_rate=_rate(len(adopted), len(shown)), conversion_rate=_rate(converted, len(with_outcome)),
+                  first_touch_hours=round(median(touched), 1) if touched else None)
 
 
-def _grouped(cards: list, key) -> list[Funnel]:  # noqa: ANN001
+def _grouped(cards: list, key, first_touch: dict[str, datetime]) -> list[Funnel]:  # noqa: ANN001
     groups: dict[str, list] = defaultdict(list)
     for card in cards:
         groups[key(card)].append(card)
-    return [_funnel(name, rows) for name, rows in sorted(groups.items())]
+    return [_funnel(name, rows, first_touch) for name, rows in sorted(groups.items())]
 
 
 def _compliance(session: Session, since: datetime, now: datetime) -> ComplianceFigures:
@@ -201,15 +204,20 @@ def _findings(report: Report) -> list[str]:
 
 
 def build(*, session: Session, since: datetime, now: datetime) -> Report:
-    cards = session.execute(select(Card.status, Card.outcome, Card.reject_reason, Card.template_id, Card.rep_id,
-                                   Card.team, Card.customer_id, Card.created_at)
-                            .where(Card.created_at >= since, Card.created_at <= now)).all()
+    in_period = (Card.created_at >= since, Card.created_at <= now)
+    cards = session.execute(select(Card.id, Card.status, Card.outcome, Card.reject_reason, Card.template_id, Card.rep_id,
+                                   Card.team, Card.customer_id, Card.created_at).where(*in_period)).all()
+    first_touch = dict(session.execute(select(CardAction.card_id, func.min(CardAction.created_at))
+                                       .join(Card, Card.id == CardAction.card_id).where(*in_period)
+                                       .group_by(CardAction.card_id)).all())
     ids = sorted({c.customer_id for c in cards})
     segments = dict(session.execute(select(Customer.id, Customer.segment).where(Customer.id.in_(ids))).all()) if ids else {}
     report = Report(
-        since=since, until=now, overall=_funnel("all", cards),
-        by_week=_grouped(cards, lambda c: f"week of {(c.created_at - timedelta(days=c.created_at.weekday())):%Y-%m-%d}"),
-        by_team=_grouped(cards, lambda c: c.team or "no team"), by_rep=_grouped(cards, lambda c: c.rep_id or "team queue"),
+        since=since, until=now, overall=_funnel("all", cards, first_touch),
+        by_week=_grouped(cards, lambda c: f"week of {(c.created_at - timedelta(days=c.created_at.weekday())):%Y-%m-%d}",
+                         first_touch),
+        by_team=_grouped(cards, lambda c: c.team or "no team", first_touch),
+        by_rep=_grouped(cards, lambda c: c.rep_id or "team queue", first_touch),
         rejection_reasons=Counter(c.reject_reason for c in cards if c.status == "rejected" and c.reject_reason).most_common(),
         templates=_templates(cards, segments), compliance=_compliance(session, since, now),
         model_quality=registry.quality(session=session),

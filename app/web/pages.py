@@ -254,11 +254,13 @@ def metrics_page(request: Request, user: PageUser, services: ServicesDep) -> Res
         return to_login()
     if user.role not in (Role.DATA_SCIENTIST, Role.COMPLIANCE, Role.ADMIN):
         return render(request, services, "login.html", user, error="The metrics need the data scientist role.")
+    now = services.now()
+    since = now - timedelta(days=REPORT_DAYS)
     with services.read() as session:
-        figures = card_metrics.compute(session=session, now=services.now(),
-                                       objectives=services.objectives[0]).model_dump(mode="json")
-    return render(request, services, "metrics.html", user, m=figures, rates=RATES,
-                  report_since=(services.now() - timedelta(days=REPORT_DAYS)).date().isoformat())
+        figures = card_metrics.compute(session=session, now=now, objectives=services.objectives[0]).model_dump(mode="json")
+        audiences = reports.build(session=session, since=since, now=now).model_dump(mode="json")
+    return render(request, services, "metrics.html", user, m=figures, r=audiences, rates=RATES,
+                  report_since=since.date().isoformat())
 
 
 REPORT_DAYS = 28  # the period the cockpit's download covers unless `since` says otherwise

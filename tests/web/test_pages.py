@@ -208,3 +208,33 @@ def test_data_scientists_see_calibration_gain_and_auc_over_time(browser, live) -
     rows = page.locator("table.versions tbody tr")
     assert rows.count() == 2 and "m-new" in rows.nth(0).inner_text() and "champion" in rows.nth(1).inner_text()
     assert page.locator("svg[data-chart=calibration]").get_attribute("aria-label") == "calibration curve of m-old"
+
+
+def test_every_audience_finds_its_charts_on_the_metrics_page(browser, live) -> None:
+    """After a rep sends a card that converts and rejects another, and compliance approves a draft: adoption and
+    conversion by week, rejection reasons, template rows and the compliance figures are drawn with that data."""
+    from tests.api.conftest import auth
+
+    live.worker.tick()
+    cards = live.get("/api/cards", headers=auth(live, "rep1")).json()
+    sent = next(c for c in cards if c["customer"]["id"] == "cus-a1")
+    for action, body, key in (("adopt", None, "w1"), ("send", {"channel": "email"}, "w2"),
+                              ("outcome", {"outcome": "converted"}, "w3")):
+        assert live.post(f"/api/cards/{sent['id']}/{action}", json=body, headers=auth(live, "rep1", key)).status_code == 200
+    other = live.get("/api/cards", headers=auth(live, "rep5")).json()[0]
+    assert live.post(f"/api/cards/{other['id']}/reject", json={"reason": "already_in_touch"},
+                     headers=auth(live, "rep5", "w4")).status_code == 200
+    item = live.get("/api/compliance/queue", headers=auth(live, "comp")).json()[0]
+    assert live.post(f"/api/compliance/{item['id']}/approve", json={"version": 1},
+                     headers=auth(live, "comp")).status_code == 200
+
+    page = signed_in(browser, live, "ds")
+    page.goto(f"{live.base}/metrics")
+    adoption = page.locator("svg[data-chart=adoption_rate] rect[fill='#3a6ff7']")
+    assert adoption.count() == 1 and float(adoption.get_attribute("width")) > 0
+    converted = page.locator("svg[data-chart=conversion_rate] rect[fill='#3a6ff7']")
+    assert float(converted.get_attribute("width")) == 260  # the one sent card with an outcome converted
+    assert "already in touch" in page.locator("svg[data-chart=rejection-reasons]").text_content()
+    assert sent["template_id"] in page.locator("table.templates").inner_text()
+    assert "1 approved, 0 rejected" in page.locator("#compliance + p").inner_text()
+    assert "team-b" in page.locator("table.funnel-team").inner_text()
