@@ -18,6 +18,7 @@ from app.data.tables import OutreachAttempt
 from app.feedback.tables import Feedback
 from app.models import registry
 from app.models.tables import Decision
+from app.reports import service as reports
 from app.review.tables import Review
 from app.store.db import open_store, reading
 from tests.test_cli import invoke
@@ -69,6 +70,11 @@ def test_the_demo_has_lived_two_weeks_through_the_real_services(tmp_path: Path, 
         assert session.scalar(select(func.count()).select_from(Card).join(Decision, Decision.id == Card.decision_id)
                               .where(Decision.arm == "challenger", Card.outcome.is_not(None))) > 0
         assert audit.verify(session=session).ok
+        # The report over the weeks: funnels by week, reasons, template rows, the queue, drift run by run.
+        lived_report = reports.build(session=session, since=session.scalar(select(func.min(Card.created_at))),
+                                     now=session.scalar(select(func.max(Card.updated_at))))
+        assert len(lived_report.by_week) >= 2 and lived_report.rejection_reasons and lived_report.templates
+        assert lived_report.compliance.approved > 0 and len(lived_report.drift) == 2  # 2 simulated runs + today's
     # Today's cards come from today's run, after the simulated weeks.
     assert "built" in output and "open cards" in output
 

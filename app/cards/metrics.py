@@ -96,14 +96,29 @@ def queue_alerts(*, session: Session, now: datetime) -> list[Alert]:
                                               "reps cannot send them until you decide")]
 
 
-def drift_between_last_runs(session: Session) -> float:
-    """PSI of the confidences of the last two finished batch runs (0 until there are two)."""
-    runs = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None), ScoreRun.kind == "batch")
-                           .order_by(ScoreRun.started_at.desc()).limit(2)).all()
+class DriftPoint(BaseModel):
+    """How far a scoring run's confidences moved from the run before it (population stability index)."""
+
+    run_id: str
+    as_of: datetime
+    psi: float
+
+
+def drift_over_time(session: Session, runs: int = 8) -> list[DriftPoint]:
+    """PSI of each of the last `runs` finished batch runs against the one before it, oldest first."""
+    latest = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None), ScoreRun.kind == "batch")
+                             .order_by(ScoreRun.started_at.desc()).limit(runs + 1)).all()[::-1]
     scores = [np.array(session.scalars(select(Decision.confidence).where(Decision.run_id == r.id,
                                                                         Decision.confidence.is_not(None))).all(),
-                       dtype=float) for r in runs]
-    return psi(scores[1], scores[0]) if len(scores) == 2 else 0.0
+                       dtype=float) for r in latest]
+    return [DriftPoint(run_id=run.id, as_of=run.as_of, psi=round(psi(before, now), 4))
+            for run, before, now in zip(latest[1:], scores, scores[1:])]
+
+
+def drift_between_last_runs(session: Session) -> float:
+    """PSI of the confidences of the last two finished batch runs (0 until there are two)."""
+    last = drift_over_time(session, runs=1)
+    return last[-1].psi if last else 0.0
 
 
 def compute(*, session: Session, now: datetime, objectives: Objectives | None = None) -> Metrics:

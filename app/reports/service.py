@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.cards import metrics as card_metrics
+from app.cards.metrics import DriftPoint
 from app.cards.tables import Card, CardAction
 from app.data.tables import Customer
 from app.feedback.service import wilson
@@ -77,6 +78,8 @@ class Report(BaseModel):
     compliance: ComplianceFigures
     model_quality: ModelQuality
     psi_last_two_runs: float
+    drift: list[DriftPoint]  # each scoring run's confidences against the run before, oldest first
+    drift_alert_at: float = card_metrics.DRIFT_PSI
     findings: list[str]
 
 
@@ -212,6 +215,7 @@ def build(*, session: Session, since: datetime, now: datetime) -> Report:
                                        .group_by(CardAction.card_id)).all())
     ids = sorted({c.customer_id for c in cards})
     segments = dict(session.execute(select(Customer.id, Customer.segment).where(Customer.id.in_(ids))).all()) if ids else {}
+    drift = card_metrics.drift_over_time(session)
     report = Report(
         since=since, until=now, overall=_funnel("all", cards, first_touch),
         by_week=_grouped(cards, lambda c: f"week of {(c.created_at - timedelta(days=c.created_at.weekday())):%Y-%m-%d}",
@@ -221,7 +225,7 @@ def build(*, session: Session, since: datetime, now: datetime) -> Report:
         rejection_reasons=Counter(c.reject_reason for c in cards if c.status == "rejected" and c.reject_reason).most_common(),
         templates=_templates(cards, segments), compliance=_compliance(session, since, now),
         model_quality=registry.quality(session=session),
-        psi_last_two_runs=round(card_metrics.drift_between_last_runs(session), 4), findings=[])
+        psi_last_two_runs=drift[-1].psi if drift else 0.0, drift=drift, findings=[])
     report.findings = _findings(report)
     return report
 
