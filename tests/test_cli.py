@@ -204,6 +204,8 @@ def test_draft_with_the_local_model_started_on_demand_and_with_an_endpoint_down(
         data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.drafting.conftest import free_port
 
+    monkeypatch.setenv("DEMO_WEEKS", "0")  # drafting is the point here; tests/test_demo_month.py plays the weeks
+    get_settings.cache_clear()
     assert invoke("demo", "--prepare-only", "--customers", "400").exit_code == 0
     monkeypatch.setenv("LLM_LOCAL_PORT", str(free_port()))
     get_settings.cache_clear()

@@ -75,6 +75,11 @@ def test_the_demo_has_lived_two_weeks_through_the_real_services(tmp_path: Path, 
                                      now=session.scalar(select(func.max(Card.updated_at))))
         assert len(lived_report.by_week) >= 2 and lived_report.rejection_reasons and lived_report.templates
         assert lived_report.compliance.approved > 0 and len(lived_report.drift) == 2  # 2 simulated runs + today's
+        page = reports.render_html(lived_report)
+        for chart in ("calibration", "gain", "auc-over-time", "drift", "feature-drift", "adoption_rate", "conversion_rate",
+                      "rejection-reasons"):
+            assert f'data-chart="{chart}"' in page, chart
+        assert page.split('data-chart="drift"')[1].split("</svg>")[0].count("<circle") == 2
     # Today's cards come from today's run, after the simulated weeks.
     assert "built" in output and "open cards" in output
 

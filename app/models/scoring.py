@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.features.build import CONTEXT_PREFIX, DAY, FeatureBuilder, History, load_history
 from app.features.pointintime import epoch_seconds
-from app.models import registry
+from app.models import drift, registry
 from app.models.objectives import Objectives, achieved, choose, customer_rows, explain_runner_up
 from app.models.reasons import ReasonTable, explain, render
 from app.models.timing import CHANNELS, best_plans, describe_slot, next_occurrence
@@ -108,12 +108,13 @@ def rule_scores(rows: pd.DataFrame) -> pd.DataFrame:
 
 def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Models, reasons: ReasonTable,
            rejections: pd.DataFrame | None = None, explain_top: float = 1.0,
-           objectives: tuple[Objectives, str] | None = None, budget: int | None = None) -> tuple[pd.DataFrame, Counter]:
+           objectives: tuple[Objectives, str] | None = None, budget: int | None = None,
+           drift_counts: dict | None = None) -> tuple[pd.DataFrame, Counter]:
     """One decision per customer of the chunk, and counters of what happened.
 
     With `objectives` and a model bundle that has uplift models, each recommended customer gets the objective
     with the largest predicted impact net of the contact cost (`choose_objectives`); `budget` caps how many of
-    the chunk are recommended.
+    the chunk are recommended. `drift_counts` (feature -> bin counts) gathers what the champion saw, across chunks.
 
     `explain_top` < 1 explains (TreeSHAP + sentences, the costly part) only that top share of the
     chunk by confidence; the others keep confidence, channel and slot with status "ranked": not
@@ -160,7 +161,7 @@ def decide(history: History, *, now: datetime, policy: ContactPolicy, models: Mo
                 # What the uplift models read about each customer, kept for the runner-up facts below.
                 uplift_rows = choose_objectives(out, rows_idx, bundle, objectives, history, builder, now_s)
             unjudged = _decide_with_model(out, rows_idx, bundle, arm, builder, customers, outcome, policy, zones,
-                                          now_s, reasons, explain_top)
+                                          now_s, reasons, explain_top, drift_counts if arm == "champion" else None)
             fallback[unjudged] = True
             if with_uplift:
                 contact_by_impact(out, rows_idx[~np.isin(rows_idx, unjudged)], objectives[0], stats)
@@ -218,8 +219,9 @@ def _attach_reasons(out: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame, cont
 
 def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, arm: str, builder: FeatureBuilder,
                        customers: pd.DataFrame, outcome: Any, policy: ContactPolicy, zones: np.ndarray, now_s: int,
-                       reasons: ReasonTable, explain_top: float = 1.0) -> np.ndarray:
-    """Decide for `idx` with the model; returns the customers it cannot judge (left for the rules)."""
+                       reasons: ReasonTable, explain_top: float = 1.0, drift_counts: dict | None = None) -> np.ndarray:
+    """Decide for `idx` with the model; returns the customers it cannot judge (left for the rules). Counts the
+    rows' features into the model's drift bins when `drift_counts` is given."""
     timing = bundle.timing
     # The timing grid depends only on the customer's group, and the choice on the group and which
     # channels are open: solve each distinct (group, open channels) once, not once per customer.
@@ -255,6 +257,10 @@ def _decide_with_model(out: pd.DataFrame, idx: np.ndarray, bundle: ModelBundle, 
     for name in bundle.propensity.features:
         if name.startswith(CONTEXT_PREFIX) and name not in rows:
             rows[name] = np.nan
+    if drift_counts is not None and bundle.reference:
+        for name, bins in bundle.reference.items():
+            if name in rows:
+                drift_counts[name] = drift_counts.get(name, 0) + drift.bin_counts(rows[name], bins["edges"])
     prepared = bundle.propensity.prepare(rows)
     raw = bundle.propensity.raw_score(prepared, prepared=True)
     confidence = bundle.propensity.calibrate(raw)
@@ -453,6 +459,7 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
     with factory() as session:
         all_ids = list(session.scalars(select(Customer.id).order_by(Customer.id)))
     stats: Counter = Counter()
+    drift_counts: dict[str, np.ndarray] = {}
     writer: pq.ParquetWriter | None = None
     try:
         for start in range(0, len(all_ids), chunk_size):
@@ -463,7 +470,7 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
                 budget = int(objectives[0].max_contacts * len(chunk_ids) / len(all_ids))
             frame, chunk_stats = decide(history, now=now, policy=policy, models=models, reasons=reasons,
                                         explain_top=explain_top, rejections=_rep_rejections(factory, chunk_ids),
-                                        objectives=objectives, budget=budget)
+                                        objectives=objectives, budget=budget, drift_counts=drift_counts)
             stats.update(chunk_stats)
             with unit_of_work(factory) as session:
                 session.execute(Decision.__table__.insert(), _records(frame, run_id, now, policy.version))
@@ -482,6 +489,11 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
         run = session.get(ScoreRun, run_id)
         run.finished_at = utcnow()
         run.stats = dict(stats)
+        if drift_counts and models.champion is not None and models.champion.reference:
+            # What moved since training, most first: the cockpit and the report read it from the run.
+            moved = {name: drift.psi(models.champion.reference[name]["shares"], counts)
+                     for name, counts in drift_counts.items()}
+            run.stats["feature_psi"] = dict(sorted(moved.items(), key=lambda kv: -kv[1]))
     return ScoreSummary(run_id, dict(stats), str(parquet_path) if parquet_path else None,
                         models.champion.version if models.champion else None,
                         models.challenger.version if models.challenger else None, models.load_errors)

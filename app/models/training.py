@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.features.build import History, load_history, training_frame
-from app.models import registry
+from app.models import drift, registry
 from app.models.objectives import ObjectiveUplift, ObjectivesError, load_objectives, train_objective_uplift
 from app.store.db import reading, unit_of_work
 from app.models.propensity import (PropensityModel, TrainingDataError, check_target, evaluate, quality_curves,
@@ -39,10 +39,12 @@ class ModelBundle:
     propensity: PropensityModel
     timing: TimingModel
     uplift: ObjectiveUplift | None = None
+    reference: dict | None = None  # the training rows' feature bins, for drift (drift.reference)
 
     @classmethod
     def load(cls, version: str, folder: Path) -> ModelBundle:
-        return cls(version, PropensityModel.load(folder), TimingModel.load(folder), ObjectiveUplift.load(folder / "uplift"))
+        return cls(version, PropensityModel.load(folder), TimingModel.load(folder), ObjectiveUplift.load(folder / "uplift"),
+                   drift.load(folder))
 
 
 @dataclass
@@ -115,6 +117,7 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     folder = models_dir / version
     propensity.save(folder)
     timing.save(folder)
+    drift.save(folder, drift.reference(features[train][propensity.features]))
     if uplift is not None:
         uplift.save(folder / "uplift")
     params = {**info["params"], "monotone": monotone, "best_iteration": info["best_iteration"],

@@ -22,6 +22,7 @@ from app.data.tables import Customer
 from app.feedback.service import wilson
 from app.models import registry
 from app.models.registry import ModelQuality
+from app.models.tables import ScoreRun
 from app.review.service import ReviewStatus
 from app.review.tables import Review
 
@@ -30,6 +31,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 # 95 % interval is below the period's overall conversion.
 RETIRE_MIN_SENDS = 20
 SHOWN = ("open", "adopted", "rejected", "executed")
+FEATURES_SHOWN = 8  # the features that moved most, in the cockpit
 
 
 class Funnel(BaseModel):
@@ -80,6 +82,8 @@ class Report(BaseModel):
     psi_last_two_runs: float
     drift: list[DriftPoint]  # each scoring run's confidences against the run before, oldest first
     drift_alert_at: float = card_metrics.DRIFT_PSI
+    # The latest run's features against the champion's training rows, most moved first (PSI).
+    feature_drift: list[tuple[str, float]] = []
     findings: list[str]
 
 
@@ -172,6 +176,10 @@ def _findings(report: Report) -> list[str]:
     if report.psi_last_two_runs > card_metrics.DRIFT_PSI:
         out.append(f"The confidence distribution drifted between the last two scoring runs (PSI "
                    f"{report.psi_last_two_runs:.2f}, alert above {card_metrics.DRIFT_PSI}): check the inputs before trusting the ranking.")
+    moved = [(name, value) for name, value in report.feature_drift if value > report.drift_alert_at]
+    if moved:
+        named = ", ".join(f"{name} (PSI {value:.2f})" for name, value in moved[:3])
+        out.append(f"Inputs moved since the champion was trained: {named}. Check those inputs, then retrain.")
     o = report.overall
     if o.shown:
         out.append(f"Reps were shown {o.shown} cards, adopted {_percent(o.adoption_rate)} and sent {o.executed}; "
@@ -226,6 +234,9 @@ def build(*, session: Session, since: datetime, now: datetime) -> Report:
         templates=_templates(cards, segments), compliance=_compliance(session, since, now),
         model_quality=registry.quality(session=session),
         psi_last_two_runs=drift[-1].psi if drift else 0.0, drift=drift, findings=[])
+    latest = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None), ScoreRun.kind == "batch")
+                             .order_by(ScoreRun.started_at.desc())).first()
+    report.feature_drift = list((latest.stats.get("feature_psi") or {}).items())[:FEATURES_SHOWN] if latest else []
     report.findings = _findings(report)
     return report
 

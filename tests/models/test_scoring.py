@@ -17,7 +17,7 @@ from app.models.scoring import Models, decide, load_models, score_all
 from app.models.timing import train_timing
 from app.models.training import ModelBundle, train_and_register
 from app.policy.rules import load_policy
-from app.models.tables import Decision
+from app.models.tables import Decision, ScoreRun
 from tests.conftest import NOW, read, write
 
 pytestmark = pytest.mark.slow
@@ -118,6 +118,11 @@ def test_score_all_writes_store_and_parquet_and_splits_arms(trained, tmp_path: P
     assert set(parquet.loc[parquet["arm"] == "challenger", "model_version"]) == {second.version}
     recommended = [d for d in stored if d.status == "recommended"]
     assert all(d.policy_version == load_policy().version and d.slot_at.tzinfo for d in recommended)
+    # The run measured its inputs against the champion's training rows, over every chunk (4000 customers in 3).
+    with factory() as session:
+        moved = session.get(ScoreRun, summary.run_id).stats["feature_psi"]
+    assert {"days_since_product_view", "tenure_days", "hour_of_week"} <= set(moved) and min(moved.values()) >= 0
+    assert list(moved.values()) == sorted(moved.values(), reverse=True)
 
 
 def test_missing_artifact_is_reported_and_scoring_goes_on(trained, tmp_path: Path) -> None:
