@@ -30,6 +30,10 @@ class Outcome(StrEnum):
 
 
 POSITIVE_OUTCOMES = frozenset({Outcome.REPLIED, Outcome.MEETING, Outcome.CONVERTED})
+# What the product writes on an attempt it recorded itself (the card it came from, its A/B arm): a trace for
+# audits and the live split, never campaign context a model should learn from (an id per row, and "this row
+# came from the product" would leak into every later model).
+TRACE_ATTRIBUTES = frozenset({"card", "arm"})
 
 
 class LifecycleStage(StrEnum):

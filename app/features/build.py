@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import JSON, Boolean, case, false, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.domain import POSITIVE_OUTCOMES, EventType, Intent
+from app.domain import POSITIVE_OUTCOMES, TRACE_ATTRIBUTES, EventType, Intent
 from app.features.pointintime import TimeIndex, epoch_seconds
 from app.data.tables import Consent, Customer, Event, OutreachAttempt
 from app.store.base import UTCDateTime
@@ -110,9 +110,10 @@ def local_times(utc: pd.Series, zones: pd.Series) -> pd.DataFrame:
                         index=utc.index)
 
 
-def _expand(attributes: pd.Series, prefix: str) -> pd.DataFrame:
-    """Free-form `attributes` dicts as typed columns (numbers stay numbers, the rest categories)."""
-    frame = pd.json_normalize(attributes.map(lambda a: a if isinstance(a, dict) else {}).tolist())
+def _expand(attributes: pd.Series, prefix: str, leave_out: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """Free-form `attributes` dicts as typed columns (numbers stay numbers, the rest categories), but `leave_out`."""
+    frame = pd.json_normalize(attributes.map(
+        lambda a: {k: v for k, v in a.items() if k not in leave_out} if isinstance(a, dict) else {}).tolist())
     frame.index = attributes.index
     frame.columns = [f"{prefix}{c}" for c in frame.columns]
     for column in frame.columns:
@@ -233,7 +234,8 @@ def training_frame(history: History) -> tuple[pd.DataFrame, pd.Series, pd.Series
     Returns features, target and attempt times (for time-ordered splits)."""
     attempts = history.attempts.reset_index(drop=True)
     builder = FeatureBuilder(history)
-    context = _expand(attempts["attributes"], CONTEXT_PREFIX) if "attributes" in attempts else None
+    # The product's own trace on attempts it recorded (card, arm) is not campaign context.
+    context = _expand(attempts["attributes"], CONTEXT_PREFIX, TRACE_ATTRIBUTES) if "attributes" in attempts else None
     features = builder.rows(attempts["customer_id"], attempts["attempted_at"], attempts["channel"],
                             attempts["product"], context)
     target = attempts["outcome"].isin(POSITIVE)

@@ -99,7 +99,7 @@ def record_outcome(*, session: Session, label: OutcomeLabel, by: str, now: datet
     record_attempt(session=session, record=OutreachRecord(
         id=f"card-{label.card_id}", customer_id=label.customer_id, attempted_at=label.attempted_at,
         channel=label.channel, outcome=label.outcome, template_id=label.template_id, product=label.product,
-        rep_id=label.rep_id, value=label.value, attributes={"card": label.card_id, "arm": label.arm}))
+        rep_id=label.rep_id, value=label.value, attributes={"card": label.card_id, "arm": label.arm}))  # TRACE_ATTRIBUTES
 
 
 def live_split(*, session: Session) -> LiveSplit:

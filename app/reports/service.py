@@ -43,6 +43,7 @@ class Funnel(BaseModel):
     executed: int
     converted: int
     adoption_rate: float | None
+    execution_rate: float | None = None  # of the adopted cards, the share sent
     conversion_rate: float | None  # of the sent cards with a recorded outcome
     first_touch_hours: float | None = None  # median hours from a card being made to a rep's first action on it
 
@@ -75,6 +76,7 @@ class Report(BaseModel):
     by_week: list[Funnel]
     by_team: list[Funnel]
     by_rep: list[Funnel]
+    by_team_and_week: dict[str, list[Funnel]] = {}  # team -> its funnel per week (the weeks of `by_week`)
     rejection_reasons: list[tuple[str, int]]
     templates: list[TemplateRow]
     compliance: ComplianceFigures
@@ -99,7 +101,8 @@ def _funnel(name: str, cards: list, first_touch: dict[str, datetime] | None = No
     with_outcome = [c for c in executed if c.outcome]
     converted = sum(c.outcome == "converted" for c in with_outcome)
     return Funnel(name=name, shown=len(shown), adopted=len(adopted), executed=len(executed), converted=converted,
-                  adoption_rate=_rate(len(adopted), len(shown)), conversion_rate=_rate(converted, len(with_outcome)),
+                  adoption_rate=_rate(len(adopted), len(shown)), execution_rate=_rate(len(executed), len(adopted)),
+                  conversion_rate=_rate(converted, len(with_outcome)),
                   first_touch_hours=round(median(touched), 1) if touched else None)
 
 
@@ -224,16 +227,21 @@ def build(*, session: Session, since: datetime, now: datetime) -> Report:
     ids = sorted({c.customer_id for c in cards})
     segments = dict(session.execute(select(Customer.id, Customer.segment).where(Customer.id.in_(ids))).all()) if ids else {}
     drift = card_metrics.drift_over_time(session)
+    week_of = lambda c: f"week of {(c.created_at - timedelta(days=c.created_at.weekday())):%Y-%m-%d}"  # noqa: E731
     report = Report(
         since=since, until=now, overall=_funnel("all", cards, first_touch),
-        by_week=_grouped(cards, lambda c: f"week of {(c.created_at - timedelta(days=c.created_at.weekday())):%Y-%m-%d}",
-                         first_touch),
+        by_week=_grouped(cards, week_of, first_touch),
         by_team=_grouped(cards, lambda c: c.team or "no team", first_touch),
         by_rep=_grouped(cards, lambda c: c.rep_id or "team queue", first_touch),
         rejection_reasons=Counter(c.reject_reason for c in cards if c.status == "rejected" and c.reject_reason).most_common(),
         templates=_templates(cards, segments), compliance=_compliance(session, since, now),
         model_quality=registry.quality(session=session),
         psi_last_two_runs=drift[-1].psi if drift else 0.0, drift=drift, findings=[])
+    weeks = [w.name for w in report.by_week]
+    for team in report.by_team:
+        mine = [c for c in cards if (c.team or "no team") == team.name]
+        found = {f.name: f for f in _grouped(mine, week_of, first_touch)}
+        report.by_team_and_week[team.name] = [found.get(w) or _funnel(w, []) for w in weeks]
     latest = session.scalars(select(ScoreRun).where(ScoreRun.finished_at.is_not(None), ScoreRun.kind == "batch")
                              .order_by(ScoreRun.started_at.desc())).first()
     report.feature_drift = list((latest.stats.get("feature_psi") or {}).items())[:FEATURES_SHOWN] if latest else []

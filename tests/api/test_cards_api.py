@@ -401,6 +401,8 @@ def test_the_optimisation_report_counts_what_reps_and_compliance_did(product) ->
     assert (built.overall.adopted, built.overall.executed, built.overall.converted) == (1, 1, 1)
     teams = {t.name: t for t in built.by_team}
     assert teams["team-a"].adopted == 1 and (teams["team-b"].shown, teams["team-b"].adoption_rate) == (1, 0.0)
+    assert teams["team-a"].execution_rate == 1.0 and teams["team-b"].execution_rate is None  # sent of adopted
+    assert [f.adopted for f in built.by_team_and_week["team-a"]] == [1] and len(built.by_week) == 1
     assert built.rejection_reasons == [("bad_timing", 1)]
     [row] = built.templates
     assert (row.template_id, row.segment, row.sent, row.converted) == (sent["template_id"], "smb_owner", 1, 1)

@@ -99,3 +99,14 @@ def test_time_index_and_epoch_seconds() -> None:
     stamps = pd.Series([datetime(2026, 1, 1, tzinfo=timezone.utc)])
     for unit in ("s", "ms", "us", "ns"):
         assert epoch_seconds(stamps.astype(f"datetime64[{unit}, UTC]"))[0] == 1767225600
+
+
+def test_the_products_own_trace_on_an_attempt_is_not_a_feature() -> None:
+    """An outcome recorded from a card carries its card id and A/B arm: traces, not campaign context. A model
+    that learnt them would learn 'this row came from the product' (and an id per row)."""
+    history = history_of([], [(T0 - timedelta(days=30), "email", "replied"), (T0 - timedelta(days=3), "call", "no_answer")])
+    history.attempts.at[0, "attributes"] = {"campaign_touches": 2}  # context a bank-style import carries
+    history.attempts.at[1, "attributes"] = {"card": "c-123", "arm": "challenger", "campaign_touches": 1}
+    features, _, _ = training_frame(history)
+    assert "context_campaign_touches" in features and features["context_campaign_touches"].tolist() == [2.0, 1.0]
+    assert not {"context_card", "context_arm"} & set(features.columns)

@@ -200,7 +200,23 @@ def test_data_scientists_see_calibration_gain_and_auc_over_time(browser, live) -
         metrics = {**evaluate(score, outcome), "curves": quality_curves(score, outcome), "n_test": 2000}
         write(live.factory, registry.register, version_id=name, now=live.clock.now() + timedelta(days=day),
               actor="ds", artifact_path=f"/nowhere/{name}", data_snapshot={}, features={}, params={}, metrics=metrics)
+    # Two later scoring runs: the second's confidences moved, and its inputs were measured against training.
+    from app.models.tables import Decision, ScoreRun
+    from app.store.db import unit_of_work
+
+    with unit_of_work(live.factory) as session:
+        for n, (name, shift) in enumerate([("run-2", 0.0), ("run-3", 0.3)], start=1):
+            at = live.clock.now() + timedelta(days=7 * n)
+            session.add(ScoreRun(id=name, kind="batch", started_at=at, finished_at=at, as_of=at, policy_version="p",
+                                 stats={"feature_psi": {"days_since_product_view": 0.31, "tenure_days": 0.02}} if shift else {}))
+            session.flush()
+            for i, customer in enumerate(["cus-a1", "cus-a2", "cus-a3", "cus-a4", "cus-b1"] * 6):
+                session.add(Decision(run_id=name, customer_id=customer, as_of=at, status="ranked", method="model", policy_version="p",
+                                     confidence=min(0.99, 0.1 + i / 40 + shift), reasons=[], suppressed_by=[]))
     page.goto(f"{live.base}/metrics")
+    assert page.locator("svg[data-chart=drift] circle").count() == 2  # each later run against the one before
+    drawn = page.locator("svg[data-chart=feature-drift]").text_content()
+    assert "days since product view" in drawn and "0.31" in drawn and drawn.index("0.31") < drawn.index("0.02")
     assert page.locator("svg[data-chart=calibration] circle").count() == 10
     points = page.locator("svg[data-chart=gain] polyline").get_attribute("points").split()
     assert len(points) == 21 and points[0] == "30.0,230.0" and points[-1] == "250.0,10.0"
@@ -238,3 +254,4 @@ def test_every_audience_finds_its_charts_on_the_metrics_page(browser, live) -> N
     assert sent["template_id"] in page.locator("table.templates").inner_text()
     assert "1 approved, 0 rejected" in page.locator("#compliance + p").inner_text()
     assert "team-b" in page.locator("table.funnel-team").inner_text()
+    assert "champion (1)" in page.locator("svg[aria-label='A/B comparison']").text_content()
