@@ -16,7 +16,7 @@ from app.models import registry
 from app.models.scoring import ScoreSummary, latest_batch_run, score_all
 from app.models.training import train_and_register
 from app.services import Services
-from app.simulation import month_start, simulate
+from app.cli.simulation import month_start, simulate
 from app.users.service import ensure_demo_users
 
 
