@@ -72,6 +72,9 @@ def test_generate_train_score_promote_rollback(data_dir: Path) -> None:
     assert html.count('data-chart="calibration"') == 1 and html.count("<circle") >= 10 + 4
     assert f"The champion {champion} ranks held-out attempts with ROC AUC" in " ".join(made.output.split())
     assert "No card was shown to a rep in the period" in html and "No sent card has an outcome yet" in html
+    pdf = invoke("report", "--since", "2026-10-01", "--now", "2026-11-01T04:00", "--out", str(data_dir / "report.pdf"))
+    assert pdf.exit_code == 0, pdf.output  # printed offline by Debian's headless Chromium
+    assert (data_dir / "report.pdf").read_bytes()[:5] == b"%PDF-" and (data_dir / "report.pdf").stat().st_size > 10_000
     for bad, field in ((["--since", "2026-11-02", "--now", "2026-11-01T04:00", "--out", str(data_dir / "r2.html")], "--since"),
                        (["--since", "yesterday", "--out", str(data_dir / "r2.html")], "--since"),
                        (["--since", "2026-10-01", "--out", str(data_dir / "r2.txt")], "--out"),
