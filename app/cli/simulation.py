@@ -8,8 +8,9 @@ switched off): a month of drafts from the local model would take hours on a lapt
 purpose is the learning loop, not the wording.
 
 The people, in numbers a team lead would recognise:
-- each rep works `per_day` cards a working day (2 by default), adopts most (their own habit, 55-90 %), edits some
-  (a friendly line, now and then an offer that compliance must see), rejects the rest with a reason;
+- each rep's inbox gets `per_day` new cards a day (2 by default) and the rep works it through each morning:
+  adopts most (their own habit, 55-90 %), edits some (a friendly line, now and then an offer that compliance
+  must see), rejects the rest with a reason;
 - customers answer with the planted probability for their segment, the channel and the local hour it was sent;
   reps record the outcome a day or two later, and forget one in ten;
 - compliance decides its queue at the end of each day: most drafts approved, most unapproved discounts
@@ -211,8 +212,9 @@ def simulate(services: Services, *, start: datetime, weeks: int, seed: int, per_
             with sim.read() as session:
                 mine = [c for c in cards.list_cards(session=session, user=session.get(User, name), limit=50)
                         if c.rep_id == rep_id]
-            # Best first, ties by customer (card ids are random): the same seed works the same cards.
-            inbox = sorted(mine, key=lambda c: (-c.priority, c.customer.id))[:per_day]
+            # The whole inbox as it stood this morning (what a send or a rejection refills waits for tomorrow),
+            # best first, ties by customer (card ids are random): the same seed works the same cards.
+            inbox = sorted(mine, key=lambda c: (-c.priority, c.customer.id))
             for card in inbox:
                 summary.cards_worked += 1
                 clock.at += timedelta(minutes=int(rng.integers(3, 30)))

@@ -95,6 +95,10 @@ def load_history(factory: sessionmaker[Session], customer_ids: list[str] | None 
     return History(customers, consents, events, attempts)
 
 
+# The moment's own columns: for a scoring row they are the plan's time (chosen by the product), not an input.
+TIME_FEATURES = ["hour", "day_of_week", "month", "hour_of_week"]
+
+
 def local_times(utc: pd.Series, zones: pd.Series) -> pd.DataFrame:
     """Local hour, day of week, month and hour-of-week (Monday 00:00 = 0) of UTC times in each row's zone."""
     utc = pd.to_datetime(utc, utc=True)
@@ -106,8 +110,7 @@ def local_times(utc: pd.Series, zones: pd.Series) -> pd.DataFrame:
         mask = zones == zone
         local = utc[mask].dt.tz_convert(zone)
         hour[mask], dow[mask], month[mask] = local.dt.hour, local.dt.day_of_week, local.dt.month
-    return pd.DataFrame({"hour": hour, "day_of_week": dow, "month": month, "hour_of_week": dow * 24 + hour},
-                        index=utc.index)
+    return pd.DataFrame(dict(zip(TIME_FEATURES, (hour, dow, month, dow * 24 + hour))), index=utc.index)
 
 
 def _expand(attributes: pd.Series, prefix: str, leave_out: frozenset[str] = frozenset()) -> pd.DataFrame:

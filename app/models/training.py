@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.features.build import History, load_history, training_frame
+from app.features.build import TIME_FEATURES, History, load_history, training_frame
 from app.models import drift, registry
 from app.models.objectives import ObjectiveUplift, ObjectivesError, load_objectives, train_objective_uplift
 from app.store.db import reading, unit_of_work
@@ -117,7 +117,8 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     folder = models_dir / version
     propensity.save(folder)
     timing.save(folder)
-    drift.save(folder, drift.reference(features[train][propensity.features]))
+    # Drift is watched on the customer's inputs; the plan's time is chosen by scoring, so it moves by design.
+    drift.save(folder, drift.reference(features[train][[f for f in propensity.features if f not in TIME_FEATURES]]))
     if uplift is not None:
         uplift.save(folder / "uplift")
     params = {**info["params"], "monotone": monotone, "best_iteration": info["best_iteration"],
