@@ -110,7 +110,7 @@ def simulated_services(services: Services, start: datetime) -> Services:
     settings = services.settings.model_copy(update={"llm_base_url": "http://127.0.0.1:9/v1", "llm_model": "off",
                                                     "llm_max_retries": 0, "llm_timeout_s": 1.0})
     return Services(settings, clock=FixedClock(start), store=services.store, reviewer=services.reviewer,
-                    index=services.index, embedder=getattr(services, "_embedder", None))
+                    index=services.index, embedder=services.embedder)
 
 
 def simulate(services: Services, *, start: datetime, weeks: int, seed: int, per_day: int = 2,
