@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.cards.tables import Card
 from app.feedback import service as feedback
 from app.feedback.service import LiveSplit
-from app.models import registry
+from app.models import drift, registry
 from app.models.objectives import Objectives, RealisedUplift, realised_uplift
 from app.models.registry import ModelQuality
 from app.models.tables import Decision, ScoreRun
@@ -35,8 +35,7 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
         return 0.0
     e = np.histogram(np.clip(expected, edges[0], edges[-1]), edges)[0] / len(expected)
     a = np.histogram(np.clip(actual, edges[0], edges[-1]), edges)[0] / len(actual)
-    e, a = np.clip(e, 1e-4, None), np.clip(a, 1e-4, None)
-    return float(np.sum((a - e) * np.log(a / e)))
+    return drift.stability_index(e, a)
 
 
 def _rate(numerator: int, denominator: int) -> float | None:

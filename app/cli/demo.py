@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from app.cards import service as cards
+from app.cli.simulation import month_start, simulate
 from app.data.synthetic import default_now, generate, load_into_store
 from app.data.tables import Customer
 from app.library import service as library
@@ -16,7 +17,6 @@ from app.models import registry
 from app.models.scoring import ScoreSummary, latest_batch_run, score_all
 from app.models.training import train_and_register
 from app.services import Services
-from app.cli.simulation import month_start, simulate
 from app.users.service import ensure_demo_users
 
 

@@ -41,13 +41,17 @@ def reference(features: pd.DataFrame) -> dict[str, dict[str, list[float]]]:
     return out
 
 
-def psi(expected_shares: list[float], counts: np.ndarray) -> float:
-    total = counts.sum()
-    if total == 0:
-        return 0.0
+def stability_index(expected_shares: np.ndarray, actual_shares: np.ndarray) -> float:
+    """PSI of two distributions over the same bins (empty bins count as 0.01 %, so the log stays finite)."""
     e = np.clip(np.asarray(expected_shares, dtype=np.float64), 1e-4, None)
-    a = np.clip(counts / total, 1e-4, None)
-    return round(float(np.sum((a - e) * np.log(a / e))), 4)
+    a = np.clip(np.asarray(actual_shares, dtype=np.float64), 1e-4, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def psi(expected_shares: list[float], counts: np.ndarray) -> float:
+    """PSI of counts into a reference's bins against the reference's shares (0 when nothing was counted)."""
+    total = counts.sum()
+    return round(stability_index(np.asarray(expected_shares), counts / total), 4) if total else 0.0
 
 
 def save(folder: Path, ref: dict) -> None:
