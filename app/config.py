@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     card_daily_cap: int = Field(default=10, ge=1)
     card_sla_hours: float = Field(default=24.0, gt=0)
     worker_interval_s: float = Field(default=5.0, gt=0)
+    # The job queue: a claimed job is the worker's for this long (the slowest job, a local-model draft, takes
+    # well under a minute); a worker that dies holding it loses it then, and the job is retried, up to
+    # JOB_MAX_ATTEMPTS claims, each failed run waiting JOB_RETRY_S (doubling) before the next.
+    job_lease_s: float = Field(default=300.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1, le=20)
+    job_retry_s: float = Field(default=30.0, ge=0)
     # API tokens expire after this many days (`outreach users token NAME --expires-in-days N` overrides).
     token_ttl_days: float = Field(default=90.0, gt=0)
     # How far in the future a posted event's time may be (clock skew between systems), in seconds.

@@ -42,3 +42,11 @@ def create_app(services: Services, *, worker: bool = False) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit)
     return app
+
+
+def served_app() -> FastAPI:
+    """One served process for `uvicorn --factory` (`outreach serve --workers N` starts N of them): its own
+    composition root from the environment's settings, and its own background worker on the shared job queue."""
+    from app.services import build
+
+    return create_app(build(), worker=True)

@@ -4,6 +4,7 @@ Each folder owns its tables (`app/<folder>/tables.py`) and is the only one that 
 
 from app.audit.tables import AuditEntry, AuditHead
 from app.cards.tables import Card, CardAction, EventJob
+from app.jobs.tables import Job
 from app.changes.tables import AppliedChange, ChangeRequestRow
 from app.data.tables import Consent, Customer, Event, OutreachAttempt
 from app.drafting.tables import Draft
@@ -16,6 +17,6 @@ from app.store.base import Base
 from app.users.tables import User
 
 __all__ = ["AppliedChange", "AuditEntry", "AuditHead", "Base", "Card", "CardAction", "ChangeRequestRow", "Consent",
-           "Customer", "Decision", "Draft", "Event", "EventIntent", "EventJob", "Feedback", "IntentLabel", "ModelVersion",
+           "Customer", "Decision", "Draft", "Event", "EventIntent", "EventJob", "Feedback", "IntentLabel", "Job", "ModelVersion",
            "OutreachAttempt", "PolicySuggestion", "RegistryEvent", "Release", "Review", "ScoreRun", "ServiceEvent",
            "Template", "TemplateEvent", "TemplateVersion", "User"]

@@ -3,16 +3,18 @@
 
 Jobs: routing posted events, drafts for open cards, SLA reminders and reassignment, change requests whose
 cooling-off period ended, and confirmations of applied changes. `Worker.start`
-runs them every WORKER_INTERVAL_S seconds in a thread of the served product; run one worker per store.
+runs them every WORKER_INTERVAL_S seconds in a thread of each served process, through the job queue
+(`app.jobs`): on PostgreSQL any number of processes share the work, none runs a job another holds.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
-
 
 from pydantic import BaseModel
 
@@ -24,6 +26,7 @@ from app.changes.taxonomy import NOT_A_CHANGE
 from app.errors import OutreachError
 from app.cards import service as cards
 from app.intents import service as intents
+from app.jobs import queue as jobs
 from app.cards.service import SlaReport
 from app.models.scoring import decide_fresh, store_fresh
 from app.review import service as review
@@ -188,31 +191,106 @@ def sweep(services: Services) -> SlaReport:
         return cards.sweep_sla(session=session, now=services.now(), sla_hours=services.settings.card_sla_hours)
 
 
-class Worker:
-    """Rounds of background work in a thread: triggers first (they are what reps wait for), then drafts, then SLA."""
+# What the worker does, most urgent first: a routed event is what a rep waits for; drafts next; the sweeps last.
+ROUTE_EVENT, DRAFT_CARD, SLA_SWEEP, SETTLE_CHANGES = "route_event", "draft_card", "sla_sweep", "settle_changes"
+PRIORITY = {ROUTE_EVENT: 0, DRAFT_CARD: 1, SLA_SWEEP: 2, SETTLE_CHANGES: 3}
+EVERY_ROUND = "every-round"  # the one key of a recurring job
 
-    def __init__(self, services: Services) -> None:
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    """Rounds of background work in a thread. Each round finds work and queues it (the job table: every worker
+    may find the same work, each piece is queued once), then claims and runs jobs one at a time until none is
+    claimable: routed events first (they are what reps wait for), then drafts, then the SLA and change sweeps.
+    Any number of workers may share a PostgreSQL store; a claim is `FOR UPDATE SKIP LOCKED`, so no job runs on
+    two of them at once, and a dead worker's job is taken over when its lease runs out."""
+
+    def __init__(self, services: Services, *, name: str | None = None) -> None:
         self.services = services
+        self.name = name or worker_name()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
+    def _queue(self, *, events_limit: int = 100, draft_limit: int = 0, sweeps: bool = False) -> None:
+        """Queue the work there is now (one unit of work; a key already queued is left as it is)."""
+        now = self.services.now()
+        with self.services.read() as session:
+            pending = events.pending_events(session=session, limit=events_limit)
+            to_draft = cards.cards_to_draft_with_decision(session=session, limit=draft_limit) if draft_limit else []
+        with self.services.unit_of_work() as session:
+            jobs.enqueue(session=session, kind=ROUTE_EVENT, keys=pending, priority=PRIORITY[ROUTE_EVENT], now=now)
+            jobs.enqueue(session=session, kind=DRAFT_CARD, keys=[f"{card}@{decision}" for card, decision in to_draft],
+                         priority=PRIORITY[DRAFT_CARD], now=now)
+            if sweeps:
+                for kind in (SLA_SWEEP, SETTLE_CHANGES):
+                    jobs.enqueue(session=session, kind=kind, keys=[EVERY_ROUND], priority=PRIORITY[kind], now=now,
+                                 recurring=True)
+
+    def _run(self, job: jobs.Claimed) -> object:
+        if job.kind == ROUTE_EVENT:
+            with self.services.read() as session:
+                if not events.is_pending(session=session, event_id=job.key):  # routed by an earlier attempt
+                    return "already routed"
+            return handle_event(self.services, job.key)
+        if job.kind == DRAFT_CARD:
+            return draft_card(self.services, job.key.split("@", 1)[0])
+        if job.kind == SLA_SWEEP:
+            return sweep(self.services)
+        if job.kind == SETTLE_CHANGES:
+            return settle_changes(self.services)
+        raise ValueError(f"unknown job kind {job.kind!r}")
+
+    def run_jobs(self, kinds: tuple[str, ...] | None = None) -> list[tuple[jobs.Claimed, object]]:
+        """Claim and run jobs until none is claimable (each at most once in this call); returns what each gave.
+        A job that raises is queued again after a pause (or failed after its last attempt); the worker goes on."""
+        settings, done, ran = self.services.settings, [], set()
+        while not self._stop.is_set():
+            with self.services.unit_of_work() as session:
+                job = jobs.claim(session=session, worker=self.name, now=self.services.now(), kinds=kinds,
+                                 lease_s=settings.job_lease_s, max_attempts=settings.job_max_attempts,
+                                 skip=frozenset(ran))
+            if job is None:
+                break
+            ran.add(job.id)
+            try:
+                result = self._run(job)
+            except Exception as exc:  # noqa: BLE001 - one bad job must not stop the worker
+                log.exception("job %s %s failed (attempt %d)", job.kind, job.key, job.attempt)
+                with self.services.unit_of_work() as session:
+                    jobs.retry_later(session=session, job_id=job.id, worker=self.name, now=self.services.now(),
+                                     error=f"{type(exc).__name__}: {exc}", max_attempts=settings.job_max_attempts,
+                                     backoff_s=settings.job_retry_s)
+                continue
+            with self.services.unit_of_work() as session:
+                jobs.finish(session=session, job_id=job.id, worker=self.name, now=self.services.now(),
+                            result=_summary(result))
+            done.append((job, result))
+        return done
+
     def route_pending(self) -> list[str]:
         """Route the queued events (a batch of up to 100): one line per event, saying what became of it."""
-        with self.services.read() as session:
-            pending = events.pending_events(session=session)
-        return [f"{event_id}: {handle_event(self.services, event_id)}" for event_id in pending]
+        self._queue()
+        return [f"{job.key}: {result}" for job, result in self.run_jobs(kinds=(ROUTE_EVENT,))]
 
     def tick(self, *, draft_limit: int = 5) -> Round:
         with self._lock:
-            fired = self.route_pending()
-            drafted = draft_cards(self.services, limit=draft_limit, stopping=self._stop.is_set)
-            return Round(events=fired, drafted=drafted, sla=sweep(self.services), changes=settle_changes(self.services))
+            self._queue(draft_limit=draft_limit, sweeps=True)
+            ran = self.run_jobs()
+            of = lambda kind: [result for job, result in ran if job.kind == kind]  # noqa: E731
+            sla = of(SLA_SWEEP)
+            return Round(events=[f"{job.key}: {result}" for job, result in ran if job.kind == ROUTE_EVENT],
+                         drafted=sum(bool(r) for r in of(DRAFT_CARD)),
+                         sla=sla[0] if sla else SlaReport(),
+                         changes=[line for lines in of(SETTLE_CHANGES) for line in lines])
 
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="outreach-worker", daemon=True)
+            self._thread = threading.Thread(target=self._loop, name="outreach-worker", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float | None = 30.0) -> None:
@@ -221,7 +299,7 @@ class Worker:
             self._thread.join(timeout=timeout)
             self._thread = None
 
-    def _run(self) -> None:
+    def _loop(self) -> None:
         while not self._stop.wait(self.services.settings.worker_interval_s):
             try:
                 self.tick()
@@ -229,3 +307,10 @@ class Worker:
                 log.exception("background work failed; retrying next round")
 
 
+def _summary(result: object) -> str:
+    """What a job gave, as the text its row keeps."""
+    if isinstance(result, BaseModel):
+        return result.model_dump_json()
+    if isinstance(result, list):
+        return "\n".join(map(str, result))
+    return str(result)

@@ -367,3 +367,26 @@ def test_eval_propensity_tunes_on_the_training_part_only(tmp_path: Path) -> None
     assert metrics["roc_auc"] > 0.75 and metrics["n_train"] == 900
     result = invoke("eval", "propensity", "--data", str(path), "--target", "y", "--positive", "yes", "--tune", "-1")
     assert result.exit_code == 2
+
+
+def test_scoring_on_ray_without_ray_names_the_extra_and_writes_nothing(data_dir: Path, monkeypatch) -> None:
+    import sys
+
+    from sqlalchemy import func, select
+
+    from app.models.tables import ScoreRun
+    from app.store.db import open_store
+
+    assert invoke("generate", "--customers", "200").exit_code == 0
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails, as when the extra is not installed
+    result = invoke("score", "--engine", "ray")
+    assert result.exit_code == 2 and "outreach[ray]" in result.output, result.output
+    assert invoke("score", "--address", "auto").exit_code == 2  # an address only means something to Ray
+    with open_store(f"sqlite:///{data_dir / 'outreach.db'}")() as session:
+        assert session.scalar(select(func.count()).select_from(ScoreRun)) == 0
+
+
+def test_serving_on_sqlite_takes_one_worker_and_says_why(data_dir: Path) -> None:
+    result = invoke("serve", "--workers", "2")
+    assert result.exit_code == 2
+    assert "--workers 2" in result.output and "PostgreSQL" in result.output and "DATABASE_URL" in result.output

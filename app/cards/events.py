@@ -349,6 +349,12 @@ def pending_events(*, session: Session, limit: int = 100) -> list[str]:
                                 .order_by(EventJob.created_at).limit(limit)))
 
 
+def is_pending(*, session: Session, event_id: str) -> bool:
+    """Whether the event still waits to be routed (a job retried after its worker died may find it done)."""
+    job = session.get(EventJob, event_id)
+    return job is not None and job.status == "pending"
+
+
 def _event_intent(session: Session, event: Event) -> tuple[str | None, EventIntent | None]:
     """The event's intent: what the classifier read in its text when it was read, else the intent posted."""
     found = intents.classified(session=session, event_id=event.id)

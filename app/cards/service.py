@@ -590,10 +590,18 @@ def sweep_sla(*, session: Session, now: datetime, sla_hours: float) -> SlaReport
 
 def cards_to_draft(*, session: Session, limit: int = 20, rep_id: str | None = None) -> list[str]:
     """Open cards without a draft, best first."""
-    statement = select(Card.id).where(Card.status == CardStatus.OPEN, Card.draft_id.is_(None))
+    return [card_id for card_id, _ in cards_to_draft_with_decision(session=session, limit=limit, rep_id=rep_id)]
+
+
+def cards_to_draft_with_decision(*, session: Session, limit: int = 20,
+                                 rep_id: str | None = None) -> list[tuple[str, int | None]]:
+    """Open cards without a draft, best first, with the decision each would be drafted for (a card refreshed
+    by a newer decision needs a draft for that one)."""
+    statement = select(Card.id, Card.decision_id).where(Card.status == CardStatus.OPEN, Card.draft_id.is_(None))
     if rep_id is not None:
         statement = statement.where(Card.rep_id == rep_id)
-    return list(session.scalars(statement.order_by(Card.priority.desc()).limit(limit)))
+    return [(card_id, decision_id) for card_id, decision_id in
+            session.execute(statement.order_by(Card.priority.desc()).limit(limit))]
 
 
 class DraftPlan(BaseModel):

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.config import Settings, get_settings
@@ -58,12 +59,12 @@ def friendly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except known as exc:
-            errors.print(f"[red]error:[/red] {exc}", highlight=False)
+            errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence against stack traces
-            errors.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False)
+            errors.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,6 +52,11 @@ def train(
                   f"({m['n_train']:,} train / {m['n_test']:,} test attempts)")
 
 
+class Engine(str, Enum):
+    in_process = "in-process"
+    ray = "ray"
+
+
 @app.command()
 @friendly
 def score(
@@ -60,10 +66,16 @@ def score(
     top: Annotated[int, typer.Option(min=0, help="Show the best N recommendations.")] = 10,
     explain_top: Annotated[float | None, typer.Option(min=0.01, max=1.0, help="Explain (and offer) only this top share "
                                                       "by confidence; the rest is ranked (default: SCORE_EXPLAIN_TOP).")] = None,
+    engine: Annotated[Engine, typer.Option(help="Where chunks are decided: here, or on a Ray cluster (the `ray` "
+                                                "extra) over Parquet partitions of the base.")] = Engine.in_process,
+    address: Annotated[str | None, typer.Option(help="With --engine ray: the cluster to use (`ray start --head` "
+                                                     "prints it; \"auto\" finds a local one). Default: a local "
+                                                     "cluster started for this run.")] = None,
 ) -> None:
     """Score every customer: who to contact, when, on which channel, with confidence and reasons.
 
-    Decisions go to the store and to Parquet; every suppressed customer records the rule that did it.
+    Decisions go to the store and to Parquet; every suppressed customer records the rule that did it. Either
+    engine gives the same decisions for the same data and models (the same chunks, the same call per chunk).
     """
     from app.models.reasons import load_reason_table
     from app.models.scoring import score_all, top_decisions
@@ -81,8 +93,15 @@ def score(
         total = session.scalar(select(func.count()).select_from(Customer)) or 0
     if not total:
         raise UserError("the store has no customers: run `outreach generate` or `outreach import` first")
-    with progress_bar("scoring customers", total) as advance:
-        summary = score_all(factory, now=as_of, policy=load_policy(config.contact_policy_file),
+    if address and engine is not Engine.ray:
+        raise UserError("--address names a Ray cluster: use it with --engine ray")
+    chosen = None
+    if engine is Engine.ray:
+        from app.models.distributed import RayEngine
+
+        chosen = RayEngine(address=address, partitions_dir=config.data_dir / "partitions" / f"{as_of:%Y%m%d-%H%M%S}")
+    with progress_bar(f"scoring customers ({engine.value})", total) as advance:
+        summary = score_all(factory, now=as_of, policy=load_policy(config.contact_policy_file), engine=chosen,
                             reasons=load_reason_table(config.reason_templates_file),
                             challenger_share=config.challenger_share, chunk_size=chunk_size or config.score_chunk_size,
                             parquet_path=path, explain_top=explain_top or config.score_explain_top, progress=advance,

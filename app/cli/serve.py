@@ -34,20 +34,31 @@ def cards_build() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes, each with its background worker on "
+                                                            "the shared job queue (more than 1 needs PostgreSQL).")] = 1,
 ) -> None:
     """Run the HTTP service: the API (docs at /docs), the pages, and the background worker (triggers from
     POST /api/events, drafting of new cards, SLA reminders and reassignment). Ctrl-C or SIGTERM stops it,
     with the local model server it started."""
-    run_server(host, port)
+    run_server(host, port, workers=workers)
 
 
-def run_server(host: str, port: int) -> None:
+def run_server(host: str, port: int, *, workers: int = 1) -> None:
     import uvicorn
 
     from app.main import create_app
 
-    console.print(f"outreach on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(services(), worker=True), host=host, port=port, log_level="warning")
+    run = services()  # settings checked and the store migrated once, before any process starts
+    if workers > 1 and run.store.kw["bind"].dialect.name != "postgresql":
+        raise UserError(f"--workers {workers}: SQLite takes one writing process at a time, so it serves with one "
+                        f"worker; set DATABASE_URL to a PostgreSQL database (postgresql+psycopg://...) for more")
+    console.print(f"outreach on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)"
+                  + (f", {workers} processes" if workers > 1 else ""))
+    if workers == 1:
+        uvicorn.run(create_app(run, worker=True), host=host, port=port, log_level="warning")
+        return
+    run.close()  # each process builds its own composition root; this one only supervises them
+    uvicorn.run("app.main:served_app", factory=True, workers=workers, host=host, port=port, log_level="warning")
 
 
 @app.command()

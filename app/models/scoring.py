@@ -12,7 +12,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -439,16 +439,62 @@ class ScoreSummary:
     champion: str | None
     challenger: str | None
     load_errors: list[str]
+    engine: str = "in-process"
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk of the customer base and everything deciding it needs besides its history (picklable: the
+    Ray engine ships it to another process, or machine)."""
+
+    index: int
+    customer_ids: list[str]
+    now: datetime
+    policy: ContactPolicy
+    reasons: ReasonTable
+    explain_top: float
+    objectives: tuple[Objectives, str] | None
+    budget: int | None
+
+
+@dataclass
+class ChunkResult:
+    frame: pd.DataFrame
+    stats: Counter
+    drift_counts: dict[str, np.ndarray]
+
+
+def decide_chunk(task: ChunkTask, history: History, rejections: pd.DataFrame, models: Models) -> ChunkResult:
+    """Decide one chunk: the same call whichever engine runs it, so engines cannot disagree."""
+    counts: dict[str, np.ndarray] = {}
+    frame, stats = decide(history, now=task.now, policy=task.policy, models=models, reasons=task.reasons,
+                          explain_top=task.explain_top, rejections=rejections, objectives=task.objectives,
+                          budget=task.budget, drift_counts=counts)
+    return ChunkResult(frame, stats, counts)
+
+
+class ScoringEngine:
+    """Runs chunk tasks and hands their results back in task order. The in-process engine reads each chunk's
+    history from the store and decides it here; `app.models.distributed.RayEngine` does it on a Ray cluster."""
+
+    name = "in-process"
+
+    def run(self, factory: sessionmaker[Session], tasks: list[ChunkTask], models: Models) -> Generator[ChunkResult, None, None]:
+        for task in tasks:
+            yield decide_chunk(task, load_history(factory, task.customer_ids),
+                               chunk_rejections(factory, task.customer_ids), models)
 
 
 def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactPolicy, reasons: ReasonTable,
               challenger_share: float, chunk_size: int = 20_000, parquet_path: Path | None = None,
               explain_top: float = 1.0, progress: Callable[[int], None] | None = None,
-              objectives: tuple[Objectives, str] | None = None) -> ScoreSummary:
-    """Score every customer in chunks; each chunk's decisions are written in one transaction.
+              objectives: tuple[Objectives, str] | None = None, engine: ScoringEngine | None = None) -> ScoreSummary:
+    """Score every customer in chunks; each chunk's decisions are written in one transaction, in chunk order,
+    whichever `engine` decides them (the same chunks and the same inputs give the same decisions).
 
     A contact budget (`max_contacts` in the objectives) is split over the chunks in proportion to their size,
     so each chunk is written once and final (exact when the base fits one chunk)."""
+    engine = engine or ScoringEngine()
     models = load_models(factory, challenger_share)
     run_id = f"run-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     with unit_of_work(factory) as session:
@@ -458,37 +504,40 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
                              stats={}, parquet_path=str(parquet_path) if parquet_path else None))
     with factory() as session:
         all_ids = list(session.scalars(select(Customer.id).order_by(Customer.id)))
+    tasks = []
+    for index, start in enumerate(range(0, len(all_ids), chunk_size)):
+        chunk_ids = all_ids[start:start + chunk_size]
+        budget = None
+        if objectives is not None and objectives[0].max_contacts is not None:
+            budget = int(objectives[0].max_contacts * len(chunk_ids) / len(all_ids))
+        tasks.append(ChunkTask(index, chunk_ids, now, policy, reasons, explain_top, objectives, budget))
     stats: Counter = Counter()
     drift_counts: dict[str, np.ndarray] = {}
     writer: pq.ParquetWriter | None = None
+    results = engine.run(factory, tasks, models)
     try:
-        for start in range(0, len(all_ids), chunk_size):
-            chunk_ids = all_ids[start:start + chunk_size]
-            history = load_history(factory, chunk_ids)
-            budget = None
-            if objectives is not None and objectives[0].max_contacts is not None:
-                budget = int(objectives[0].max_contacts * len(chunk_ids) / len(all_ids))
-            frame, chunk_stats = decide(history, now=now, policy=policy, models=models, reasons=reasons,
-                                        explain_top=explain_top, rejections=_rep_rejections(factory, chunk_ids),
-                                        objectives=objectives, budget=budget, drift_counts=drift_counts)
-            stats.update(chunk_stats)
+        for task, result in zip(tasks, results):
+            stats.update(result.stats)
+            for name, counts in result.drift_counts.items():
+                drift_counts[name] = drift_counts.get(name, 0) + counts
             with unit_of_work(factory) as session:
-                session.execute(Decision.__table__.insert(), _records(frame, run_id, now, policy.version))
+                session.execute(Decision.__table__.insert(), _records(result.frame, run_id, now, policy.version))
             if parquet_path is not None:
-                table = _parquet_table(frame, run_id, policy.version)
+                table = _parquet_table(result.frame, run_id, policy.version)
                 if writer is None:
                     parquet_path.parent.mkdir(parents=True, exist_ok=True)
                     writer = pq.ParquetWriter(parquet_path, table.schema)
                 writer.write_table(table.cast(writer.schema))
             if progress:
-                progress(len(chunk_ids))
+                progress(len(task.customer_ids))
     finally:
+        results.close()  # an engine lets go of what it started (a local Ray cluster) at once, even on an error
         if writer is not None:
             writer.close()
     with unit_of_work(factory) as session:
         run = session.get(ScoreRun, run_id)
         run.finished_at = utcnow()
-        run.stats = dict(stats)
+        run.stats = {**dict(stats), "engine": engine.name}
         if drift_counts and models.champion is not None and models.champion.reference:
             # What moved since training, most first: the cockpit and the report read it from the run.
             moved = {name: drift.psi(models.champion.reference[name]["shares"], counts)
@@ -496,7 +545,7 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
             run.stats["feature_psi"] = dict(sorted(moved.items(), key=lambda kv: -kv[1]))
     return ScoreSummary(run_id, dict(stats), str(parquet_path) if parquet_path else None,
                         models.champion.version if models.champion else None,
-                        models.challenger.version if models.challenger else None, models.load_errors)
+                        models.challenger.version if models.challenger else None, models.load_errors, engine.name)
 
 
 def top_decisions(*, session: Session, run_id: str, limit: int = 20) -> list[Decision]:
@@ -535,7 +584,8 @@ def latest_decision(*, session: Session, customer_id: str | None = None) -> Deci
     return found
 
 
-def _rep_rejections(factory: sessionmaker[Session], customer_ids: list[str]) -> pd.DataFrame:
+def chunk_rejections(factory: sessionmaker[Session], customer_ids: list[str]) -> pd.DataFrame:
+    """What reps rejected for these customers lately (the policy holds them back for a while)."""
     with reading(factory) as session:
         return feedback.rep_rejections(session=session, customer_ids=customer_ids)
 
@@ -559,7 +609,7 @@ def decide_fresh(factory: sessionmaker[Session], customer_id: str, *, now: datet
     if history.customers.empty:
         raise NotFound(f"customer {customer_id!r} not found", field="customer_id")
     frame, _ = decide(history, now=now, policy=policy, models=models, reasons=reasons,
-                      rejections=_rep_rejections(factory, [customer_id]), objectives=objectives)
+                      rejections=chunk_rejections(factory, [customer_id]), objectives=objectives)
     run_id = f"live-{now:%Y%m%d}"
     return FreshDecision(record=_records(frame, run_id, now, policy.version)[0], policy_version=policy.version,
                          champion=models.champion.version if models.champion else None,
