@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from app.cards.tables import CardAction, EventJob
+from app.jobs import queue as jobs
 from app.jobs.tables import Job
 from tests.api.conftest import CUSTOMERS, build_product, free_port
 from tests.conftest import POSTGRES_ADMIN_URL, ROOT
@@ -71,11 +72,6 @@ def test_two_api_processes_on_postgresql_share_the_work_and_run_each_job_once(tm
                          "intent": "pricing_question", "product": "analytics", "text": "What would it cost?"}
                 assert client.post("/api/events", json=event, headers=crm).status_code == 202
                 posted.append(event["id"])
-            rep = {"Authorization": f"Bearer {product.tokens['rep1']}"}
-            card = client.get("/api/cards", headers=rep, params={"status": "open"}).json()[0]
-            for key in ("adopt-once", "adopt-once"):  # a retried request: stored once
-                answer = client.post(f"/api/cards/{card['id']}/adopt", json={}, headers={**rep, "Idempotency-Key": key})
-                assert answer.status_code == 200, answer.text
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             with product.factory() as session:
@@ -85,6 +81,19 @@ def test_two_api_processes_on_postgresql_share_the_work_and_run_each_job_once(tm
                 break
             time.sleep(0.3)
         assert not waiting, f"{waiting} events still pending: {(tmp_path / 'serve.log').read_text()[-3000:]}"
+        rep = {"Authorization": f"Bearer {product.tokens['rep1']}"}
+        with httpx.Client(base_url=base, timeout=30) as client:
+            while time.monotonic() < deadline:  # the workers draft the cards after the events
+                drafted = [c for c in client.get("/api/cards", headers=rep, params={"status": "open"}).json()
+                           if c.get("draft")]
+                if drafted:
+                    break
+                time.sleep(0.3)
+            assert drafted, "no card of rep1 was drafted"
+            for key in ("adopt-once", "adopt-once"):  # a retried request: stored once
+                answer = client.post(f"/api/cards/{drafted[0]['id']}/adopt", json={},
+                                     headers={**rep, "Idempotency-Key": key})
+                assert answer.status_code == 200, answer.text
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
@@ -92,7 +101,9 @@ def test_two_api_processes_on_postgresql_share_the_work_and_run_each_job_once(tm
     with product.factory() as session:
         routed = session.scalars(select(Job).where(Job.kind == "route_event")).all()
         actions = session.scalars(select(CardAction).where(CardAction.idempotency_key == "adopt-once")).all()
+        queue = jobs.counts(session=session)
     assert sorted(j.key for j in routed) == sorted(posted)
     assert all(j.status == "done" and j.attempts == 1 and j.runs == 1 for j in routed)  # each ran once
     assert len({j.claimed_by for j in routed}) == 2, "both processes took events from the queue"
     assert len(actions) == 1
+    assert queue["retried"] == 0 and queue["failed"] == 0 and queue["done"] >= 41  # the events and the drafts
