@@ -135,3 +135,27 @@ def test_migration_0007_carries_reviews_queue_items_sends_and_outcomes_over(empt
         assert tuple(label) == ("outcome", "converted", 120.0, "challenger")
         assert session.execute(text("SELECT kind FROM score_runs")).scalar() == "live"
     engine.dispose()
+
+
+def test_a_scoring_run_stores_the_longest_zone_names(store) -> None:
+    """PostgreSQL enforces column lengths (SQLite does not): a customer in a long IANA zone must still get a
+    decision whose local slot names the zone in full."""
+    from app.data.synthetic import generate, load_into_store
+    from app.models.reasons import load_reason_table
+    from app.models.scoring import score_all
+    from app.policy.rules import load_policy
+    from app.models.tables import Decision
+    from app.data.tables import Customer
+    from sqlalchemy import select, update
+
+    from tests.conftest import NOW
+
+    load_into_store(generate(customers=200, now=NOW, seed=3), store)
+    zone = "America/Argentina/ComodRivadavia"  # 32 characters, the longest in the IANA database
+    with unit_of_work(store) as session:
+        session.execute(update(Customer).values(timezone=zone))
+    summary = score_all(store, now=NOW, policy=load_policy(), reasons=load_reason_table(), challenger_share=0.0)
+    with store() as session:
+        slots = session.scalars(select(Decision.slot_local).where(Decision.run_id == summary.run_id,
+                                                                  Decision.slot_local.is_not(None))).all()
+    assert slots and all(slot.endswith(zone) for slot in slots)

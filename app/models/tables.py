@@ -77,7 +77,7 @@ class Decision(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     channel: Mapped[str | None] = mapped_column(String(16))
     slot_at: Mapped[datetime | None]
-    slot_local: Mapped[str | None] = mapped_column(String(32))
+    slot_local: Mapped[str | None] = mapped_column(String(96))  # "Wed 25 Nov 10:00 " and the zone (customers.timezone: 64)
     product: Mapped[str | None] = mapped_column(String(64))
     reasons: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     suppressed_by: Mapped[list[Any]] = mapped_column(JSONType, default=list)
