@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.tables import AuditEntry, AuditHead
@@ -38,26 +38,53 @@ def chain_hash(prev_hash: str, content: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + _canonical(content)).hexdigest()
 
 
+PENDING = "outreach.audit_pending"
+
+
 def record(*, session: Session, actor: str, action: str, subject_type: str, subject_id: str, now: datetime,
-           details: dict[str, Any] | None = None, versions: dict[str, Any] | None = None) -> AuditEntry:
-    """Append one entry inside the caller's transaction (so it lands exactly when the action does)."""
-    # Touch the head row first: this takes the write lock on SQLite and a row lock on PostgreSQL, so two
-    # writers cannot both extend the chain from the same tip.
-    bumped = session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
+           details: dict[str, Any] | None = None, versions: dict[str, Any] | None = None) -> None:
+    """Append one entry inside the caller's transaction (so it lands exactly when the action does, or not at all).
+
+    The entry is linked into the chain when the transaction commits (`_link_pending`), not here: the chain's
+    head row is the one row every writing transaction locks, so it must be the last lock a transaction takes.
+    Taken mid-transaction, it deadlocked on PostgreSQL against a transaction that locked a card first and
+    the head second (seen under load with two API processes)."""
+    session.info.setdefault(PENDING, []).append(dict(
+        at=now, actor=actor, action=action, subject_type=subject_type, subject_id=subject_id,
+        details=json.loads(_canonical(details or {})), versions=json.loads(_canonical(versions or {}))))
+
+
+@event.listens_for(Session, "before_commit")
+def _link_pending(session: Session) -> None:
+    """Chain the transaction's audit entries just before it commits, after every other write of it."""
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    session.flush()  # the transaction's own rows first: the head is the last row it locks
+    # Bumping the head takes the write lock on SQLite and a row lock on PostgreSQL, so two writers cannot
+    # both extend the chain from the same tip.
+    bumped = session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + len(pending)))
     if bumped.rowcount == 0:
-        session.add(AuditHead(id=1, seq=1, hash=GENESIS))
+        session.add(AuditHead(id=1, seq=len(pending), hash=GENESIS))
         session.flush()
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
     session.refresh(head)
-    details = json.loads(_canonical(details or {}))
-    versions = json.loads(_canonical(versions or {}))
-    content = _content(head.seq, now, actor, action, subject_type, subject_id, details, versions)
-    digest = chain_hash(head.hash, content)
-    entry = AuditEntry(seq=head.seq, at=now, actor=actor, action=action, subject_type=subject_type,
-                       subject_id=subject_id, details=details, versions=versions, prev_hash=head.hash, hash=digest)
-    session.add(entry)
-    head.hash = digest
-    return entry
+    seq, tip = head.seq - len(pending), head.hash
+    for item in pending:
+        seq += 1
+        content = _content(seq, item["at"], item["actor"], item["action"], item["subject_type"], item["subject_id"],
+                           item["details"], item["versions"])
+        digest = chain_hash(tip, content)
+        session.add(AuditEntry(seq=seq, prev_hash=tip, hash=digest, **item))
+        tip = digest
+    head.hash = tip
+    session.flush()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:  # the whole transaction rolled back: its entries never happened
+        session.info.pop(PENDING, None)
 
 
 @dataclass

@@ -29,7 +29,8 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """The chain's tip, one row. Updating it first in every append serialises writers on any backend."""
+    """The chain's tip, one row. Each writing transaction updates it last, at commit: writers serialise on it
+    without deadlocking (see `app.audit.service._link_pending`)."""
 
     __tablename__ = "audit_head"
 
