@@ -302,7 +302,8 @@ def saturate(base: str, tokens: dict[str, str], *, step_seconds: float, target_m
         ok = (summary["requests"] > 0 and summary["latency_ms"]["p95"] < target_ms
               and summary["server_errors_5xx"] == 0 and not summary["transport_errors"])
         steps.append({"rate": round(rate, 1), "ok": ok, "throughput_rps": summary["throughput_rps"],
-                      "latency_ms": summary["latency_ms"], "server_errors_5xx": summary["server_errors_5xx"]})
+                      "latency_ms": summary["latency_ms"], "server_errors_5xx": summary["server_errors_5xx"],
+                      "p95_by_route_ms": {route: v.get("p95") for route, v in summary["by_route"].items()}})
         print(json.dumps(steps[-1]), flush=True)
         return ok
 
