@@ -52,7 +52,7 @@ def train(
                   f"({m['n_train']:,} train / {m['n_test']:,} test attempts)")
 
 
-class Engine(str, Enum):
+class EngineChoice(str, Enum):
     in_process = "in-process"
     ray = "ray"
 
@@ -66,8 +66,8 @@ def score(
     top: Annotated[int, typer.Option(min=0, help="Show the best N recommendations.")] = 10,
     explain_top: Annotated[float | None, typer.Option(min=0.01, max=1.0, help="Explain (and offer) only this top share "
                                                       "by confidence; the rest is ranked (default: SCORE_EXPLAIN_TOP).")] = None,
-    engine: Annotated[Engine, typer.Option(help="Where chunks are decided: here, or on a Ray cluster (the `ray` "
-                                                "extra) over Parquet partitions of the base.")] = Engine.in_process,
+    engine: Annotated[EngineChoice, typer.Option(help="Where chunks are decided: here, or on a Ray cluster (the `ray` "
+                                                "extra) over Parquet partitions of the base.")] = EngineChoice.in_process,
     address: Annotated[str | None, typer.Option(help="With --engine ray: the cluster to use (`ray start --head` "
                                                      "prints it; \"auto\" finds a local one). Default: a local "
                                                      "cluster started for this run.")] = None,
@@ -93,10 +93,10 @@ def score(
         total = session.scalar(select(func.count()).select_from(Customer)) or 0
     if not total:
         raise UserError("the store has no customers: run `outreach generate` or `outreach import` first")
-    if address and engine is not Engine.ray:
+    if address and engine is not EngineChoice.ray:
         raise UserError("--address names a Ray cluster: use it with --engine ray")
     chosen = None
-    if engine is Engine.ray:
+    if engine is EngineChoice.ray:
         from app.models.distributed import RayEngine
 
         chosen = RayEngine(address=address, partitions_dir=config.data_dir / "partitions" / f"{as_of:%Y%m%d-%H%M%S}")
