@@ -80,4 +80,4 @@ def test_each_folder_owns_its_tables() -> None:
     """Tables live next to the service that owns them; `store/` keeps only the engine, base and migrations."""
     assert not (ROOT / "app" / "store" / "tables.py").exists()
     owners = sorted(p.parent.name for p in (ROOT / "app").glob("*/tables.py"))
-    assert owners == ["audit", "cards", "changes", "data", "drafting", "feedback", "intents", "library", "models", "review", "users"]
+    assert owners == ["audit", "cards", "changes", "data", "drafting", "feedback", "intents", "jobs", "library", "models", "review", "users"]
