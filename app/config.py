@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     card_daily_cap: int = Field(default=10, ge=1)
     card_sla_hours: float = Field(default=24.0, gt=0)
     worker_interval_s: float = Field(default=5.0, gt=0)
+    # Whether each `outreach serve` process also runs the background worker. Off when workers run on their
+    # own (`outreach worker`, any number, same job queue): the model-heavy jobs then never share a process,
+    # and its interpreter lock, with the requests reps wait on.
+    serve_background_work: bool = True
     # The job queue: a claimed job is the worker's for this long (the slowest job, a local-model draft, takes
     # well under a minute); a worker that dies holding it loses it then, and the job is retried, up to
     # JOB_MAX_ATTEMPTS claims, each failed run waiting JOB_RETRY_S (doubling) before the next.

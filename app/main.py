@@ -49,4 +49,5 @@ def served_app() -> FastAPI:
     composition root from the environment's settings, and its own background worker on the shared job queue."""
     from app.services import build
 
-    return create_app(build(), worker=True)
+    services = build()
+    return create_app(services, worker=services.settings.serve_background_work)

@@ -335,6 +335,8 @@ def main() -> None:
     parser.add_argument("--p95-target-ms", type=float, default=100.0)
     parser.add_argument("--customers", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=1, help="API processes (more than 1 needs --database-url).")
+    parser.add_argument("--separate-worker", action="store_true",
+                        help="Background work in an `outreach worker` process of its own, not in the API processes.")
     parser.add_argument("--kill-at", type=float, help="closed: kill the server (SIGKILL) this many seconds in, then restart it.")
     parser.add_argument("--database-url", help="Default: SQLite in a temporary folder.")
     parser.add_argument("--out", type=Path)
@@ -347,11 +349,18 @@ def main() -> None:
            "MODEL_CACHE_DIR": os.environ.get("MODEL_CACHE_DIR", str(ROOT / "data" / "cache"))}
     if args.database_url:
         env["DATABASE_URL"] = args.database_url
+    if args.separate_worker:
+        env["SERVE_BACKGROUND_WORK"] = "false"
     tokens = prepare(env, args.reps, args.customers)
     integration = tokens.pop("load-crm")
     port = free_port()
     log = folder / "server.log"
     server = serve(env, port, log, args.workers)
+    background = None
+    if args.separate_worker:
+        background = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env={**os.environ, **env},
+                                      stdout=(folder / "worker.log").open("ab"), stderr=subprocess.STDOUT,
+                                      start_new_session=True)
     stats = Stats()
     base = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
@@ -384,6 +393,9 @@ def main() -> None:
         elapsed = time.perf_counter() - started
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=60)
+    if background is not None:
+        os.killpg(background.pid, signal.SIGTERM)
+        background.wait(timeout=60)
 
     from app.audit import service as audit
     from app.cards.tables import CardAction, EventJob
@@ -405,7 +417,7 @@ def main() -> None:
     lost = [k for k in stats.acknowledged if k not in stored]
     wrong = [k for k, c in stats.acknowledged.items() if k in stored and stored[k] != c]
     report = {
-        "mode": args.mode, "reps": args.reps, "workers": args.workers,
+        "mode": args.mode, "reps": args.reps, "workers": args.workers, "separate_worker": args.separate_worker,
         "database": "postgresql" if args.database_url else "sqlite", "seconds": round(elapsed, 1),
         **({"think_time_s": args.think_time, "offered_rate_rps": round(args.reps / args.think_time, 1),
             "events_per_s": args.events_per_s} if args.mode == "open" else {}),
@@ -418,7 +430,7 @@ def main() -> None:
         "events_still_pending": events_left, "jobs": queue, "job_claimers": claimers,
         "audit_chain": chain,
     }
-    out = args.out or ROOT / "eval" / "reports" / f"load_test_{args.mode}_{report['database']}_{args.workers}w.json"
+    out = args.out or ROOT / "eval" / "reports" / f"load_test_{args.mode}_{report['database']}_{args.workers}w{'_sw' if args.separate_worker else ''}.json"
     out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     ok = (report["server_errors_5xx"] == 0 and not lost and not wrong and report["audit_chain"]["ok"]

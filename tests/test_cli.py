@@ -32,7 +32,7 @@ def invoke(*args: str):
 def test_help_lists_the_commands() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("generate", "import", "demo", "train", "score", "models", "eval", "db", "draft", "llm", "review", "report",
+    for command in ("generate", "import", "demo", "train", "score", "models", "eval", "db", "draft", "llm", "review", "report", "worker",
                     "audit", "users", "cards", "retrain", "serve", "library", "intents"):
         assert command in result.output
 

@@ -73,3 +73,16 @@ def test_one_bad_row_and_nothing_is_written(store, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "row 1" in result.output and "timestamp" in result.output
     with store() as session:
         assert session.scalar(select(func.count()).select_from(ServiceEvent)) == 0
+
+
+def test_a_worker_of_its_own_routes_what_was_imported_once(store, tmp_path: Path) -> None:
+    """`outreach worker` beside API processes that do no background work: one round routes the batch through
+    the job queue; the next finds nothing left to do."""
+    file = write_jsonl(tmp_path / "events.jsonl", rows())
+    assert runner.invoke(app, ["events", "import", str(file), "--json"]).exit_code == 0
+    first = runner.invoke(app, ["worker", "--once", "--draft-limit", "0"])
+    assert first.exit_code == 0, first.output
+    routed = json.loads(first.output)["events"]
+    assert sorted(line.split(":")[0] for line in routed) == ["hd-1", "hd-3"]  # hd-2 is quarantined
+    again = json.loads(runner.invoke(app, ["worker", "--once", "--draft-limit", "0"]).output)
+    assert again["events"] == []

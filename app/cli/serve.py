@@ -43,6 +43,38 @@ def serve(
     run_server(host, port, workers=workers)
 
 
+@app.command()
+@friendly
+def worker(
+    once: Annotated[bool, typer.Option(help="Run one round, print what it did as JSON, and stop.")] = False,
+    draft_limit: Annotated[int, typer.Option(min=0, help="Cards to queue for drafting each round.")] = 5,
+) -> None:
+    """Run the background worker on its own (routing events, drafting, SLA, change requests), every
+    WORKER_INTERVAL_S seconds until Ctrl-C or SIGTERM. Any number may run beside the API processes (start
+    those with SERVE_BACKGROUND_WORK=false): they share the job queue and never run the same job."""
+    import signal
+    import threading
+
+    from app.worker import Worker
+
+    run = services()
+    background = Worker(run)
+    if once:
+        console.print_json(background.tick(draft_limit=draft_limit).model_dump_json())
+        return
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: (stopping.set(), background.stop(timeout=0)))  # the round ends after its job
+    console.print(f"outreach worker {background.name}: a round every {run.settings.worker_interval_s:g} s")
+    while not stopping.is_set():
+        try:
+            background.tick(draft_limit=draft_limit)
+        except Exception as exc:  # noqa: BLE001 - logged; the next round tries again
+            errors.print(f"[yellow]warning:[/yellow] round failed: {type(exc).__name__}: {exc}", highlight=False)
+        stopping.wait(run.settings.worker_interval_s)
+    run.close()
+
+
 def run_server(host: str, port: int, *, workers: int = 1) -> None:
     import uvicorn
 
@@ -55,7 +87,8 @@ def run_server(host: str, port: int, *, workers: int = 1) -> None:
     console.print(f"outreach on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)"
                   + (f", {workers} processes" if workers > 1 else ""))
     if workers == 1:
-        uvicorn.run(create_app(run, worker=True), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(run, worker=run.settings.serve_background_work), host=host, port=port,
+                    log_level="warning")
         return
     run.close()  # each process builds its own composition root; this one only supervises them
     uvicorn.run("app.main:served_app", factory=True, workers=workers, host=host, port=port, log_level="warning")

@@ -82,7 +82,9 @@ class LocalServer:
 
     def is_ready(self) -> bool:
         try:
-            response = httpx.get(f"{self.base_url}/models", timeout=1.0)
+            # Generous: a server busy writing a draft answers late, and taking it for dead would start a second
+            # one on the same port, which cannot bind.
+            response = httpx.get(f"{self.base_url}/models", timeout=5.0)
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and any(m.get("id") == MODEL_NAME for m in response.json().get("data", []))
