@@ -195,6 +195,7 @@ def sweep(services: Services) -> SlaReport:
 ROUTE_EVENT, DRAFT_CARD, SLA_SWEEP, SETTLE_CHANGES = "route_event", "draft_card", "sla_sweep", "settle_changes"
 PRIORITY = {ROUTE_EVENT: 0, DRAFT_CARD: 1, SLA_SWEEP: 2, SETTLE_CHANGES: 3}
 EVERY_ROUND = "every-round"  # the one key of a recurring job
+LOOK_AHEAD = 1000  # candidates read per round before those already queued are left out
 
 
 def worker_name() -> str:
@@ -219,12 +220,20 @@ class Worker:
         """Queue the work there is now (one unit of work; a key already queued is left as it is)."""
         now = self.services.now()
         with self.services.read() as session:
-            pending = events.pending_events(session=session, limit=events_limit)
-            to_draft = cards.cards_to_draft_with_decision(session=session, limit=draft_limit) if draft_limit else []
+            # Work that already has a job is left out before the limits apply: a card no template fits stays
+            # without a draft, and an event whose job failed stays pending; neither may crowd out the rest.
+            pending = events.pending_events(session=session, limit=LOOK_AHEAD)
+            queued = jobs.known(session=session, kind=ROUTE_EVENT, keys=pending)
+            pending = [e for e in pending if e not in queued]
+            to_draft = [f"{card}@{decision}" for card, decision in
+                        cards.cards_to_draft_with_decision(session=session, limit=LOOK_AHEAD)] if draft_limit else []
+            queued = jobs.known(session=session, kind=DRAFT_CARD, keys=to_draft)
+            to_draft = [key for key in to_draft if key not in queued]
         with self.services.unit_of_work() as session:
-            jobs.enqueue(session=session, kind=ROUTE_EVENT, keys=pending, priority=PRIORITY[ROUTE_EVENT], now=now)
-            jobs.enqueue(session=session, kind=DRAFT_CARD, keys=[f"{card}@{decision}" for card, decision in to_draft],
-                         priority=PRIORITY[DRAFT_CARD], now=now)
+            jobs.enqueue(session=session, kind=ROUTE_EVENT, keys=pending[:events_limit], priority=PRIORITY[ROUTE_EVENT],
+                         now=now)
+            jobs.enqueue(session=session, kind=DRAFT_CARD, keys=to_draft[:draft_limit], priority=PRIORITY[DRAFT_CARD],
+                         now=now)
             if sweeps:
                 for kind in (SLA_SWEEP, SETTLE_CHANGES):
                     jobs.enqueue(session=session, kind=kind, keys=[EVERY_ROUND], priority=PRIORITY[kind], now=now,

@@ -43,6 +43,14 @@ def enqueue(*, session: Session, kind: str, keys: list[str], priority: int, now:
     return len(session.execute(statement.returning(Job.__table__.c.id), rows).all())
 
 
+def known(*, session: Session, kind: str, keys: list[str]) -> set[str]:
+    """Which of these keys already have a job of this kind, in whatever state."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        found.update(session.scalars(select(Job.key).where(Job.kind == kind, Job.key.in_(keys[start:start + 500]))))
+    return found
+
+
 def claim(*, session: Session, worker: str, now: datetime, lease_s: float, max_attempts: int,
           kinds: tuple[str, ...] | None = None, skip: frozenset[int] = frozenset()) -> Claimed | None:
     """Take the most urgent claimable job for `worker`: a queued one that is due, or a running one whose lease

@@ -76,3 +76,15 @@ def test_a_dead_workers_job_is_taken_over_when_its_lease_runs_out(product) -> No
     assert [line for line in survivor.tick(draft_limit=0).events if line.startswith("ev-job-4")]
     taken = job(product, ROUTE_EVENT, "ev-job-4")
     assert (taken.status, taken.claimed_by, taken.attempts) == ("done", "live-host:2", 2)
+
+
+def test_work_that_already_has_a_job_does_not_crowd_out_new_work(product, monkeypatch) -> None:
+    post_event(product, "ev-stuck")
+    monkeypatch.setattr(worker_module, "handle_event", lambda services, event_id: 1 / 0)
+    for _ in range(product.settings.job_max_attempts):
+        product.worker.tick(draft_limit=0)
+        product.clock.advance(hours=1)
+    assert job(product, ROUTE_EVENT, "ev-stuck").status == "failed"  # its event stays pending, first in line
+    post_event(product, "ev-new")
+    product.worker._queue(events_limit=1)  # room for one: the new event, not the one that already has a job
+    assert job(product, ROUTE_EVENT, "ev-new").status == "queued"
