@@ -13,31 +13,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 from app.cards.tables import CardAction, EventJob
 from app.jobs import queue as jobs
 from app.jobs.tables import Job
 from tests.api.conftest import CUSTOMERS, build_product, free_port
-from tests.conftest import POSTGRES_ADMIN_URL, ROOT
+from tests.conftest import ROOT, own_postgres_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture
 def fresh_postgres(postgres_url: str):  # noqa: ANN201
-    """A database of its own (the session's shared one holds other tests' rows)."""
-    import uuid
-
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"outreach_serve_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with own_postgres_database(postgres_url, "outreach_serve") as url:
+        yield url
 
 
 def test_two_api_processes_on_postgresql_share_the_work_and_run_each_job_once(tmp_path: Path, embedder, reviewer,

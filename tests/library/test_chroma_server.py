@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,9 @@ from app.library import service
 from app.library.index import TemplateIndex
 from app.library.retrieval import RetrievalRequest, retrieve
 from tests.conftest import read, write
+from tests.drafting.conftest import free_port
 from tests.library.conftest import LIBRARY
 from tests.library.test_retrieval import NOW
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
