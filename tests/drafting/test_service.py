@@ -11,9 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from app.drafting.llm import OpenAICompatibleClient
+from app.drafting.llm import LangChainClient
 from app.errors import NotFound
 from app.drafting.service import Drafter, DraftRequest
 from app.drafting.tables import Draft
@@ -74,6 +75,23 @@ def test_unreachable_endpoint_falls_back_and_is_not_cached(tmp_path: Path, libra
     assert not second.cached  # a fallback is retried next time, the model may be back
 
 
+def test_llm_provider_needs_a_model(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="LLM_MODEL must name the model when LLM_PROVIDER is set"):
+        drafting_settings(tmp_path, llm_provider="anthropic")
+
+
+def test_a_provider_without_its_langchain_package_falls_back_and_names_the_package(tmp_path: Path,
+                                                                                    library_store) -> None:
+    # langchain-anthropic is not a dependency: a user who names the provider without installing it gets the
+    # template and the install line, and no local server is started in its place.
+    drafter = Drafter(drafting_settings(tmp_path, llm_provider="anthropic", llm_model="claude-haiku-4-5"))
+    assert drafter.local is None and drafter.model == "claude-haiku-4-5"
+    result = draft(drafter, library_store, EMAIL, now=NOW)
+    assert result.mode == "template_only" and result.model == "claude-haiku-4-5"
+    assert "LLM_PROVIDER=anthropic" in result.fallback_reason and "pip install langchain-anthropic" in result.fallback_reason
+    assert "You are receiving this email" in result.body
+
+
 def test_a_model_that_does_not_answer_in_time_falls_back(tmp_path: Path, library_store) -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -123,8 +141,9 @@ def test_real_local_model_drafts_and_no_raw_pii_reaches_the_http_request(tmp_pat
                                                                          local_model) -> None:
     bodies: list[bytes] = []
     recorder = httpx.Client(event_hooks={"request": [lambda request: bodies.append(request.read())]})
-    client = OpenAICompatibleClient(base_url=local_model.base_url, model="SmolLM2-135M-Instruct-Q4_1",
-                                    json_style="json_object", http_client=recorder, max_retries=0, timeout_s=60)
+    client = LangChainClient.configured(provider="openai", base_url=local_model.base_url,
+                                        model="SmolLM2-135M-Instruct-Q4_1", schema_style="json_object",
+                                        http_client=recorder, max_retries=0, timeout_s=60)
     drafter = Drafter(drafting_settings(tmp_path, llm_draft_mode="opening"), client=client)
     result = draft(drafter, library_store, EMAIL, now=NOW)
     assert bodies, "the real model was called"
