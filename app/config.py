@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=30.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
     llm_concurrency: int = Field(default=4, ge=1)
+    # How a configured model is held to the draft's JSON schema: `structured` (LangChain's with_structured_output,
+    # the provider's own way), or `json_object` for servers that take `{"type": "json_object", "schema": ...}`
+    # and refuse json_schema (llama-cpp-python's server; the embedded default always uses it).
+    llm_schema_style: Literal["structured", "json_object"] = "structured"
     # What the model may write: `opening` (a personal first sentence around the verbatim approved body,
     # safe for a small model), `rewrite` (the whole text, for a capable model), `auto` (opening for the
     # local model, rewrite for a configured endpoint).

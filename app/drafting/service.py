@@ -268,7 +268,7 @@ class Drafter:
                 self._client = LangChainClient.configured(
                     provider=s.resolved_llm_provider, model=str(s.llm_model), base_url=s.llm_base_url,
                     api_key=s.llm_api_key, timeout_s=s.llm_timeout_s, max_retries=s.llm_max_retries,
-                    concurrency=s.llm_concurrency)
+                    concurrency=s.llm_concurrency, schema_style=s.llm_schema_style)
         return self._client
 
     def gather(self, *, session: Session, request: DraftRequest, now: datetime) -> DraftInputs:

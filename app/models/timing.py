@@ -200,12 +200,16 @@ def next_occurrence(hour_of_week: np.ndarray, earliest_s: np.ndarray, zones: np.
     earliest = pd.to_datetime(earliest_s, unit="s", utc=True)
     for zone in pd.unique(zones):
         mask = zones == zone
-        local = earliest[mask].tz_convert(zone)
-        start_hour = local.ceil("h")
+        # On wall-clock time: rounding an aware time fails when the next hour is the one a DST change repeats
+        # (scoring at 09:00 UTC on the first Sunday of November hit 01:00 twice in New York).
+        start_hour = earliest[mask].tz_convert(zone).tz_localize(None).ceil("h")
         current = np.asarray(start_hour.day_of_week * 24 + start_hour.hour)
         delta = (hour_of_week[mask] - current) % HOURS_OF_WEEK
-        naive = start_hour.tz_localize(None) + pd.to_timedelta(delta, unit="h")
-        out[mask] = naive.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward").tz_convert("UTC")
+        naive = start_hour + pd.to_timedelta(delta, unit="h")
+        # A repeated hour: its second (standard-time) occurrence, never before `earliest`; a skipped one: the
+        # first hour after the change.
+        out[mask] = naive.tz_localize(zone, ambiguous=np.zeros(len(naive), dtype=bool),
+                                      nonexistent="shift_forward").tz_convert("UTC")
     return out
 
 

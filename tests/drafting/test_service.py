@@ -159,6 +159,28 @@ def test_real_local_model_drafts_and_no_raw_pii_reaches_the_http_request(tmp_pat
 
 
 @pytest.mark.slow
+def test_a_configured_openai_compatible_server_drafts_through_langchain(tmp_path: Path, library_store,
+                                                                       local_model) -> None:
+    """LLM_BASE_URL + LLM_MODEL (provider openai): the configured path, against a real server (llama-cpp-python's,
+    which refuses json_schema: LLM_SCHEMA_STYLE=json_object makes it usable, and without it the reason says so)."""
+    settings = drafting_settings(tmp_path, llm_base_url=local_model.base_url, llm_model="SmolLM2-135M-Instruct-Q4_1",
+                                 llm_schema_style="json_object", llm_draft_mode="opening", llm_timeout_s=60,
+                                 llm_max_retries=0)
+    drafter = Drafter(settings)
+    assert drafter.local is None  # a configured endpoint: no local server of the product's own
+    result = draft(drafter, library_store, EMAIL, now=NOW)
+    assert result.model == "SmolLM2-135M-Instruct-Q4_1"
+    if result.mode == "llm":
+        assert result.completion_tokens > 0 and result.prompt_tokens > 0
+    else:  # the model answered; only its text failed the checks
+        assert result.fallback_reason.startswith("the model's answer was unusable"), result.fallback_reason
+    refused = draft(Drafter(settings.model_copy(update={"llm_schema_style": "structured"})), library_store,
+                    EMAIL.model_copy(update={"reasons": ["no follow-up for 30 days"]}), now=NOW)
+    assert refused.mode == "template_only" and refused.fallback_reason.startswith("refused")
+    assert "json_object" in refused.fallback_reason
+
+
+@pytest.mark.slow
 def test_injection_in_customer_text_is_not_followed_by_the_real_model(tmp_path: Path, library_store,
                                                                      local_model) -> None:
     settings = drafting_settings(tmp_path, llm_draft_mode="opening", llm_local_port=local_model.port,

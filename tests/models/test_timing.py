@@ -88,3 +88,21 @@ def test_training_with_too_few_responses_to_learn_from_says_so_and_registers_not
     with pytest.raises(TrainingDataError, match="outcome of the training attempts.*no positives"):
         train_and_register(factory, models_dir=tmp_path / "models", now=NOW, actor="test")
     assert not (tmp_path / "models").exists() and read(factory, registry.list_versions) == []
+
+
+def test_next_slot_across_daylight_saving_changes_is_never_before_the_earliest_time() -> None:
+    """Scoring at 09:00 UTC on 1 Nov 2026 crashed the whole run: 01:00 repeats in Los Angeles that night."""
+    from app.models.timing import next_occurrence
+
+    sunday = lambda hour: 6 * 24 + hour  # noqa: E731 - hour of the week, Monday 00:00 = 0
+    cases = [  # earliest (UTC), zone, hour of the week wanted, expected slot (UTC)
+        ("2026-11-01T09:00Z", "America/Los_Angeles", sunday(1), "2026-11-01T09:00Z"),  # the repeated hour, 2nd time
+        ("2026-11-01T08:30Z", "America/Los_Angeles", sunday(2), "2026-11-01T10:00Z"),  # from inside the 1st 01:xx
+        ("2026-03-08T09:00Z", "America/Los_Angeles", sunday(2), "2026-03-08T10:00Z"),  # 02:00 never happens: 03:00
+        ("2026-11-01T09:10Z", "Asia/Kolkata", sunday(15), "2026-11-01T09:30Z"),  # half-hour offset: 15:00 IST
+    ]
+    earliest = np.array([pd.Timestamp(c[0]).timestamp() for c in cases])
+    slots = next_occurrence(np.array([c[2] for c in cases]), earliest, np.array([c[1] for c in cases]))
+    for (start, zone, _how, expected), slot in zip(cases, slots):
+        assert slot == pd.Timestamp(expected), (start, zone, slot)
+        assert slot >= pd.Timestamp(start)
