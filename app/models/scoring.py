@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.features.build import CONTEXT_PREFIX, DAY, FeatureBuilder, History, load_history
@@ -485,6 +485,19 @@ class ScoringEngine:
                                chunk_rejections(factory, task.customer_ids), models)
 
 
+def _abandon(factory: sessionmaker[Session], run_id: str, parquet_path: Path | None) -> None:
+    """A run that stopped part-way leaves nothing that looks like its result: the chunks it wrote are removed,
+    the run stays recorded, unfinished and marked failed (readers take finished runs only), and a partial
+    Parquet export is deleted."""
+    with unit_of_work(factory) as session:
+        session.execute(delete(Decision).where(Decision.run_id == run_id))
+        run = session.get(ScoreRun, run_id)
+        if run is not None:
+            run.stats = {"failed": True}
+    if parquet_path is not None:
+        parquet_path.unlink(missing_ok=True)
+
+
 def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactPolicy, reasons: ReasonTable,
               challenger_share: float, chunk_size: int = 20_000, parquet_path: Path | None = None,
               explain_top: float = 1.0, progress: Callable[[int], None] | None = None,
@@ -515,6 +528,7 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
     drift_counts: dict[str, np.ndarray] = {}
     writer: pq.ParquetWriter | None = None
     results = engine.run(factory, tasks, models)
+    finished = False
     try:
         for task, result in zip(tasks, results):
             stats.update(result.stats)
@@ -530,10 +544,13 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
                 writer.write_table(table.cast(writer.schema))
             if progress:
                 progress(len(task.customer_ids))
+        finished = True
     finally:
         results.close()  # an engine lets go of what it started (a local Ray cluster) at once, even on an error
         if writer is not None:
             writer.close()
+        if not finished:
+            _abandon(factory, run_id, parquet_path if writer is not None else None)
     with unit_of_work(factory) as session:
         run = session.get(ScoreRun, run_id)
         run.finished_at = utcnow()

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.features.build import load_history, training_frame
 from app.models import registry
 from app.models.reasons import load_reason_table
-from app.models.scoring import Models, decide, load_models, score_all
+from app.models.scoring import Models, ScoringEngine, decide, load_models, score_all
 from app.models.timing import train_timing
 from app.models.training import ModelBundle, train_and_register
 from app.policy.rules import load_policy
@@ -124,6 +124,30 @@ def test_score_all_writes_store_and_parquet_and_splits_arms(trained, tmp_path: P
     assert {"days_since_product_view", "tenure_days"} <= set(moved) and min(moved.values()) >= 0
     assert "hour_of_week" not in moved and "month" not in moved  # the plan's time moves by design
     assert list(moved.values()) == sorted(moved.values(), reverse=True)
+
+
+def test_a_run_stopped_part_way_leaves_no_decisions_and_no_export(trained, tmp_path: Path) -> None:
+    """Ctrl-C (or a crash) after the first chunk was written: nothing of the run looks like a result."""
+    factory, _, _ = trained
+
+    class StoppedAfterOneChunk(ScoringEngine):
+        def run(self, factory, tasks, models):  # noqa: ANN001, ANN202
+            first = super().run(factory, tasks, models)
+            yield next(first)
+            raise KeyboardInterrupt
+
+    path = tmp_path / "decisions.parquet"
+    with factory() as session:
+        before = set(session.scalars(select(ScoreRun.id)))
+    with pytest.raises(KeyboardInterrupt):
+        score_all(factory, now=NOW, policy=load_policy(), reasons=load_reason_table(), challenger_share=0.0,
+                  chunk_size=1500, parquet_path=path, engine=StoppedAfterOneChunk())
+    with factory() as session:
+        (run_id,) = set(session.scalars(select(ScoreRun.id))) - before
+        run = session.get(ScoreRun, run_id)
+        assert run.finished_at is None and run.stats == {"failed": True}
+        assert session.scalar(select(func.count()).select_from(Decision).where(Decision.run_id == run_id)) == 0
+    assert not path.exists()
 
 
 def test_missing_artifact_is_reported_and_scoring_goes_on(trained, tmp_path: Path) -> None:
