@@ -84,7 +84,7 @@ class LangChainClient:
         options: dict[str, Any] = {"timeout": timeout_s, "max_retries": max_retries}
         if base_url:
             options["base_url"] = base_url
-        if api_key or provider == "openai":
+        if api_key or (provider == "openai" and base_url):
             # The openai client insists on a key even for a local server that ignores it.
             options["api_key"] = api_key or "not-needed"
         if http_client is not None:
@@ -93,8 +93,8 @@ class LangChainClient:
             chat = init_chat_model(model, model_provider=provider, **options)
         except ImportError as exc:
             raise LLMError("unavailable", f"LLM_PROVIDER={provider} needs its LangChain package: {exc}") from None
-        except ValueError as exc:
-            raise LLMError("unavailable", f"LLM_PROVIDER={provider}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - an unknown provider, a client that wants a key it was not given
+            raise LLMError("unavailable", f"LLM_PROVIDER={provider}: {type(exc).__name__}: {exc}") from None
         return cls(chat, model=model, endpoint=base_url or provider, schema_style=schema_style,
                    concurrency=concurrency)
 

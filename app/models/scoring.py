@@ -550,7 +550,10 @@ def score_all(factory: sessionmaker[Session], *, now: datetime, policy: ContactP
         if writer is not None:
             writer.close()
         if not finished:
-            _abandon(factory, run_id, parquet_path if writer is not None else None)
+            try:
+                _abandon(factory, run_id, parquet_path if writer is not None else None)
+            except Exception:  # the store may be what failed: the original error is the one to see
+                log.exception("could not clear the unfinished run %s", run_id)
     with unit_of_work(factory) as session:
         run = session.get(ScoreRun, run_id)
         run.finished_at = utcnow()

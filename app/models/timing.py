@@ -201,7 +201,7 @@ def next_occurrence(hour_of_week: np.ndarray, earliest_s: np.ndarray, zones: np.
     for zone in pd.unique(zones):
         mask = zones == zone
         # On wall-clock time: rounding an aware time fails when the next hour is the one a DST change repeats
-        # (scoring at 09:00 UTC on the first Sunday of November hit 01:00 twice in New York).
+        # (scoring at 09:00 UTC on 1 November 2026 hit 01:00, which Los Angeles had twice that night).
         start_hour = earliest[mask].tz_convert(zone).tz_localize(None).ceil("h")
         current = np.asarray(start_hour.day_of_week * 24 + start_hour.hour)
         delta = (hour_of_week[mask] - current) % HOURS_OF_WEEK
