@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/outreach-scale"))
     parser.add_argument("--explain-top", type=float, default=0.1)
+    parser.add_argument("--as-of", default=AS_OF, help="Generate and score as of this time (ISO).")
+    parser.add_argument("--out", type=Path, help="Report file (default: eval/reports/scale_score_N.json).")
     parser.add_argument("--engines", nargs="+", default=["in-process", "ray"], choices=["in-process", "ray"])
     args = parser.parse_args()
     data_dir = args.data_dir.resolve()
@@ -85,7 +87,7 @@ def main() -> None:
     database = data_dir / "outreach.db"
     env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": f"sqlite:///{database}",
            "MODEL_CACHE_DIR": str(ROOT / "data" / "cache")}
-    result: dict = {"customers": args.customers, "as_of": AS_OF, "explain_top": args.explain_top,
+    result: dict = {"customers": args.customers, "as_of": args.as_of, "explain_top": args.explain_top,
                     "cpus": os.cpu_count(), "steps": {}}
 
     def customers_in_store() -> int:
@@ -100,13 +102,13 @@ def main() -> None:
 
     if customers_in_store() != args.customers:
         result["steps"]["generate"] = run_measured(
-            [OUTREACH, "generate", "--customers", str(args.customers), "--now", AS_OF], env)
-        result["steps"]["train"] = run_measured([OUTREACH, "train", "--now", AS_OF], env)
+            [OUTREACH, "generate", "--customers", str(args.customers), "--now", args.as_of], env)
+        result["steps"]["train"] = run_measured([OUTREACH, "train", "--now", args.as_of], env)
     runs = {}
     for engine in args.engines:
         with sqlite3.connect(database) as db:
             before = {row[0] for row in db.execute("select id from score_runs")}
-        step = run_measured([OUTREACH, "score", "--now", AS_OF, "--explain-top", str(args.explain_top),
+        step = run_measured([OUTREACH, "score", "--now", args.as_of, "--explain-top", str(args.explain_top),
                              "--engine", engine, "--top", "0"], env)
         with sqlite3.connect(database) as db:
             (run_id,) = {row[0] for row in db.execute("select id from score_runs")} - before
@@ -126,7 +128,7 @@ def main() -> None:
             counts = [db.execute("select count(*) from decisions where run_id = ?", (r,)).fetchone()[0]
                       for r in (first, second)]
         result["decisions"] = {"in_each_run": counts, "differing": differing, "compared": list(COMPARED)}
-    out = ROOT / "eval" / "reports" / f"scale_score_{args.customers}.json"
+    out = args.out or ROOT / "eval" / "reports" / f"scale_score_{args.customers}.json"
     out.write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps(result, indent=2, default=str))
 
