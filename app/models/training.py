@@ -129,7 +129,9 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
                     "timing": timing.features}
     with unit_of_work(factory) as session:
         registered = registry.register(session=session, version_id=version, now=now, actor=actor,
-                                       artifact_path=str(folder), data_snapshot=data, features=feature_info,
+                                       # absolute: a relative DATA_DIR would tie the model to the folder
+                                       # the command ran in (scoring from elsewhere fell back to rules)
+                                       artifact_path=str(folder.resolve()), data_snapshot=data, features=feature_info,
                                        params=params, metrics=metrics)
     if mlflow_uri:
         _log_to_mlflow(mlflow_uri, version, params, metrics)

@@ -36,6 +36,7 @@ def test_training_registers_a_measured_champion(trained) -> None:
     version = read(factory, registry.champion)
     assert version.data_snapshot["attempts"] > 0 and "days_since_product_view" in version.features["propensity"]
     assert Path(version.artifact_path, "booster.txt").exists()
+    assert Path(version.artifact_path).is_absolute()  # found whichever folder a later command runs in
 
 
 def test_each_version_records_the_curves_the_cockpit_draws(trained) -> None:
