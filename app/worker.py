@@ -222,13 +222,11 @@ class Worker:
         with self.services.read() as session:
             # Work that already has a job is left out before the limits apply: a card no template fits stays
             # without a draft, and an event whose job failed stays pending; neither may crowd out the rest.
-            pending = events.pending_events(session=session, limit=LOOK_AHEAD)
-            queued = jobs.known(session=session, kind=ROUTE_EVENT, keys=pending)
-            pending = [e for e in pending if e not in queued]
+            pending = jobs.without_job(session=session, kind=ROUTE_EVENT,
+                                       keys=events.pending_events(session=session, limit=LOOK_AHEAD))
             to_draft = [f"{card}@{decision}" for card, decision in
                         cards.cards_to_draft_with_decision(session=session, limit=LOOK_AHEAD)] if draft_limit else []
-            queued = jobs.known(session=session, kind=DRAFT_CARD, keys=to_draft)
-            to_draft = [key for key in to_draft if key not in queued]
+            to_draft = jobs.without_job(session=session, kind=DRAFT_CARD, keys=to_draft)
         with self.services.unit_of_work() as session:
             jobs.enqueue(session=session, kind=ROUTE_EVENT, keys=pending[:events_limit], priority=PRIORITY[ROUTE_EVENT],
                          now=now)

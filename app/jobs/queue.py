@@ -43,12 +43,12 @@ def enqueue(*, session: Session, kind: str, keys: list[str], priority: int, now:
     return len(session.execute(statement.returning(Job.__table__.c.id), rows).all())
 
 
-def known(*, session: Session, kind: str, keys: list[str]) -> set[str]:
-    """Which of these keys already have a job of this kind, in whatever state."""
+def without_job(*, session: Session, kind: str, keys: list[str]) -> list[str]:
+    """The keys that have no job of this kind yet (in whatever state), in their order."""
     found: set[str] = set()
     for start in range(0, len(keys), 500):
         found.update(session.scalars(select(Job.key).where(Job.kind == kind, Job.key.in_(keys[start:start + 500]))))
-    return found
+    return [key for key in keys if key not in found]
 
 
 def claim(*, session: Session, worker: str, now: datetime, lease_s: float, max_attempts: int,
