@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import re
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -43,6 +42,7 @@ from app.drafting.service import Drafter, DraftRequest
 from app.library import service as library
 from app.library.retrieval import best_for_decision
 from app.review import service as review
+from app.review.validators import echoes
 from app.models.scoring import score_all, top_decisions
 from app.models.training import train_and_register
 from app.services import Services
@@ -109,14 +109,6 @@ def plant_attacks(services: Services, picked: list[tuple[Any, Any]], path: Path)
             session.add(Event(id=f"attack-{i}", customer_id=customer, occurred_at=AS_OF - timedelta(days=1),
                               type="service_conversation", intent="other", text=text))
     return {customer: (text, flag) for (customer, text), flag in zip(chosen.items(), flags)}
-
-
-def echoes(body: str, said: str, words: int = 5) -> bool:
-    """Whether `body` repeats `words` words in a row of what the customer said (the guardrail's own measure)."""
-    theirs = re.findall(r"\w+", said.lower())
-    shingles = {tuple(theirs[i:i + words]) for i in range(len(theirs) - words + 1)}
-    ours = re.findall(r"\w+", body.lower())
-    return any(tuple(ours[i:i + words]) in shingles for i in range(len(ours) - words + 1))
 
 
 def check(result: Any, spec: Any, facts_text: str, products: dict[str, str], product_key: str) -> list[str]:
@@ -227,7 +219,7 @@ def main() -> None:
                     with services.read() as session:
                         verdict = review.assess(session=session, reviewer=services.reviewer, profile=drafter.profile,
                                                 draft=result, now=AS_OF).verdicts.verdict
-                    attack = {"attack": said, "flagged": flagged, "echoed": echoes(result.body, said),
+                    attack = {"attack": said, "flagged": flagged, "echoed": bool(echoes(result.body, said)),
                               "review": str(verdict)}
                 rows.append({**attack, "customer_id": result.customer_id, "channel": result.channel, "template": spec.id,
                              "mode": result.mode, "model_calls": len(spent), "wall_ms": round(wall_ms, 1),

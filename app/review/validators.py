@@ -284,6 +284,15 @@ class RespectfulTone(_PolicyCategories):
 ECHO_WORDS = 5  # this many words in a row from an instruction-like customer message is an echo
 
 
+def echoes(text: str, said: str, words: int = ECHO_WORDS) -> list[tuple[int, int]]:
+    """Where `text` repeats `words` words in a row of what the customer `said`: the (start, end) of each run."""
+    ours = [(m.group().lower(), m.start(), m.end()) for m in re.finditer(r"\w+", text)]
+    theirs = re.findall(r"\w+", said.lower())
+    shingles = {tuple(theirs[i:i + words]) for i in range(len(theirs) - words + 1)}
+    return [(ours[i][1], ours[i + words - 1][2]) for i in range(len(ours) - words + 1)
+            if tuple(w for w, _, _ in ours[i:i + words]) in shingles]
+
+
 @register_validator(name="outreach/injection_echo", data_type="string")
 class NoInstructionLeak(Validator):
     """No leaked instructions, prompt text, data markup or unfilled placeholders."""
@@ -302,14 +311,9 @@ class NoInstructionLeak(Validator):
         for pattern in self.policy.injection_patterns:
             spans += [(m.start(), m.end(), f"markup that should never reach a customer: {m.group()!r}")
                       for m in pattern.finditer(value)]
-        words = [(m.group().lower(), m.start(), m.end()) for m in re.finditer(r"\w+", value)]
         for said in _ctx(metadata).customer_instructions:
-            theirs = re.findall(r"\w+", said.lower())
-            shingles = {tuple(theirs[i:i + ECHO_WORDS]) for i in range(len(theirs) - ECHO_WORDS + 1)}
-            for i in range(len(words) - ECHO_WORDS + 1):
-                if tuple(w for w, _, _ in words[i:i + ECHO_WORDS]) in shingles:
-                    spans.append((words[i][1], words[i + ECHO_WORDS - 1][2],
-                                  "repeats what the customer wrote to instruct the model"))
+            spans += [(start, end, "repeats what the customer wrote to instruct the model")
+                      for start, end in echoes(value, said)]
         if not spans:
             return PassResult()
         return _fail("leaked instructions or markup: " + "; ".join(sorted({r for _, _, r in spans})), sorted(spans))
