@@ -7,21 +7,19 @@ blocked by the review, never sendable."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.drafting.facts import load_profile
 from app.drafting.service import Drafter, DraftRequest
-from app.library.index import default_embedder
 from app.review import service as review
 from app.review.checks import Reviewer
 from app.store.db import reading
-from tests.conftest import NOW, ROOT
+from tests.conftest import NOW
 from tests.drafting.conftest import add_customer, drafting_settings
+from tests.review.conftest import profile, reviewer  # noqa: F401 - the session's guardrails and company profile
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +40,6 @@ ATTACKS = {
 }
 
 
-@pytest.fixture(scope="module")
-def reviewer() -> Reviewer:
-    checker = Reviewer.from_folder(ROOT / "guardrails", default_embedder(), Path(os.environ["MODEL_CACHE_DIR"]))
-    checker.warm()
-    return checker
-
-
 @pytest.fixture
 def attacked_store(library_store: sessionmaker[Session]) -> sessionmaker[Session]:
     for i, (message, _) in enumerate(ATTACKS.values()):
@@ -58,11 +49,10 @@ def attacked_store(library_store: sessionmaker[Session]) -> sessionmaker[Session
 
 
 def test_instructions_in_customer_text_are_not_followed_and_a_draft_that_follows_them_is_blocked(
-        tmp_path: Path, attacked_store: sessionmaker[Session], reviewer: Reviewer, local_model) -> None:
+        tmp_path: Path, attacked_store: sessionmaker[Session], reviewer: Reviewer, profile, local_model) -> None:  # noqa: ANN001, F811
     settings = drafting_settings(tmp_path, llm_draft_mode="opening", llm_local_port=local_model.port,
                                  llm_timeout_s=60)
     drafter = Drafter(settings, injection=reviewer.injection)
-    profile = load_profile(ROOT / "script_library" / "company.yaml")
     assert all(reviewer.injection.flags([message for message, _ in ATTACKS.values()])), "each attack is flagged"
     model_written = 0
     for i, (name, (message, obeyed)) in enumerate(ATTACKS.items()):
