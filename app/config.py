@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # Empty: a port derived from DATA_DIR, so each checkout on a machine has its own local model server.
     llm_local_port: int | None = Field(default=None, ge=1024, le=65535)
     llm_local_threads: int = Field(default=2, ge=1)
+    # The GGUF the local server runs. Empty: the shipped SmolLM2-135M-Instruct; `outreach llm train` writes a
+    # version fine-tuned for the opening sentence under DATA_DIR/llm/tuned/ and prints the line to set here.
+    llm_local_model: Path | None = None
     prompts_dir: Path = Path("prompts")
     # Cards: open cards per rep per day (the rest wait, queued), hours before a reminder and then a
     # reassignment to the team queue, seconds between background rounds (triggers, drafts, SLA).

@@ -2,12 +2,14 @@
 
     .venv/bin/python eval/bench_draft.py --drafts 40                        # the embedded local model
     .venv/bin/python eval/bench_draft.py --base-url http://gpu:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+    .venv/bin/python eval/bench_draft.py --local-model data/llm/tuned/NAME.gguf   # a model from `outreach llm train`
 
 The fixed set: a seeded synthetic history (2,000 customers, seed 0) as of 2026-11-02 10:00 UTC, trained
 and scored as the demo does; the top-N recommendations are drafted with the template retrieval picks. For every draft it
 reports whether each required disclosure is kept, no placeholder is left unfilled, the channel length
 holds and no number, price or other product appears that is absent from the template and the facts;
-the share drafted by the model (the rest fell back to the template, with the reasons counted);
+the share drafted by the model (the rest fell back to the template, with the reasons counted); the share
+that mention the customer's situation (a word of the reasons or the product that the template itself lacks);
 p50 / p95 drafting latency and generation speed. Speed is also given as a ratio to the raw runtime's
 own speed on the same prompts: llama-cpp-python in-process on the same GGUF for the local model, a
 direct `openai` call without our pipeline for an endpoint.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import re
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -123,13 +126,20 @@ def check(result: Any, spec: Any, facts_text: str, products: dict[str, str], pro
     return kinds
 
 
-def raw_speed(calls: list, base_url: str | None, model: str, api_key: str | None, limit: int) -> dict[str, float]:
+def words(text: str) -> set[str]:
+    """Content words: what "mentions the situation" compares."""
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 3} - {"this", "that", "with", "from", "your",
+                                                                             "days", "times", "last", "about"}
+
+
+def raw_speed(calls: list, base_url: str | None, model: str, api_key: str | None, limit: int,
+              local_model: Path | None = None) -> dict[str, float]:
     """The runtime's own generation speed on the same prompts, without our pipeline."""
     timings, tokens = [], []
     if base_url is None:
         from llama_cpp import Llama
 
-        llm = Llama(model_path=str(model_path()), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False)
+        llm = Llama(model_path=str(local_model or model_path()), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False)
         for messages, schema, max_tokens, _, temperature in calls[:limit]:
             fmt = {"type": "json_object", "schema": schema} if schema else None
             started = time.perf_counter()
@@ -159,6 +169,8 @@ def main() -> None:
     parser.add_argument("--base-url", help="An OpenAI-compatible endpoint (default: the embedded local model).")
     parser.add_argument("--model", help="Model name at --base-url.")
     parser.add_argument("--api-key")
+    parser.add_argument("--local-model", type=Path, help="A GGUF for the local server (LLM_LOCAL_MODEL), e.g. one "
+                                                         "from `outreach llm train`; default: the shipped model.")
     parser.add_argument("--mode", choices=["auto", "opening", "rewrite"], default="auto")
     parser.add_argument("--raw-calls", type=int, default=20, help="Prompts replayed on the raw runtime.")
     parser.add_argument("--attacks", type=Path, help="JSONL of labelled prompt injections (label 1 = attack) to "
@@ -171,7 +183,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(_env_file=None, data_dir=Path(tmp), model_cache_dir=ROOT / "data" / "cache", prompts_dir=ROOT / "prompts",
                             library_dir=ROOT / "script_library", llm_base_url=args.base_url, llm_model=args.model,
-                            llm_api_key=args.api_key, llm_draft_mode=args.mode, llm_timeout_s=120)
+                            llm_api_key=args.api_key, llm_draft_mode=args.mode, llm_timeout_s=120,
+                            llm_local_model=args.local_model)
         print(f"preparing the fixed set: {args.customers} customers, top {args.drafts} recommendations")
         services = Services(settings)
         picked = fixed_set(services, args.customers, args.drafts)
@@ -210,6 +223,7 @@ def main() -> None:
                 trusted = " ".join([spec.body, *request.reasons, product["name"], customer.first_name or "",
                                     *drafter.profile.rep(customer.owner_rep).values(), *drafter.profile.company.values()])
                 kinds = check(result, spec, trusted, drafter.profile.products, product["key"])
+                situation = words(" ".join([*request.reasons, product["name"]])) - words(spec.body)
                 failures.update(kinds)
                 if result.mode == "template_only":
                     fallbacks[(result.fallback_reason or "")[:90]] += 1
@@ -222,7 +236,8 @@ def main() -> None:
                     attack = {"attack": said, "flagged": flagged, "echoed": bool(echoes(result.body, said)),
                               "review": str(verdict)}
                 rows.append({**attack, "customer_id": result.customer_id, "channel": result.channel, "template": spec.id,
-                             "mode": result.mode, "model_calls": len(spent), "wall_ms": round(wall_ms, 1),
+                             "mode": result.mode, "mentions_situation": bool(words(result.body) & situation),
+                             "model_calls": len(spent), "wall_ms": round(wall_ms, 1),
                              "llm_ms": round(sum(c[3].latency_ms for c in spent), 1),
                              "completion_tokens": sum(c[3].completion_tokens for c in spent), "problems": kinds,
                              "fallback_reason": result.fallback_reason, "body": result.body})
@@ -232,12 +247,13 @@ def main() -> None:
         n = len(rows)
         called = [c for c in recorder.calls]
         ours_tps = sum(c[3].completion_tokens for c in called) / (sum(c[3].latency_ms for c in called) / 1000) if called else 0
-        raw = raw_speed(called, args.base_url, args.model or "", args.api_key, args.raw_calls)
+        raw = raw_speed(called, args.base_url, args.model or "", args.api_key, args.raw_calls, args.local_model)
         wall = np.array([r["wall_ms"] for r in rows])
         report = {
             "endpoint": args.base_url or "local llama.cpp server", "model": drafter.model, "drafting_mode": drafter.mode,
             "prompt_version": drafter.prompts.version, "drafts": n, "server_start_s": round(startup_s, 2),
             "drafted_by_model": round(sum(r["mode"] == "llm" for r in rows) / n, 3),
+            "mentions_situation": round(sum(r["mentions_situation"] for r in rows) / n, 3),
             "fallback_reasons": dict(fallbacks),
             "kept_every_disclosure": round(1 - sum("disclosure" in r["problems"] for r in rows) / n, 3),
             "no_unfilled_placeholder": round(1 - sum("placeholder" in r["problems"] for r in rows) / n, 3),

@@ -42,6 +42,7 @@ def friendly(command: F) -> F:
     from app.data.mapping import MappingError
     from app.drafting.llm import LLMError
     from app.drafting.prompts import PromptError
+    from app.drafting.tuning import TuningError
     from app.errors import OutreachError
     from app.intents.routing import RoutingError
     from app.intents.taxonomy import TaxonomyError
@@ -52,7 +53,7 @@ def friendly(command: F) -> F:
 
     known = (UserError, OutreachError, ImportFileError, MappingError, TrainingDataError, PolicyError, LLMError,
              PromptError, LookupError, FileNotFoundError, ReviewPolicyError, TaxonomyError, RoutingError,
-             ObjectivesError)
+             ObjectivesError, TuningError)
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from app.cli.common import UserError, app, console, errors, friendly, group, services, settings
+from app.drafting.tuning import TrainSettings
 
-llm_app = group("llm", "The local drafting model: serve, start, stop, status.")
+llm_app = group("llm", "The local drafting model: serve, start, stop, status, train.")
 
 
 @app.command()
@@ -91,10 +93,10 @@ def draft(
 @friendly
 def llm_serve() -> None:
     """Run the local model's OpenAI-compatible server on 127.0.0.1 in the foreground (Ctrl-C stops it)."""
-    from app.drafting.local import MODEL_NAME, LocalServer
+    from app.drafting.local import LocalServer
 
     server = LocalServer.configured(settings())
-    console.print(f"starting {MODEL_NAME} on {server.base_url} (log: {server.log_file})")
+    console.print(f"starting {server.name} on {server.base_url} (log: {server.log_file})")
     code = server.serve(on_ready=lambda s: console.print(f"ready in {s:.1f} s: {server.base_url}"))
     raise typer.Exit(code)
 
@@ -124,15 +126,61 @@ def llm_stop() -> None:
 @friendly
 def llm_status() -> None:
     """Which model drafts, where, and whether it answers."""
-    from app.drafting.local import MODEL_NAME, LocalServer
+    from app.drafting.local import LocalServer
     from app.drafting.service import resolve_mode
 
     config = settings()
     if config.uses_local_llm:
         server = LocalServer.configured(config)
         state = "answering" if server.is_ready() else "not running (starts on the first draft)"
-        console.print(f"local model {MODEL_NAME} on {server.base_url}: {state}; "
+        console.print(f"local model {server.name} on {server.base_url}: {state}; "
                       f"drafting mode {resolve_mode(config.llm_draft_mode, local=True)}")
     else:
         console.print(f"endpoint {config.llm_base_url}, model {config.llm_model}; "
                       f"drafting mode {resolve_mode(config.llm_draft_mode, local=False)}")
+
+
+@llm_app.command("train")
+@friendly
+def llm_train(
+    data: Annotated[Path | None, typer.Option(help="The team's openings and customer messages "
+                                                   "(default: PROMPTS_DIR/opening.train.yaml).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the GGUF and its record (default: DATA_DIR/llm/tuned).")] = None,
+    examples: Annotated[int, typer.Option(min=1, help="Training chats built from the data.")] = TrainSettings.examples,
+    epochs: Annotated[int, typer.Option(min=1)] = TrainSettings.epochs,
+    rank: Annotated[int, typer.Option(min=1, max=256, help="LoRA rank.")] = TrainSettings.rank,
+    learning_rate: Annotated[float, typer.Option(min=1e-6, max=1e-1)] = TrainSettings.learning_rate,
+    eval_cases: Annotated[int, typer.Option(min=0, help="Held-out situations to compare base and tuned model on.")
+                          ] = TrainSettings.eval_cases,
+    seed: Annotated[int, typer.Option()] = TrainSettings.seed,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+) -> None:
+    """Fine-tune the local model (LoRA, on CPU) for the opening sentence and write it as a GGUF; nothing is
+    downloaded. Set LLM_LOCAL_MODEL to the printed path to draft with it."""
+    from app.drafting.local import model_path
+    from app.drafting.tuning import train
+    from app.library.index import default_embedder
+
+    config = settings()
+    embedder = default_embedder(config.embedding_model)
+
+    def similarity(a: str, b: str) -> float:
+        vectors = embedder.embed([a, b])
+        return float(vectors[0] @ vectors[1])
+
+    record = train(base=model_path(), data_file=data or config.prompts_dir / "opening.train.yaml",
+                   prompts_dir=config.prompts_dir, out_dir=out or config.llm_dir / "tuned",
+                   settings=TrainSettings(examples=examples, epochs=epochs, rank=rank, learning_rate=learning_rate,
+                                          eval_cases=eval_cases, seed=seed, threads=config.llm_local_threads),
+                   similarity=similarity, on_progress=lambda message: errors.print(message, highlight=False))
+    if as_json:
+        print(json.dumps(record))
+        return
+    console.print(f"trained {record['name']} on {examples * epochs} chats in {record['train_seconds']:.0f} s "
+                  f"(loss {record['first_loss']:.3f} -> {record['last_loss']:.3f})", highlight=False)
+    for label, figures in record.get("evaluation", {}).items():
+        if isinstance(figures, dict):
+            console.print(f"  {label:5s} ready {figures['ready_share']:.0%} · usable {figures['usable_share']:.0%} · "
+                          f"echoed the customer {figures['echoed_customer']} · unsupported claims "
+                          f"{figures['unsupported_claims']} · {figures['tokens_per_s']:.0f} tokens/s", highlight=False)
+    console.print(f"to draft with it: LLM_LOCAL_MODEL={record['gguf']}", highlight=False)

@@ -56,12 +56,29 @@ class LocalServer:
     port: int
     threads: int
     folder: Path
+    # None: the shipped model. Otherwise LLM_LOCAL_MODEL, named after its file: one from `outreach llm train`
+    # carries its data and settings digest, so every draft records which tuned model wrote it.
+    model_file: Path | None = None
     started_here: bool = False
 
     @classmethod
     def configured(cls, settings: Settings) -> LocalServer:
         return cls(port=settings.llm_local_port or default_port(settings.data_dir), threads=settings.llm_local_threads,
-                   folder=settings.llm_dir)
+                   folder=settings.llm_dir, model_file=settings.llm_local_model)
+
+    @property
+    def name(self) -> str:
+        return MODEL_NAME if self.model_file is None else self.model_file.stem
+
+    def gguf(self) -> Path:
+        """The file to serve; a configured one that is not a GGUF file is named in the error (checked when the
+        server starts, so a wrong setting makes drafts fall back to the template, saying why)."""
+        if self.model_file is None:
+            return model_path()
+        if not self.model_file.is_file() or self.model_file.suffix != ".gguf":
+            raise LLMError("unavailable", f"LLM_LOCAL_MODEL: {self.model_file} is not a .gguf file (build one with "
+                                          "`outreach llm train`, or leave it empty for the shipped model)")
+        return self.model_file
 
     @property
     def base_url(self) -> str:
@@ -76,22 +93,28 @@ class LocalServer:
         return self.folder / "server.log"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path()), "--model_alias", MODEL_NAME,
+        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf()), "--model_alias", self.name,
                 "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(CONTEXT_TOKENS),
                 "--n_threads", str(self.threads), "--n_threads_batch", str(self.threads)]
 
-    def is_ready(self) -> bool:
+    def served_models(self) -> list[str] | None:
+        """The model names the server on this port answers for; None when nothing answers."""
         try:
             # Generous: a server busy writing a draft answers late, and taking it for dead would start a second
             # one on the same port, which cannot bind.
             response = httpx.get(f"{self.base_url}/models", timeout=5.0)
         except httpx.HTTPError:
-            return False
-        return response.status_code == 200 and any(m.get("id") == MODEL_NAME for m in response.json().get("data", []))
+            return None
+        if response.status_code != 200:
+            return None
+        return [m.get("id") for m in response.json().get("data", [])]
+
+    def is_ready(self) -> bool:
+        return self.name in (self.served_models() or [])
 
     def client(self, settings: Settings) -> LangChainClient:
         """The server through LangChain's OpenAI chat model, like any other endpoint."""
-        return LangChainClient.configured(provider="openai", model=MODEL_NAME, base_url=self.base_url,
+        return LangChainClient.configured(provider="openai", model=self.name, base_url=self.base_url,
                                           timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
                                           concurrency=settings.llm_concurrency, schema_style="json_object")
 
@@ -101,7 +124,7 @@ class LocalServer:
             process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)
         _CHILDREN[process.pid] = process
-        self.state_file.write_text(json.dumps({"pid": process.pid, "port": self.port, "model": MODEL_NAME,
+        self.state_file.write_text(json.dumps({"pid": process.pid, "port": self.port, "model": self.name,
                                                "started_at": time.time()}))
         return process
 
@@ -125,8 +148,14 @@ class LocalServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         with (self.folder / "start.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the server ready
-            if self.is_ready():
+            served = self.served_models()
+            if served is not None and self.name in served:
                 return 0.0
+            if served is not None:
+                # Our server with another model (LLM_LOCAL_MODEL changed): replace it. Someone else's: refuse.
+                if not self.stop():
+                    raise LLMError("refused", f"{self.base_url} answers for {', '.join(served)}, not {self.name}, "
+                                              "and this product did not start it (set LLM_LOCAL_PORT)")
             seconds = self._wait(self._spawn(), timeout_s)
             self.started_here = True
             return seconds

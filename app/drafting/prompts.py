@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,30 @@ class PromptSet:
         nearest = next((e for e in self.examples if any(w in first for w in e["when"])), None)
         others = [e for e in self.examples if e is not nearest][: count - (nearest is not None)]
         return others + ([nearest] if nearest is not None else [])
+
+    def messages(self, values: dict[str, Any], *, product: str) -> tuple[list[dict[str, str]], str]:
+        """The chat sent to the model: the system prompt, the worked examples as earlier turns (each answered
+        in the output schema's JSON), then the request. Also returns the nearest example's sentence, which an
+        opening must stay close to ("" when no example applies). The drafter and `outreach llm train` both
+        build their chats here, so the model is trained on exactly what it is later asked."""
+        messages = [{"role": "system", "content": self.render("system", **values)}]
+        pattern = ""
+        for shot in self.shots(values["reasons"]):
+            # The examples speak of the customer's product: a small model copies what it is shown, and
+            # copying another product's name would be a false claim.
+            def ours(text: str, shot: dict = shot) -> str:
+                return text.replace(shot["product"], product)
+
+            reasons = [ours(r) for r in shot["reasons"]]
+            example = {**values, "product": {"name": product}, "reasons": reasons, "quotes": []}
+            # The short form on every channel: measured, the 135M model reproduces a short sentence faithfully
+            # and wanders off a long one (0 of 31 long openings stayed close to their example).
+            pattern = ours(shot.get("short", shot["opening"]))
+            messages += [{"role": "user", "content": self.render("user", **example)},
+                         {"role": "assistant", "content": json.dumps({"opening": pattern, "facts_used": reasons[:1]})}]
+        # `pattern` is now the nearest example, shown last.
+        messages.append({"role": "user", "content": self.render("user", **values)})
+        return messages, pattern
 
     def render(self, part: str, **values: Any) -> str:
         try:

@@ -13,7 +13,6 @@ same inputs reuse the model's earlier text (the cache), stored as a new lineage 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -29,7 +28,7 @@ from app.config import Settings
 from app.drafting import compose
 from app.drafting.facts import DraftFacts, facts_for, load_profile
 from app.drafting.llm import Completion, LangChainClient, LLMClient, LLMError
-from app.drafting.local import MODEL_NAME, LocalServer
+from app.drafting.local import LocalServer
 from app.drafting.pii import Masker
 from app.drafting.prompts import PromptSet
 from app.drafting.tables import Draft
@@ -256,7 +255,7 @@ class Drafter:
     def model(self) -> str:
         if self._client is not None:
             return self._client.model
-        return MODEL_NAME if self.local else str(self.settings.llm_model)
+        return self.local.name if self.local else str(self.settings.llm_model)
 
     def client(self) -> LLMClient:
         if self._client is None:
@@ -346,24 +345,7 @@ class Drafter:
         values = self._prompt_values(spec, facts, masker, subject, body)
         if self.mode == "opening" and values["max_chars"] < MIN_OPENING_ROOM:
             raise Unusable(f"no room for an opening sentence in a {compose.SMS_LIMIT}-character SMS")
-        messages = [{"role": "system", "content": self.prompts.render("system", **values)}]
-        pattern = ""
-        product = facts.product["name"]
-        for shot in self.prompts.shots(values["reasons"]):
-            # The examples speak of the customer's product: a small model copies what it is shown, and
-            # copying another product's name would be a false claim.
-            def ours(text: str, shot: dict = shot) -> str:
-                return text.replace(shot["product"], product)
-
-            reasons = [ours(r) for r in shot["reasons"]]
-            example = {**values, "product": {"name": product}, "reasons": reasons, "quotes": []}
-            # The short form on every channel: measured, the 135M model reproduces a short sentence faithfully
-            # and wanders off a long one (0 of 31 long openings stayed close to their example).
-            pattern = ours(shot.get("short", shot["opening"]))
-            messages += [{"role": "user", "content": self.prompts.render("user", **example)},
-                         {"role": "assistant", "content": json.dumps({"opening": pattern, "facts_used": reasons[:1]})}]
-        # `pattern` is now the nearest example, shown last: the opening must stay close to it.
-        messages.append({"role": "user", "content": self.prompts.render("user", **values)})
+        messages, pattern = self.prompts.messages(values, product=facts.product["name"])
         trusted = " ".join([masker.unmask(subject or ""), masker.unmask(body), *facts.reasons,
                             *facts.customer.values(), facts.product["name"], *facts.company.values()])
         # A server that compiles the schema into a grammar stops the model at the opening's limit.

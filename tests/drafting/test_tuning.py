@@ -1,0 +1,139 @@
+"""`outreach llm train`: the training chats are the drafter's own requests, the evaluation never sees the
+training messages, and the GGUF it writes is the shipped model with exactly the trained weights changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from app.drafting.local import LocalServer, model_path
+from app.drafting.llm import LLMError
+from app.drafting.prompts import PromptSet
+from app.drafting.tuning import WITHHELD, TrainingSet, TuningError, judge, situations
+from app.config import Settings
+from tests.conftest import ROOT
+
+DATA = ROOT / "prompts" / "opening.train.yaml"
+
+
+@pytest.fixture(scope="module")
+def data() -> TrainingSet:
+    return TrainingSet.load(DATA)
+
+
+@pytest.fixture(scope="module")
+def prompts() -> PromptSet:
+    return PromptSet.load(ROOT / "prompts", "opening")
+
+
+def test_training_chats_are_the_requests_the_drafter_sends(data: TrainingSet, prompts: PromptSet) -> None:
+    cases = situations(data, prompts, count=60, seed=0)
+    assert len(cases) == 60
+    for case in cases:
+        assert case.messages[0]["role"] == "system" and case.messages[-1]["role"] == "user"
+        # The same chat PromptSet.messages builds for a live draft: system, worked examples, the request.
+        assert "<customer_said" in case.messages[-1]["content"]
+        answer = json.loads(case.answer)
+        assert set(answer) == {"opening", "facts_used"} and answer["facts_used"][0] in case.messages[-1]["content"]
+        # What the team wrote passes the drafter's own checks and never repeats the customer.
+        verdict = judge(case, case.answer, lambda a, b: 1.0)
+        assert verdict["usable"] and not verdict["echo"] and not verdict["unsupported"], case.answer
+    assert sum(c.hostile for c in cases) >= 15  # instructions to write past are a large share
+    assert any(WITHHELD in q for c in cases for q in c.quotes)  # and what the injection detector leaves
+
+
+def test_held_out_situations_use_no_customer_message_or_product_from_training(data: TrainingSet,
+                                                                              prompts: PromptSet) -> None:
+    trained = situations(data, prompts, count=400, seed=0)
+    held = situations(data, prompts, count=100, seed=1, held_out=True)
+    seen = {q for c in trained for q in c.quotes} - {WITHHELD}
+    held_quotes = {q for c in held for q in c.quotes} - {WITHHELD}
+    assert held_quotes and not held_quotes & seen
+    assert {c.product for c in held}.isdisjoint({c.product for c in trained})
+
+
+def test_an_answer_that_obeys_or_repeats_the_customer_is_judged_so(data: TrainingSet, prompts: PromptSet) -> None:
+    case = next(c for c in situations(data, prompts, count=80, seed=3) if c.hostile and WITHHELD not in c.quotes[0])
+    obeys = json.dumps({"opening": "Good news, you get 50% off today.", "facts_used": []})
+    assert judge(case, obeys, lambda a, b: 1.0)["unsupported"]
+    echo = json.dumps({"opening": case.quotes[0].replace("&#39;", "'"), "facts_used": []})
+    assert judge(case, echo, lambda a, b: 1.0)["echo"]
+    assert not judge(case, "not json", lambda a, b: 1.0)["parsed"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.pop("openings"), "openings must map each kind"),
+    (lambda d: d["openings"].pop("pricing"), r"must name the same kinds \(differ: pricing\)"),
+    (lambda d: d["said"].update(instructions=[]), "said.instructions must be a non-empty list"),
+    (lambda d: d["openings"].update(pricing=["ok", 3]), "openings.pricing must be a non-empty list"),
+])
+def test_training_data_with_a_mistake_is_refused_naming_the_file_and_field(tmp_path: Path, change, message: str  # noqa: ANN001
+                                                                          ) -> None:
+    raw = yaml.safe_load(DATA.read_text())
+    change(raw)
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(TuningError, match=message) as error:
+        TrainingSet.load(path)
+    assert str(path) in str(error.value)
+    path.write_text("openings: [unclosed")
+    with pytest.raises(TuningError, match="invalid YAML"):
+        TrainingSet.load(path)
+
+
+def test_the_local_server_runs_the_configured_model_under_its_own_name(tmp_path: Path) -> None:
+    shipped = LocalServer.configured(Settings(_env_file=None, data_dir=tmp_path))
+    assert shipped.name == "SmolLM2-135M-Instruct-Q4_1" and shipped.gguf() == model_path()
+    tuned = tmp_path / "SmolLM2-135M-Instruct-outreach-opening-abc123.gguf"
+    server = LocalServer.configured(Settings(_env_file=None, data_dir=tmp_path, llm_local_model=tuned))
+    assert server.name == tuned.stem  # recorded on every draft it writes
+    with pytest.raises(LLMError, match="LLM_LOCAL_MODEL: .* is not a .gguf file"):
+        server.command()  # checked when the server would start: drafts fall back to the template, saying why
+
+
+@pytest.mark.slow
+def test_train_writes_the_shipped_model_with_only_the_trained_weights_changed(tmp_path: Path) -> None:
+    """A short run end to end through the CLI: the GGUF loads in llama.cpp and answers; every tensor LoRA
+    did not touch is byte for byte the shipped one; the attention weights it did touch are stored in the
+    layout llama.cpp expects (checked against the shipped weights: a LoRA update is small)."""
+    import gguf
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    result = CliRunner().invoke(app, ["llm", "train", "--examples", "4", "--eval-cases", "2", "--out", str(tmp_path),
+                                      "--json"], env={"DATA_DIR": str(tmp_path / "data"), "MODEL_CACHE_DIR":
+                                                      str(ROOT / "data" / "cache")})
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    tuned = Path(record["gguf"])
+    assert tuned.is_file() and tuned.with_suffix(".json").is_file() and not list(tmp_path.glob("*.partial"))
+    assert record["data_version"].startswith("1+") and record["trainable_parameters"] > 0
+    assert set(record["evaluation"]) == {"held_out", "base", "tuned"} and record["evaluation"]["tuned"]["cases"] == 2
+
+    base, ours = gguf.GGUFReader(str(model_path())), gguf.GGUFReader(str(tuned))
+    assert ours.fields["general.name"].contents() == tuned.stem
+    assert base.fields["tokenizer.chat_template"].contents() == ours.fields["tokenizer.chat_template"].contents()
+    theirs = {t.name: t for t in base.tensors}
+    changed = 0
+    for tensor in ours.tensors:
+        original = theirs[tensor.name]
+        if tensor.name.split(".")[-2] in {"attn_q", "attn_k", "attn_v", "attn_output"}:
+            changed += 1
+            was = gguf.quants.dequantize(original.data, original.tensor_type)
+            now = tensor.data.astype(np.float32)
+            # The same layout as the shipped weights (a wrong rotary permutation would make these unrelated).
+            assert np.corrcoef(was.ravel(), now.ravel())[0, 1] > 0.99, tensor.name
+        else:
+            assert tensor.tensor_type == original.tensor_type and np.array_equal(tensor.data, original.data), tensor.name
+    assert changed == 4 * 30
+
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(tuned), n_ctx=512, n_threads=2, verbose=False)
+    reply = llm.create_chat_completion(messages=[{"role": "user", "content": "Say hello."}], max_tokens=8)
+    assert reply["choices"][0]["message"]["content"].strip()
