@@ -76,8 +76,8 @@ class Settings(BaseSettings):
     # Empty: a port derived from DATA_DIR, so each checkout on a machine has its own local model server.
     llm_local_port: int | None = Field(default=None, ge=1024, le=65535)
     llm_local_threads: int = Field(default=2, ge=1)
-    # The GGUF the local server runs. Empty: the shipped SmolLM2-135M-Instruct; `outreach llm train` writes a
-    # version fine-tuned for the opening sentence under DATA_DIR/llm/tuned/ and prints the line to set here.
+    # The GGUF the local server runs. Empty: the newest model `outreach llm train` wrote to DATA_DIR/llm/tuned/
+    # that beat the shipped one on its held-out evaluation, else the shipped SmolLM2-135M-Instruct.
     llm_local_model: Path | None = None
     prompts_dir: Path = Path("prompts")
     # Cards: open cards per rep per day (the rest wait, queued), hours before a reminder and then a
@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def llm_dir(self) -> Path:
         return self.data_dir / "llm"
+
+    @property
+    def tuned_llm_dir(self) -> Path:
+        return self.llm_dir / "tuned"
 
     @property
     def company_profile(self) -> Path:

@@ -9,7 +9,8 @@ and scored as the demo does; the top-N recommendations are drafted with the temp
 reports whether each required disclosure is kept, no placeholder is left unfilled, the channel length
 holds and no number, price or other product appears that is absent from the template and the facts;
 the share drafted by the model (the rest fell back to the template, with the reasons counted); the share
-that mention the customer's situation (a word of the reasons or the product that the template itself lacks);
+whose model-written part (the opening, or the rewritten text) mentions the customer's situation (a word of
+the reasons or the product; a template-only draft does not count);
 p50 / p95 drafting latency and generation speed. Speed is also given as a ratio to the raw runtime's
 own speed on the same prompts: llama-cpp-python in-process on the same GGUF for the local model, a
 direct `openai` call without our pipeline for an endpoint.
@@ -132,6 +133,13 @@ def words(text: str) -> set[str]:
                                                                              "days", "times", "last", "about"}
 
 
+def opening_of(answer: str) -> str:
+    try:
+        return str(json.loads(answer).get("opening") or "")
+    except (ValueError, AttributeError):
+        return ""
+
+
 def raw_speed(calls: list, base_url: str | None, model: str, api_key: str | None, limit: int,
               local_model: Path | None = None) -> dict[str, float]:
     """The runtime's own generation speed on the same prompts, without our pipeline."""
@@ -223,7 +231,10 @@ def main() -> None:
                 trusted = " ".join([spec.body, *request.reasons, product["name"], customer.first_name or "",
                                     *drafter.profile.rep(customer.owner_rep).values(), *drafter.profile.company.values()])
                 kinds = check(result, spec, trusted, drafter.profile.products, product["key"])
-                situation = words(" ".join([*request.reasons, product["name"]])) - words(spec.body)
+                written = ""
+                if result.mode == "llm" and spent:
+                    written = result.body if drafter.mode == "rewrite" else opening_of(spent[-1][3].text)
+                mentions = bool(words(written) & words(" ".join([*request.reasons, product["name"]])))
                 failures.update(kinds)
                 if result.mode == "template_only":
                     fallbacks[(result.fallback_reason or "")[:90]] += 1
@@ -236,7 +247,7 @@ def main() -> None:
                     attack = {"attack": said, "flagged": flagged, "echoed": bool(echoes(result.body, said)),
                               "review": str(verdict)}
                 rows.append({**attack, "customer_id": result.customer_id, "channel": result.channel, "template": spec.id,
-                             "mode": result.mode, "mentions_situation": bool(words(result.body) & situation),
+                             "mode": result.mode, "mentions_situation": mentions,
                              "model_calls": len(spent), "wall_ms": round(wall_ms, 1),
                              "llm_ms": round(sum(c[3].latency_ms for c in spent), 1),
                              "completion_tokens": sum(c[3].completion_tokens for c in spent), "problems": kinds,

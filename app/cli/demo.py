@@ -16,6 +16,7 @@ from app.library.tables import Template
 from app.models import registry
 from app.models.scoring import ScoreSummary, latest_batch_run, score_all
 from app.models.training import train_and_register
+from app.config import Settings
 from app.services import Services
 from app.users.service import ensure_demo_users
 
@@ -88,6 +89,37 @@ def prepare_demo(services: Services, *, customers: int, report: Callable[[str], 
                                last_run.challenger_version, [])
         steps.append(f"latest scoring run reused: {last_run.id}")
     return summary, steps
+
+
+def prepare_tuned_model(settings: Settings, report: Callable[[str], None] = lambda _: None) -> str:
+    """The local model fine-tuned for openings with the default settings (`outreach llm train`), once: the
+    same data, prompts and settings name the same model, which is reused."""
+    from app.drafting.local import model_path
+    from app.drafting.prompts import PromptSet
+    from app.drafting.tuning import TrainingSet, TrainSettings, earned_its_place, model_name, records, train
+    from app.library.index import default_embedder
+
+    data_file = settings.prompts_dir / "opening.train.yaml"
+    tuning = TrainSettings(threads=settings.llm_local_threads)
+    name = model_name(model_path(), TrainingSet.load(data_file), PromptSet.load(settings.prompts_dir, "opening"), tuning)
+    record = next((r for r in records(settings.tuned_llm_dir) if r.get("name") == name), None)
+    if record is None:
+        embedder = default_embedder(settings.embedding_model)
+
+        def similarity(a: str, b: str) -> float:
+            vectors = embedder.embed([a, b])
+            return float(vectors[0] @ vectors[1])
+
+        record = train(base=model_path(), data_file=data_file, prompts_dir=settings.prompts_dir,
+                       out_dir=settings.tuned_llm_dir, settings=tuning, similarity=similarity, on_progress=report)
+        done = f"fine-tuned {name} in {record['train_seconds']:.0f} s"
+    else:
+        done = f"fine-tuned model {name} reused"
+    figures = record.get("evaluation", {})
+    if earned_its_place(record):
+        return (f"{done}: ready openings on held-out situations {figures['tuned']['ready_share']:.0%} "
+                f"(shipped model {figures['base']['ready_share']:.0%}); drafting uses it")
+    return f"{done}: it did not beat the shipped model on held-out situations, which keeps drafting"
 
 
 def prepare_cards_and_users(services: Services, summary: ScoreSummary) -> tuple[list[str], dict[str, str]]:

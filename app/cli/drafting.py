@@ -156,7 +156,8 @@ def llm_train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
 ) -> None:
     """Fine-tune the local model (LoRA, on CPU) for the opening sentence and write it as a GGUF; nothing is
-    downloaded. Set LLM_LOCAL_MODEL to the printed path to draft with it."""
+    downloaded. Drafting then uses it when it beat the shipped model on the held-out evaluation (or when
+    LLM_LOCAL_MODEL names it)."""
     from app.drafting.local import model_path
     from app.drafting.tuning import train
     from app.library.index import default_embedder
@@ -183,4 +184,14 @@ def llm_train(
             console.print(f"  {label:5s} ready {figures['ready_share']:.0%} · usable {figures['usable_share']:.0%} · "
                           f"echoed the customer {figures['echoed_customer']} · unsupported claims "
                           f"{figures['unsupported_claims']} · {figures['tokens_per_s']:.0f} tokens/s", highlight=False)
-    console.print(f"to draft with it: LLM_LOCAL_MODEL={record['gguf']}", highlight=False)
+    from app.drafting.tuning import earned_its_place
+
+    if not earned_its_place(record):
+        console.print("it did not beat the shipped model on held-out situations: drafting keeps the shipped one "
+                      f"(LLM_LOCAL_MODEL={record['gguf']} would use it anyway)", highlight=False)
+    elif out is None and config.llm_local_model is None:
+        console.print(f"it beat the shipped model on held-out situations: drafting now uses it ({record['gguf']})",
+                      highlight=False)
+    else:
+        console.print(f"it beat the shipped model on held-out situations; to draft with it: "
+                      f"LLM_LOCAL_MODEL={record['gguf']}", highlight=False)

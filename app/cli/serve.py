@@ -108,12 +108,17 @@ def demo(
     Idempotent: what is already prepared is reused. Delete the data folder to start again.
     """
     from app.cli.models import print_decisions
-    from app.cli.demo import prepare_cards_and_users, prepare_demo
+    from app.cli.demo import prepare_cards_and_users, prepare_demo, prepare_tuned_model
     from app.models.scoring import top_decisions
     from app.worker import draft_cards
 
     run = services()
     config = run.settings
+    if config.uses_local_llm and config.llm_local_model is None:
+        # Before anything builds the drafter: it picks the tuned model up when it beat the shipped one.
+        with errors.status("fine-tuning the local model for openings (first run only, about 10 minutes)") as status:
+            tuned = prepare_tuned_model(config, report=lambda text: status.update(text))
+        console.print(f"[green]✓[/green] {tuned}")
     with errors.status("preparing the demo (first run: generate, train, score)") as status:
         summary, steps = prepare_demo(run, customers=customers or config.demo_customers,
                                       report=lambda text: status.update(text))

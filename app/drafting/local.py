@@ -56,15 +56,18 @@ class LocalServer:
     port: int
     threads: int
     folder: Path
-    # None: the shipped model. Otherwise LLM_LOCAL_MODEL, named after its file: one from `outreach llm train`
-    # carries its data and settings digest, so every draft records which tuned model wrote it.
+    # None: the shipped model. Otherwise LLM_LOCAL_MODEL, or the newest model `outreach llm train` wrote that
+    # beat the shipped one on its held-out evaluation; named after its file (its data and settings digest), so
+    # every draft records which model wrote it.
     model_file: Path | None = None
     started_here: bool = False
 
     @classmethod
     def configured(cls, settings: Settings) -> LocalServer:
+        from app.drafting.tuning import best_tuned
+
         return cls(port=settings.llm_local_port or default_port(settings.data_dir), threads=settings.llm_local_threads,
-                   folder=settings.llm_dir, model_file=settings.llm_local_model)
+                   folder=settings.llm_dir, model_file=settings.llm_local_model or best_tuned(settings.tuned_llm_dir))
 
     @property
     def name(self) -> str:

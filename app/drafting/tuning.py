@@ -238,6 +238,42 @@ def write_gguf(base: Path, out: Path, merged: dict[str, Any], config: Any, name:
     writer.close()
 
 
+def model_name(base: Path, data: TrainingSet, prompts: PromptSet, settings: TrainSettings) -> str:
+    """Named by what made it: the same data, prompts and settings give the same name (and are not retrained by
+    the demo); any change gives a new one, which every draft it writes records."""
+    what = {k: v for k, v in settings.__dict__.items() if k != "threads"}  # how fast, not what is learned
+    digest = hashlib.sha256(json.dumps([base.name, data.version, prompts.version, what], sort_keys=True).encode()
+                            ).hexdigest()[:8]
+    return f"{base.stem.split('.')[0]}-outreach-opening-{digest}"
+
+
+def records(folder: Path) -> list[dict[str, Any]]:
+    """The tuned models in a folder, newest first: each record beside a complete GGUF."""
+    found = []
+    for path in folder.glob("*.json") if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and path.with_suffix(".gguf").is_file():
+            found.append({**record, "gguf": str(path.with_suffix(".gguf").resolve()), "written": path.stat().st_mtime})
+    return sorted(found, key=lambda r: r["written"], reverse=True)
+
+
+def earned_its_place(record: dict[str, Any]) -> bool:
+    """Drafts use a tuned model without being told only when its held-out evaluation beat the base model's."""
+    evaluation = record.get("evaluation") or {}
+    try:
+        return evaluation["tuned"]["ready_share"] > evaluation["base"]["ready_share"]
+    except (KeyError, TypeError):
+        return False
+
+
+def best_tuned(folder: Path) -> Path | None:
+    """The newest tuned model in `folder` that earned its place; None: the shipped model drafts."""
+    return next((Path(r["gguf"]) for r in records(folder) if earned_its_place(r)), None)
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     examples: int = 320
@@ -297,9 +333,7 @@ def train(*, base: Path, data_file: Path, prompts_dir: Path, out_dir: Path, sett
                 on_progress(f"epoch {epoch + 1} step {step}/{len(order)}: loss {sum(losses[-40:]) / 40:.3f}")
     train_s = time.perf_counter() - started
     merged = model.merge_and_unload().state_dict()
-    digest = hashlib.sha256(json.dumps([data.version, prompts.version, settings.__dict__], sort_keys=True).encode()
-                            ).hexdigest()[:8]
-    name = f"{base.stem.split('.')[0]}-outreach-opening-{digest}"
+    name = model_name(base, data, prompts, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.gguf"
     partial = target.with_suffix(".gguf.partial")

@@ -95,6 +95,34 @@ def test_the_local_server_runs_the_configured_model_under_its_own_name(tmp_path:
         server.command()  # checked when the server would start: drafts fall back to the template, saying why
 
 
+def test_drafting_picks_up_the_newest_tuned_model_only_when_it_beat_the_shipped_one(tmp_path: Path) -> None:
+    import os
+    import time
+
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    folder = settings.tuned_llm_dir
+    folder.mkdir(parents=True)
+
+    def write(name: str, base: float, tuned: float | None, at: float) -> Path:
+        evaluation = {"base": {"ready_share": base}, "tuned": {"ready_share": tuned}} if tuned is not None else {}
+        (folder / f"{name}.json").write_text(json.dumps({"name": name, "evaluation": evaluation}))
+        (folder / f"{name}.gguf").write_bytes(b"GGUF")
+        for path in folder.glob(f"{name}.*"):
+            os.utime(path, (at, at))
+        return folder / f"{name}.gguf"
+
+    now = time.time()
+    assert LocalServer.configured(settings).model_file is None  # nothing trained: the shipped model
+    better = write("tuned-better", 0.3, 0.9, now - 60)
+    write("tuned-worse", 0.3, 0.2, now - 30)  # newer, but lost to the shipped model
+    write("tuned-unevaluated", 0.3, None, now - 10)  # newer, never compared
+    (folder / "half-written.json").write_text("{")  # a broken record is skipped
+    server = LocalServer.configured(settings)
+    assert server.model_file == better.resolve() and server.name == "tuned-better"
+    pinned = Settings(_env_file=None, data_dir=tmp_path, llm_local_model=folder / "tuned-worse.gguf")
+    assert LocalServer.configured(pinned).name == "tuned-worse"  # LLM_LOCAL_MODEL always wins
+
+
 @pytest.mark.slow
 def test_train_writes_the_shipped_model_with_only_the_trained_weights_changed(tmp_path: Path) -> None:
     """A short run end to end through the CLI: the GGUF loads in llama.cpp and answers; every tensor LoRA
