@@ -69,7 +69,11 @@ class PromptSet:
             return []
         first = reasons[0].lower() if reasons else ""
         nearest = next((e for e in self.examples if any(w in first for w in e["when"])), None)
-        others = [e for e in self.examples if e is not nearest][: count - (nearest is not None)]
+        if nearest is None:
+            # No example fits the first reason: the neutral one, so the model is not steered to a claim ("it has
+            # been a while") that nothing supports.
+            nearest = next((e for e in self.examples if e.get("default")), None)
+        others = [e for e in self.examples if e is not nearest and not e.get("default")][: count - (nearest is not None)]
         return others + ([nearest] if nearest is not None else [])
 
     def messages(self, values: dict[str, Any], *, product: str) -> tuple[list[dict[str, str]], str]:

@@ -16,10 +16,13 @@ situations held out from training (customer messages and products it never saw),
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import random
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,11 +305,14 @@ def train(*, base: Path, data_file: Path, prompts_dir: Path, out_dir: Path, sett
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
-    tokenizer = AutoTokenizer.from_pretrained(base.parent, gguf_file=base.name)
-    model = AutoModelForCausalLM.from_pretrained(base.parent, gguf_file=base.name, dtype=torch.float32)
+    with contextlib.redirect_stderr(io.StringIO()):  # transformers' progress bars, not ours to show
+        tokenizer = AutoTokenizer.from_pretrained(base.parent, gguf_file=base.name)
+        model = AutoModelForCausalLM.from_pretrained(base.parent, gguf_file=base.name, dtype=torch.float32)
     config = model.config
-    model = get_peft_model(model, LoraConfig(r=settings.rank, lora_alpha=2 * settings.rank, lora_dropout=0.05,
-                                             target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+    with warnings.catch_warnings():  # peft calls a transformers method deprecated for v6: theirs to change
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_peft_model(model, LoraConfig(r=settings.rank, lora_alpha=2 * settings.rank, lora_dropout=0.05,
+                                                 target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate)
     steps = settings.examples * settings.epochs
@@ -350,5 +356,7 @@ def train(*, base: Path, data_file: Path, prompts_dir: Path, out_dir: Path, sett
                                 "tuned": evaluate(partial, eval_set, similarity, settings.threads)}
     partial.replace(target)  # only a complete file carries the name a server is pointed at
     record["gguf"] = str(target.resolve())
+    with target.open("rb") as written:
+        record["sha256"] = hashlib.file_digest(written, "sha256").hexdigest()  # what exactly was shipped
     target.with_suffix(".json").write_text(json.dumps(record, indent=2))
     return record

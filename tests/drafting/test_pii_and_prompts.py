@@ -58,3 +58,13 @@ def test_few_shot_puts_the_nearest_example_last() -> None:
     opening = PromptSet.load(ROOT / "prompts", "opening")
     shots = opening.shots(["asked about pricing 2 times in the last 14 days", "browsed Pro Plan 3 days ago"])
     assert len(shots) == 2 and "pricing" in shots[-1]["when"]
+
+
+def test_a_first_reason_no_example_fits_gets_the_neutral_example_not_a_claim() -> None:
+    opening = PromptSet.load(ROOT / "prompts", "opening")
+    for context in (["the suggested time is when customers like this answer best"], ["customer for 400 days"], []):
+        shots = opening.shots(context)
+        # Not "It has been a while" or "Thanks for your recent purchase": nothing says so.
+        assert shots[-1].get("default") and "quick note" in shots[-1]["short"], context
+        assert sum(bool(s.get("default")) for s in shots) == 1
+    assert "service team" in opening.shots(["talked to our service team 2 days ago"])[-1]["short"]

@@ -140,7 +140,7 @@ def test_train_writes_the_shipped_model_with_only_the_trained_weights_changed(tm
     record = json.loads(result.stdout.strip().splitlines()[-1])
     tuned = Path(record["gguf"])
     assert tuned.is_file() and tuned.with_suffix(".json").is_file() and not list(tmp_path.glob("*.partial"))
-    assert record["data_version"].startswith("1+") and record["trainable_parameters"] > 0
+    assert record["data_version"] == TrainingSet.load(DATA).version and record["trainable_parameters"] > 0 and len(record["sha256"]) == 64
     assert set(record["evaluation"]) == {"held_out", "base", "tuned"} and record["evaluation"]["tuned"]["cases"] == 2
 
     base, ours = gguf.GGUFReader(str(model_path())), gguf.GGUFReader(str(tuned))
