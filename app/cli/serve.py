@@ -97,7 +97,8 @@ def run_server(host: str, port: int, *, workers: int = 1) -> None:
 @app.command()
 @friendly
 def demo(
-    prepare_only: Annotated[bool, typer.Option(help="Prepare data, models and cards, then stop.")] = False,
+    prepare_only: Annotated[bool, typer.Option(help="Prepare data, models and cards, then stop (without fine-tuning "
+                                                    "the local model or drafting).")] = False,
     customers: Annotated[int | None, typer.Option(min=100, help="Synthetic customers (default: DEMO_CUSTOMERS).")] = None,
     host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
@@ -114,11 +115,6 @@ def demo(
 
     run = services()
     config = run.settings
-    if config.uses_local_llm and config.llm_local_model is None:
-        # Before anything builds the drafter: it picks the tuned model up when it beat the shipped one.
-        with errors.status("fine-tuning the local model for openings (first run only, about 10 minutes)") as status:
-            tuned = prepare_tuned_model(config, report=lambda text: status.update(text))
-        console.print(f"[green]✓[/green] {tuned}")
     with errors.status("preparing the demo (first run: generate, train, score)") as status:
         summary, steps = prepare_demo(run, customers=customers or config.demo_customers,
                                       report=lambda text: status.update(text))
@@ -136,6 +132,11 @@ def demo(
         with errors.status("training the guardrails' judge and injection detector (first run only, about 3 minutes)"):
             run.reviewer.warm()
         console.print(f"[green]✓[/green] guardrails ready (policy {run.reviewer.version}, {run.reviewer.judge.version})")
+    if config.uses_local_llm and config.llm_local_model is None:
+        with errors.status("fine-tuning the local model for openings (first run only, about 10 minutes)") as status:
+            tuned = prepare_tuned_model(config, report=lambda text: status.update(text))
+        console.print(f"[green]✓[/green] {tuned}")
+        vars(run).pop("drafter", None)  # built afresh, it picks the tuned model up when that beat the shipped one
     with errors.status("drafting demo-rep's cards with the local model (the rest are drafted in the background)"):
         drafted = draft_cards(run, limit=config.card_daily_cap, rep_id="rep-01")
     console.print(f"[green]✓[/green] drafted {drafted} cards for demo-rep ({run.drafter.model})")
