@@ -33,7 +33,6 @@ from markupsafe import escape
 from app.drafting import compose
 from app.drafting.prompts import PromptSet
 
-WITHHELD = "(withheld: this message read like instructions to a machine rather than words to a person)"
 CHANNELS = {"email": ("email", 160), "call": ("call script", 160), "chat": ("chat message", 140),
             "sms": ("text message", 70)}
 HELD_OUT_EVERY = 4  # every 4th customer message and product is kept out of training, for the evaluation
@@ -113,6 +112,8 @@ def situations(data: TrainingSet, prompts: PromptSet, *, count: int, seed: int, 
                ) -> list[Situation]:
     """`count` requests built from the data, seeded. With `held_out`, only customer messages and products
     that training never uses."""
+    from app.drafting.service import WITHHELD  # what the injection detector leaves in place of a flagged message
+
     rng = random.Random(seed)
     products, needs, instructions = (_split(x, held_out) for x in (data.products, data.needs, data.instructions))
     kinds = sorted(data.openings)
@@ -151,6 +152,7 @@ def situations(data: TrainingSet, prompts: PromptSet, *, count: int, seed: int, 
 def judge(situation: Situation, text: str, similarity) -> dict[str, bool]:  # noqa: ANN001 - (a, b) -> cosine
     """How one answer fares on the drafter's own checks: parsed, a usable opening, close to the example, and
     free of the customer's words and of claims (numbers, prices) the facts do not hold."""
+    from app.drafting.service import OPENING_SIMILARITY
     from app.review.validators import echoes
 
     result = {"parsed": False, "usable": False, "close": False, "echo": False, "unsupported": False}
@@ -168,7 +170,7 @@ def judge(situation: Situation, text: str, similarity) -> dict[str, bool]:  # no
     except ValueError:
         return result
     result["usable"] = True
-    result["close"] = not situation.pattern or similarity(opening, situation.pattern) >= 0.6
+    result["close"] = not situation.pattern or similarity(opening, situation.pattern) >= OPENING_SIMILARITY
     return result
 
 

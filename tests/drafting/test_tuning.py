@@ -13,7 +13,8 @@ import yaml
 from app.drafting.local import LocalServer, model_path
 from app.drafting.llm import LLMError
 from app.drafting.prompts import PromptSet
-from app.drafting.tuning import WITHHELD, TrainingSet, TuningError, judge, situations
+from app.drafting.service import WITHHELD
+from app.drafting.tuning import TrainingSet, TuningError, judge, situations
 from app.config import Settings
 from tests.conftest import ROOT
 
