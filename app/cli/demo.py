@@ -96,22 +96,18 @@ def prepare_tuned_model(settings: Settings, report: Callable[[str], None] = lamb
     same data, prompts and settings name the same model, which is reused."""
     from app.drafting.local import model_path
     from app.drafting.prompts import PromptSet
-    from app.drafting.tuning import TrainingSet, TrainSettings, earned_its_place, model_name, records, train
+    from app.drafting.tuning import (DATA_FILE, TrainingSet, TrainSettings, earned_its_place, model_name, records,
+                                     train)
     from app.library.index import default_embedder
 
-    data_file = settings.prompts_dir / "opening.train.yaml"
+    data_file = settings.prompts_dir / DATA_FILE
     tuning = TrainSettings(threads=settings.llm_local_threads)
     name = model_name(model_path(), TrainingSet.load(data_file), PromptSet.load(settings.prompts_dir, "opening"), tuning)
     record = next((r for r in records(settings.tuned_llm_dir) if r.get("name") == name), None)
     if record is None:
-        embedder = default_embedder(settings.embedding_model)
-
-        def similarity(a: str, b: str) -> float:
-            vectors = embedder.embed([a, b])
-            return float(vectors[0] @ vectors[1])
-
         record = train(base=model_path(), data_file=data_file, prompts_dir=settings.prompts_dir,
-                       out_dir=settings.tuned_llm_dir, settings=tuning, similarity=similarity, on_progress=report)
+                       out_dir=settings.tuned_llm_dir, settings=tuning,
+                       embedder=default_embedder(settings.embedding_model), on_progress=report)
         done = f"fine-tuned {name} in {record['train_seconds']:.0f} s"
     else:
         done = f"fine-tuned model {name} reused"

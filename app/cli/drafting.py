@@ -159,21 +159,16 @@ def llm_train(
     downloaded. Drafting then uses it when it beat the shipped model on the held-out evaluation (or when
     LLM_LOCAL_MODEL names it)."""
     from app.drafting.local import model_path
-    from app.drafting.tuning import train
+    from app.drafting.tuning import DATA_FILE, earned_its_place, train
     from app.library.index import default_embedder
 
     config = settings()
-    embedder = default_embedder(config.embedding_model)
-
-    def similarity(a: str, b: str) -> float:
-        vectors = embedder.embed([a, b])
-        return float(vectors[0] @ vectors[1])
-
-    record = train(base=model_path(), data_file=data or config.prompts_dir / "opening.train.yaml",
-                   prompts_dir=config.prompts_dir, out_dir=out or config.llm_dir / "tuned",
+    record = train(base=model_path(), data_file=data or config.prompts_dir / DATA_FILE,
+                   prompts_dir=config.prompts_dir, out_dir=out or config.tuned_llm_dir,
                    settings=TrainSettings(examples=examples, epochs=epochs, rank=rank, learning_rate=learning_rate,
                                           eval_cases=eval_cases, seed=seed, threads=config.llm_local_threads),
-                   similarity=similarity, on_progress=lambda message: errors.print(message, highlight=False))
+                   embedder=default_embedder(config.embedding_model),
+                   on_progress=lambda message: errors.print(message, highlight=False))
     if as_json:
         print(json.dumps(record))
         return
@@ -184,8 +179,6 @@ def llm_train(
             console.print(f"  {label:5s} ready {figures['ready_share']:.0%} · usable {figures['usable_share']:.0%} · "
                           f"echoed the customer {figures['echoed_customer']} · unsupported claims "
                           f"{figures['unsupported_claims']} · {figures['tokens_per_s']:.0f} tokens/s", highlight=False)
-    from app.drafting.tuning import earned_its_place
-
     if not earned_its_place(record):
         console.print("it did not beat the shipped model on held-out situations: drafting keeps the shipped one "
                       f"(LLM_LOCAL_MODEL={record['gguf']} would use it anyway)", highlight=False)

@@ -35,6 +35,7 @@ from app.drafting.prompts import PromptSet
 
 CHANNELS = {"email": ("email", 160), "call": ("call script", 160), "chat": ("chat message", 140),
             "sms": ("text message", 70)}
+DATA_FILE = "opening.train.yaml"  # in PROMPTS_DIR: the team's openings and customer messages
 HELD_OUT_EVERY = 4  # every 4th customer message and product is kept out of training, for the evaluation
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 # llama.cpp's names for the projections LoRA changes, and which of them llama.cpp stores rotary-permuted.
@@ -292,8 +293,14 @@ class TrainSettings:
 
 
 def train(*, base: Path, data_file: Path, prompts_dir: Path, out_dir: Path, settings: TrainSettings,
-          similarity, on_progress=lambda message: None) -> dict[str, Any]:  # noqa: ANN001
-    """Fine-tune, write `<out_dir>/<name>.gguf` and `<name>.json`, and return the record."""
+          embedder: Any, on_progress=lambda message: None) -> dict[str, Any]:  # noqa: ANN001, ANN401
+    """Fine-tune, write `<out_dir>/<name>.gguf` and `<name>.json`, and return the record. `embedder` (the
+    drafter's sentence encoder) judges how close an opening stays to its worked example, as drafting does."""
+
+    def similarity(a: str, b: str) -> float:
+        vectors = embedder.embed([a, b])
+        return float(vectors[0] @ vectors[1])
+
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
