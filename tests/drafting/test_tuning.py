@@ -166,3 +166,17 @@ def test_train_writes_the_shipped_model_with_only_the_trained_weights_changed(tm
     llm = Llama(model_path=str(tuned), n_ctx=512, n_threads=2, verbose=False)
     reply = llm.create_chat_completion(messages=[{"role": "user", "content": "Say hello."}], max_tokens=8)
     assert reply["choices"][0]["message"]["content"].strip()
+
+
+def test_train_refused_for_a_broken_data_file_writes_nothing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    broken = tmp_path / "train.yaml"
+    broken.write_text("openings: [unclosed")
+    out = tmp_path / "tuned"
+    result = CliRunner().invoke(app, ["llm", "train", "--data", str(broken), "--out", str(out)],
+                                env={"DATA_DIR": str(tmp_path / "data")})
+    assert result.exit_code == 2 and "invalid YAML" in result.output
+    assert not out.exists() and not (tmp_path / "data" / "llm").exists()
