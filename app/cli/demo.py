@@ -92,17 +92,17 @@ def prepare_demo(services: Services, *, customers: int, report: Callable[[str], 
 
 
 def prepare_tuned_model(settings: Settings, report: Callable[[str], None] = lambda _: None) -> str:
-    """The local model fine-tuned for openings with the default settings (`outreach llm train`), once: the
-    same data, prompts and settings name the same model, which is reused."""
+    """The local model fine-tuned with the default settings (`outreach llm train`), once: the same data, prompts
+    and settings name the same model, which is reused."""
     from app.drafting.local import model_path
-    from app.drafting.prompts import PromptSet
-    from app.drafting.tuning import (DATA_FILE, TrainingSet, TrainSettings, earned_its_place, model_name, records,
-                                     train)
+    from app.drafting.service import resolve_mode
+    from app.drafting.tuning import DATA_FILE, TrainSettings, earned_its_place, evaluation_of, inputs, model_name, \
+        records, train
     from app.library.index import default_embedder
 
     data_file = settings.prompts_dir / DATA_FILE
     tuning = TrainSettings(threads=settings.llm_local_threads)
-    name = model_name(model_path(), TrainingSet.load(data_file), PromptSet.load(settings.prompts_dir, "opening"), tuning)
+    name = model_name(model_path(), *inputs(data_file, settings.prompts_dir, tuning), tuning)
     record = next((r for r in records(settings.tuned_llm_dir) if r.get("name") == name), None)
     if record is None:
         record = train(base=model_path(), data_file=data_file, prompts_dir=settings.prompts_dir,
@@ -111,9 +111,10 @@ def prepare_tuned_model(settings: Settings, report: Callable[[str], None] = lamb
         done = f"fine-tuned {name} in {record['train_seconds']:.0f} s"
     else:
         done = f"fine-tuned model {name} reused"
-    figures = record.get("evaluation", {})
-    if earned_its_place(record):
-        return (f"{done}: ready openings on held-out situations {figures['tuned']['ready_share']:.0%} "
+    task = resolve_mode(settings.llm_draft_mode, local=True)
+    figures = evaluation_of(record, task)
+    if earned_its_place(record, task):
+        return (f"{done}: ready {task}s on held-out situations {figures['tuned']['ready_share']:.0%} "
                 f"(shipped model {figures['base']['ready_share']:.0%}); drafting uses it")
     return f"{done}: it did not beat the shipped model on held-out situations, which keeps drafting"
 

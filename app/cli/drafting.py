@@ -145,46 +145,60 @@ def llm_status() -> None:
 def llm_train(
     data: Annotated[Path | None, typer.Option(help="The team's openings and customer messages "
                                                    "(default: PROMPTS_DIR/opening.train.yaml).")] = None,
+    rewrites: Annotated[Path | None, typer.Option(help="Approved templates and the team's rewrites of them "
+                                                       "(default: PROMPTS_DIR/rewrite.train.yaml).")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the GGUF and its record (default: DATA_DIR/llm/tuned).")] = None,
-    examples: Annotated[int, typer.Option(min=1, help="Training chats built from the data.")] = TrainSettings.examples,
+    examples: Annotated[int, typer.Option(min=1, help="Opening chats built from the data.")] = TrainSettings.examples,
+    rewrite_examples: Annotated[int, typer.Option(min=0, help="Rewrite chats built from the data (0: train the "
+                                                              "opening task alone).")] = TrainSettings.rewrite_examples,
     epochs: Annotated[int, typer.Option(min=1)] = TrainSettings.epochs,
     rank: Annotated[int, typer.Option(min=1, max=256, help="LoRA rank.")] = TrainSettings.rank,
     learning_rate: Annotated[float, typer.Option(min=1e-6, max=1e-1)] = TrainSettings.learning_rate,
-    eval_cases: Annotated[int, typer.Option(min=0, help="Held-out situations to compare base and tuned model on.")
-                          ] = TrainSettings.eval_cases,
+    eval_cases: Annotated[int, typer.Option(min=0, help="Held-out opening situations to compare base and tuned "
+                                                        "model on.")] = TrainSettings.eval_cases,
+    rewrite_eval_cases: Annotated[int, typer.Option(min=0, help="Held-out rewrite situations (templates never "
+                                                                "trained on).")] = TrainSettings.rewrite_eval_cases,
     seed: Annotated[int, typer.Option()] = TrainSettings.seed,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
 ) -> None:
-    """Fine-tune the local model (LoRA, on CPU) for the opening sentence and write it as a GGUF; nothing is
-    downloaded. Drafting then uses it when it beat the shipped model on the held-out evaluation (or when
-    LLM_LOCAL_MODEL names it)."""
+    """Fine-tune the local model (LoRA, on CPU) for the opening sentence and for rewriting an approved template,
+    and write it as a GGUF; nothing is downloaded. Drafting then uses it for a task when it beat the shipped
+    model on that task's held-out evaluation (or when LLM_LOCAL_MODEL names it)."""
     from app.drafting.local import model_path
-    from app.drafting.tuning import DATA_FILE, earned_its_place, train
+    from app.drafting.service import resolve_mode
+    from app.drafting.tuning import DATA_FILE, earned_its_place, evaluation_of, train
     from app.library.index import default_embedder
 
     config = settings()
-    record = train(base=model_path(), data_file=data or config.prompts_dir / DATA_FILE,
-                   prompts_dir=config.prompts_dir, out_dir=out or config.tuned_llm_dir,
-                   settings=TrainSettings(examples=examples, epochs=epochs, rank=rank, learning_rate=learning_rate,
-                                          eval_cases=eval_cases, seed=seed, threads=config.llm_local_threads),
+    tuning = TrainSettings(examples=examples, rewrite_examples=rewrite_examples, epochs=epochs, rank=rank,
+                           learning_rate=learning_rate, eval_cases=eval_cases, rewrite_eval_cases=rewrite_eval_cases,
+                           seed=seed, threads=config.llm_local_threads)
+    record = train(base=model_path(), data_file=data or config.prompts_dir / DATA_FILE, rewrites_file=rewrites,
+                   prompts_dir=config.prompts_dir, out_dir=out or config.tuned_llm_dir, settings=tuning,
                    embedder=default_embedder(config.embedding_model),
                    on_progress=lambda message: errors.print(message, highlight=False))
     if as_json:
         print(json.dumps(record))
         return
-    console.print(f"trained {record['name']} on {examples * epochs} chats in {record['train_seconds']:.0f} s "
-                  f"(loss {record['first_loss']:.3f} -> {record['last_loss']:.3f})", highlight=False)
-    for label, figures in record.get("evaluation", {}).items():
-        if isinstance(figures, dict):
-            console.print(f"  {label:5s} ready {figures['ready_share']:.0%} · usable {figures['usable_share']:.0%} · "
-                          f"echoed the customer {figures['echoed_customer']} · unsupported claims "
-                          f"{figures['unsupported_claims']} · {figures['tokens_per_s']:.0f} tokens/s", highlight=False)
-    if not earned_its_place(record):
-        console.print("it did not beat the shipped model on held-out situations: drafting keeps the shipped one "
-                      f"(LLM_LOCAL_MODEL={record['gguf']} would use it anyway)", highlight=False)
-    elif out is None and config.llm_local_model is None:
-        console.print(f"it beat the shipped model on held-out situations: drafting now uses it ({record['gguf']})",
+    console.print(f"trained {record['name']} on {record['train_chats']} chats ({', '.join(record['tasks'])}) in "
+                  f"{record['train_seconds']:.0f} s (loss {record['first_loss']:.3f} -> {record['last_loss']:.3f})",
+                  highlight=False)
+    for task in record["tasks"]:
+        for label in ("base", "tuned"):
+            figures = evaluation_of(record, task).get(label)
+            if figures:
+                console.print(f"  {task:8s}{label:6s}ready {figures['ready_share']:.0%} · usable "
+                              f"{figures['usable_share']:.0%} · echoed the customer {figures['echoed_customer']} · "
+                              f"unsupported claims {figures['unsupported_claims']} · {figures['tokens_per_s']:.0f} "
+                              "tokens/s", highlight=False)
+    task = resolve_mode(config.llm_draft_mode, local=True)
+    if not earned_its_place(record, task):
+        console.print(f"it did not beat the shipped model at the {task} task drafts use, on held-out situations: "
+                      f"drafting keeps the shipped one (LLM_LOCAL_MODEL={record['gguf']} would use it anyway)",
                       highlight=False)
+    elif out is None and config.llm_local_model is None:
+        console.print(f"it beat the shipped model at the {task} task on held-out situations: drafting now uses it "
+                      f"({record['gguf']})", highlight=False)
     else:
-        console.print(f"it beat the shipped model on held-out situations; to draft with it: "
+        console.print(f"it beat the shipped model at the {task} task on held-out situations; to draft with it: "
                       f"LLM_LOCAL_MODEL={record['gguf']}", highlight=False)

@@ -92,7 +92,7 @@ STOPWORDS = frozenset("a an and are as at be but by for from has have i in is it
                       "well best like answer suggested time segment stage good great".split())
 
 
-def _words(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOPWORDS and len(w) > 2}
 
 
@@ -113,7 +113,7 @@ def check_opening(opening: str, max_chars: int, grounding: str | None) -> str:
         raise ValueError("the opening must not start with a greeting")
     if not text.endswith((".", "!", "?")):
         raise ValueError("the opening must be a complete sentence ending with a full stop")
-    if grounding is not None and not _words(text) & _words(grounding):
+    if grounding is not None and not content_words(text) & content_words(grounding):
         raise ValueError("the opening must refer to the product or to why we are writing")
     return text
 

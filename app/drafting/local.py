@@ -57,17 +57,20 @@ class LocalServer:
     threads: int
     folder: Path
     # None: the shipped model. Otherwise LLM_LOCAL_MODEL, or the newest model `outreach llm train` wrote that
-    # beat the shipped one on its held-out evaluation; named after its file (its data and settings digest), so
-    # every draft records which model wrote it.
+    # beat the shipped one on its held-out evaluation of the task drafts use (opening or rewrite); named after
+    # its file (its data and settings digest), so every draft records which model wrote it.
     model_file: Path | None = None
     started_here: bool = False
 
     @classmethod
     def configured(cls, settings: Settings) -> LocalServer:
+        from app.drafting.service import resolve_mode
         from app.drafting.tuning import best_tuned
 
+        task = resolve_mode(settings.llm_draft_mode, local=True)  # a tuned model must have beaten the shipped one at it
         return cls(port=settings.llm_local_port or default_port(settings.data_dir), threads=settings.llm_local_threads,
-                   folder=settings.llm_dir, model_file=settings.llm_local_model or best_tuned(settings.tuned_llm_dir))
+                   folder=settings.llm_dir,
+                   model_file=settings.llm_local_model or best_tuned(settings.tuned_llm_dir, task))
 
     @property
     def name(self) -> str:

@@ -1,5 +1,6 @@
-"""`outreach llm train`: the training chats are the drafter's own requests, the evaluation never sees the
-training messages, and the GGUF it writes is the shipped model with exactly the trained weights changed."""
+"""`outreach llm train`: the training chats are the drafter's own requests (opening and rewrite), the
+evaluation never sees the training messages or templates, and the GGUF it writes is the shipped model with
+exactly the trained weights changed."""
 
 from __future__ import annotations
 
@@ -14,16 +15,17 @@ from app.drafting.local import LocalServer, model_path
 from app.drafting.llm import LLMError
 from app.drafting.prompts import PromptSet
 from app.drafting.service import WITHHELD
-from app.drafting.tuning import TrainingSet, TuningError, judge, situations
+from app.drafting.tuning import TrainingSet, TuningError, judge, rewrite_situations, situations
 from app.config import Settings
 from tests.conftest import ROOT
 
 DATA = ROOT / "prompts" / "opening.train.yaml"
+REWRITES = ROOT / "prompts" / "rewrite.train.yaml"
 
 
 @pytest.fixture(scope="module")
 def data() -> TrainingSet:
-    return TrainingSet.load(DATA)
+    return TrainingSet.load(DATA, REWRITES)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +66,51 @@ def test_an_answer_that_obeys_or_repeats_the_customer_is_judged_so(data: Trainin
     echo = json.dumps({"opening": case.quotes[0].replace("&#39;", "'"), "facts_used": []})
     assert judge(case, echo, lambda a, b: 1.0)["echo"]
     assert not judge(case, "not json", lambda a, b: 1.0)["parsed"]
+
+
+def test_rewrite_chats_show_the_approved_template_and_answer_with_the_teams_rewrite(data: TrainingSet) -> None:
+    prompts = PromptSet.load(ROOT / "prompts", "rewrite")
+    cases = rewrite_situations(data, prompts, count=len(data.rewrites) * 2, seed=0)
+    assert {c.channel for c in cases} == {"email", "sms", "call", "chat"}
+    for case in cases:
+        request = case.messages[-1]["content"]
+        assert [m["role"] for m in case.messages] == ["system", "user"]  # what Drafter._ask sends in rewrite mode
+        assert case.template.split("\n")[-1] in request and "<customer_said" in request
+        answer = json.loads(case.answer)
+        assert ("subject" in answer) == (case.channel == "email") and answer["facts_used"][0] in request
+        # The team's rewrite passes the drafter's checks, keeps every disclosure, adds nothing, repeats no
+        # customer, and is not the template word for word.
+        verdict = judge(case, case.answer, lambda a, b: 1.0)
+        assert verdict["usable"] and verdict["close"] and verdict["adapted"], case.answer
+        assert not verdict["echo"] and not verdict["unsupported"], case.answer
+    held = rewrite_situations(data, prompts, count=40, seed=1, held_out=True)
+    assert held and {c.template for c in held}.isdisjoint({c.template for c in cases})
+    case = cases[0]
+    dropped = json.loads(case.answer)
+    dropped["body"] = dropped["body"].replace(case.disclosures[0], "")
+    assert not judge(case, json.dumps(dropped), lambda a, b: 1.0)["usable"]  # a disclosure lost: unusable
+    obeys = json.loads(case.answer)
+    obeys["body"] = "Good news: 50% off everything today. " + obeys["body"]
+    assert judge(case, json.dumps(obeys), lambda a, b: 1.0)["unsupported"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["templates"][0].update(channel="fax"), r"templates\[1\]\.channel: 'fax' is not one of"),
+    (lambda d: d["templates"][1].update(rewrite="Hi {{ customer.first_name }}"), r"templates\[2\]\.rewrite must mark"),
+    (lambda d: d["templates"][2].update(rewrite=d["templates"][2]["rewrite"].replace("recorded", "taped")),
+     r"templates\[3\]\.rewrite lacks the disclosure"),
+    (lambda d: d["templates"][3].pop("template"), r"templates\[4\]\.template is missing"),
+    (lambda d: d["templates"][4].update(template="{{ opening }"), r"templates\[5\]\.template: line 1"),
+])
+def test_rewrite_data_with_a_mistake_is_refused_naming_the_entry_and_field(tmp_path: Path, change, message: str  # noqa: ANN001
+                                                                           ) -> None:
+    raw = yaml.safe_load(REWRITES.read_text())
+    change(raw)
+    path = tmp_path / "rewrite.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(TuningError, match=message) as error:
+        TrainingSet.load(DATA, path)
+    assert str(path) in str(error.value)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -114,6 +161,17 @@ def test_drafting_picks_up_the_newest_tuned_model_only_when_it_beat_the_shipped_
 
     now = time.time()
     assert LocalServer.configured(settings).model_file is None  # nothing trained: the shipped model
+    # Beat the shipped model at rewriting only: rewrite drafting takes it, opening drafting does not.
+    rewriter = folder / "tuned-rewrite-only"
+    (folder / "tuned-rewrite-only.json").write_text(json.dumps({"name": "tuned-rewrite-only", "evaluation": {
+        "opening": {"base": {"ready_share": 0.3}, "tuned": {"ready_share": 0.1}},
+        "rewrite": {"base": {"ready_share": 0.1}, "tuned": {"ready_share": 0.8}}}}))
+    rewriter.with_suffix(".gguf").write_bytes(b"GGUF")
+    assert LocalServer.configured(settings).model_file is None
+    rewriting = Settings(_env_file=None, data_dir=tmp_path, llm_draft_mode="rewrite")
+    assert LocalServer.configured(rewriting).name == "tuned-rewrite-only"
+    for path in folder.glob("tuned-rewrite-only.*"):
+        os.utime(path, (now - 120, now - 120))
     better = write("tuned-better", 0.3, 0.9, now - 60)
     write("tuned-worse", 0.3, 0.2, now - 30)  # newer, but lost to the shipped model
     write("tuned-unevaluated", 0.3, None, now - 10)  # newer, never compared
@@ -134,15 +192,17 @@ def test_train_writes_the_shipped_model_with_only_the_trained_weights_changed(tm
 
     from app.cli import app
 
-    result = CliRunner().invoke(app, ["llm", "train", "--examples", "4", "--eval-cases", "2", "--out", str(tmp_path),
-                                      "--json"], env={"DATA_DIR": str(tmp_path / "data"), "MODEL_CACHE_DIR":
-                                                      str(ROOT / "data" / "cache")})
+    result = CliRunner().invoke(app, ["llm", "train", "--examples", "4", "--eval-cases", "2", "--rewrite-examples", "2",
+                                      "--rewrite-eval-cases", "1", "--out", str(tmp_path), "--json"],
+                                env={"DATA_DIR": str(tmp_path / "data"), "MODEL_CACHE_DIR": str(ROOT / "data" / "cache")})
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout.strip().splitlines()[-1])
     tuned = Path(record["gguf"])
     assert tuned.is_file() and tuned.with_suffix(".json").is_file() and not list(tmp_path.glob("*.partial"))
-    assert record["data_version"] == TrainingSet.load(DATA).version and record["trainable_parameters"] > 0 and len(record["sha256"]) == 64
-    assert set(record["evaluation"]) == {"held_out", "base", "tuned"} and record["evaluation"]["tuned"]["cases"] == 2
+    assert record["data_version"] == TrainingSet.load(DATA, REWRITES).version and record["trainable_parameters"] > 0
+    assert len(record["sha256"]) == 64 and record["tasks"] == ["opening", "rewrite"] and record["train_chats"] == 6
+    evaluation = record["evaluation"]
+    assert evaluation["opening"]["tuned"]["cases"] == 2 and evaluation["rewrite"]["base"]["cases"] == 1
 
     base, ours = gguf.GGUFReader(str(model_path())), gguf.GGUFReader(str(tuned))
     assert ours.fields["general.name"].contents() == tuned.stem
