@@ -9,8 +9,8 @@ and scored as the demo does; the top-N recommendations are drafted with the temp
 reports whether each required disclosure is kept, no placeholder is left unfilled, the channel length
 holds and no number, price or other product appears that is absent from the template and the facts;
 the share drafted by the model (the rest fell back to the template, with the reasons counted); the share
-whose model-written part (the opening, or the rewritten text) mentions the customer's situation (a word of
-the reasons or the product; a template-only draft does not count);
+whose model-written part mentions the customer's situation (the opening: a word of the reasons or the
+product; a rewrite: a word of the reasons it added to the template; a template-only draft does not count);
 p50 / p95 drafting latency and generation speed. Speed is also given as a ratio to the raw runtime's
 own speed on the same prompts: llama-cpp-python in-process on the same GGUF for the local model, a
 direct `openai` call without our pipeline for an endpoint.
@@ -231,10 +231,14 @@ def main() -> None:
                 trusted = " ".join([spec.body, *request.reasons, product["name"], customer.first_name or "",
                                     *drafter.profile.rep(customer.owner_rep).values(), *drafter.profile.company.values()])
                 kinds = check(result, spec, trusted, drafter.profile.products, product["key"])
-                written = ""
-                if result.mode == "llm" and spent:
-                    written = result.body if drafter.mode == "rewrite" else opening_of(spent[-1][3].text)
-                mentions = bool(words(written) & words(" ".join([*request.reasons, product["name"]])))
+                situation = words(" ".join([*request.reasons, product["name"]]))
+                mentions = False
+                if result.mode == "llm" and spent and drafter.mode == "rewrite":
+                    # What the rewrite added to the template (the template already names the product).
+                    added = words(result.body) - words(spec.body) - words(product["name"])
+                    mentions = bool(added & situation)
+                elif result.mode == "llm" and spent:
+                    mentions = bool(words(opening_of(spent[-1][3].text)) & situation)
                 failures.update(kinds)
                 if result.mode == "template_only":
                     fallbacks[(result.fallback_reason or "")[:90]] += 1

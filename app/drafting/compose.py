@@ -49,11 +49,15 @@ class RewriteOutput(BaseModel):
 OUTPUTS: dict[str, type[BaseModel]] = {"opening": OpeningOutput, "rewrite": RewriteOutput}
 
 
-def wire_schema(mode: str, opening_chars: int | None = None) -> dict[str, Any]:
+def wire_schema(mode: str, opening_chars: int | None = None, *, has_subject: bool = False) -> dict[str, Any]:
     """The JSON schema sent to the server. Servers that compile it into a grammar (llama.cpp) expand a
     length limit into one rule per character: a 4,000-character limit failed to parse and killed the
-    server, so long limits stay on our side (pydantic) and only the opening's short one is sent."""
+    server, so long limits stay on our side (pydantic) and only the opening's short one is sent. An email
+    rewrite must have its subject, first (a small model otherwise skipped the optional field)."""
     schema = OUTPUTS[mode].model_json_schema()
+    if mode == "rewrite" and has_subject:
+        schema["properties"]["subject"] = {"type": "string", "title": "Subject"}
+        schema["required"] = ["subject", "body"]
     for spec in schema["properties"].values():
         spec.pop("maxLength", None)
         spec.pop("maxItems", None)

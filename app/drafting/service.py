@@ -39,7 +39,8 @@ from app.library.templates import TemplateSpec, render
 OPENING_ROOM = {"email": 160, "call": 160, "chat": 140}
 MAX_TOKENS = {"opening": 120, "rewrite": 700}
 # Greedy decoding for the small model's opening: it should adapt the example it was shown, not improvise,
-# and the same inputs should give the same sentence; a capable model rewriting gets a little freedom.
+# and the same inputs should give the same sentence; a capable model rewriting gets a little freedom. The local
+# model decodes greedily at both tasks (as its held-out evaluation in `outreach llm train` did).
 TEMPERATURE = {"opening": 0.0, "rewrite": 0.2}
 # A small model's opening must stay this close (MiniLM cosine) to the vetted example it was shown last,
 # with the product names aligned: it may adapt the tone of an approved pattern, not invent a new message.
@@ -349,13 +350,14 @@ class Drafter:
         trusted = " ".join([masker.unmask(subject or ""), masker.unmask(body), *facts.reasons,
                             *facts.customer.values(), facts.product["name"], *facts.company.values()])
         # A server that compiles the schema into a grammar stops the model at the opening's limit.
-        schema = compose.wire_schema(self.mode, values["max_chars"])
+        schema = compose.wire_schema(self.mode, values["max_chars"], has_subject=values["has_subject"])
         client = self.client()
+        temperature = 0.0 if self.local is not None else TEMPERATURE[self.mode]
         spent = [0, 0]
         problem = ""
         for _attempt in range(2):  # the answer, then one repair
             completion = client.complete(messages, max_tokens=MAX_TOKENS[self.mode], schema=schema,
-                                         temperature=TEMPERATURE[self.mode])
+                                         temperature=temperature)
             spent[0] += completion.prompt_tokens
             spent[1] += completion.completion_tokens
             try:

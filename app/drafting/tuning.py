@@ -366,7 +366,7 @@ def evaluate(model_file: Path, cases: list[Situation], similarity, threads: int 
     llm = Llama(model_path=str(model_file), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
     rows, tokens, started = [], 0, time.perf_counter()
     for case in cases:
-        schema = compose.wire_schema(case.task, case.max_chars or None)
+        schema = compose.wire_schema(case.task, case.max_chars or None, has_subject=case.channel == "email")
         out = llm.create_chat_completion(messages=case.messages, max_tokens=MAX_TOKENS[case.task], temperature=0.0,
                                          response_format={"type": "json_object", "schema": schema})
         tokens += out["usage"]["completion_tokens"]

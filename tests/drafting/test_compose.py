@@ -55,3 +55,10 @@ def test_model_output_is_parsed_and_validated() -> None:
         compose.parse_output('{"opening": "Thanks", }', "opening")
     with pytest.raises(ValueError, match="body: is required"):
         compose.parse_output('{"subject": "Hi"}', "rewrite")
+
+
+def test_an_email_rewrite_must_carry_its_subject_and_other_channels_need_none() -> None:
+    # A small model skipped the optional subject of an email rewrite; the grammar now asks for it first.
+    schema = compose.wire_schema("rewrite", has_subject=True)
+    assert schema["required"] == ["subject", "body"] and next(iter(schema["properties"])) == "subject"
+    assert "subject" not in compose.wire_schema("rewrite").get("required", [])
