@@ -166,7 +166,7 @@ def llm_train(
     model on that task's held-out evaluation (or when LLM_LOCAL_MODEL names it)."""
     from app.drafting.local import model_path
     from app.drafting.service import resolve_mode
-    from app.drafting.tuning import DATA_FILE, earned_its_place, evaluation_of, train
+    from app.drafting.tuning import DATA_FILE, earned_its_place, train
     from app.library.index import default_embedder
 
     config = settings()
@@ -183,14 +183,7 @@ def llm_train(
     console.print(f"trained {record['name']} on {record['train_chats']} chats ({', '.join(record['tasks'])}) in "
                   f"{record['train_seconds']:.0f} s (loss {record['first_loss']:.3f} -> {record['last_loss']:.3f})",
                   highlight=False)
-    for task in record["tasks"]:
-        for label in ("base", "tuned"):
-            figures = evaluation_of(record, task).get(label)
-            if figures:
-                console.print(f"  {task:8s}{label:6s}ready {figures['ready_share']:.0%} · usable "
-                              f"{figures['usable_share']:.0%} · echoed the customer {figures['echoed_customer']} · "
-                              f"unsupported claims {figures['unsupported_claims']} · {figures['tokens_per_s']:.0f} "
-                              "tokens/s", highlight=False)
+    _print_evaluation(record)
     task = resolve_mode(config.llm_draft_mode, local=True)
     if not earned_its_place(record, task):
         console.print(f"it did not beat the shipped model at the {task} task drafts use, on held-out situations: "
@@ -202,3 +195,52 @@ def llm_train(
     else:
         console.print(f"it beat the shipped model at the {task} task on held-out situations; to draft with it: "
                       f"LLM_LOCAL_MODEL={record['gguf']}", highlight=False)
+
+
+@llm_app.command("evaluate")
+@friendly
+def llm_evaluate(
+    model: Annotated[Path | None, typer.Option(help="The GGUF to compare with the shipped model (default: the tuned "
+                                                    "model drafting uses).")] = None,
+    eval_cases: Annotated[int, typer.Option(min=0, help="Held-out opening situations.")] = TrainSettings.eval_cases,
+    rewrite_eval_cases: Annotated[int, typer.Option(min=0, help="Held-out rewrite situations.")
+                                  ] = TrainSettings.rewrite_eval_cases,
+    seed: Annotated[int, typer.Option()] = TrainSettings.seed,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
+) -> None:
+    """Compare a model with the shipped one on the situations `outreach llm train` holds out (from today's
+    PROMPTS_DIR data: the same files the model was trained on, or the held-out part is not held out), both
+    tasks; prints, changes no record."""
+    from app.drafting.local import LocalServer, model_path
+    from app.drafting.tuning import DATA_FILE, compare, cosine, held_out_sets, inputs
+    from app.library.index import default_embedder
+
+    config = settings()
+    chosen = model or LocalServer.configured(config).model_file
+    if chosen is None:
+        raise UserError("--model: no tuned model to evaluate; run `outreach llm train` or name a GGUF")
+    if not chosen.is_file() or chosen.suffix != ".gguf":
+        raise UserError(f"--model: {chosen} is not a .gguf file")
+    tuning = TrainSettings(eval_cases=eval_cases, rewrite_eval_cases=rewrite_eval_cases, seed=seed,
+                           threads=config.llm_local_threads)
+    data, prompts = inputs(config.prompts_dir / DATA_FILE, config.prompts_dir, tuning)
+    evaluation = compare(model_path(), chosen, held_out_sets(data, prompts, tuning),
+                         cosine(default_embedder(config.embedding_model)), tuning.threads,
+                         on_progress=lambda message: errors.print(message, highlight=False))
+    if as_json:
+        print(json.dumps({"model": str(chosen), "evaluation": evaluation}))
+        return
+    _print_evaluation({"evaluation": evaluation})
+
+
+def _print_evaluation(record: dict) -> None:
+    from app.drafting.tuning import evaluation_of
+
+    for task in ("opening", "rewrite"):
+        for label in ("base", "tuned"):
+            figures = evaluation_of(record, task).get(label)
+            if figures:
+                console.print(f"  {task:8s}{label:6s}ready {figures['ready_share']:.0%} · usable "
+                              f"{figures['usable_share']:.0%} · echoed the customer {figures['echoed_customer']} · "
+                              f"unsupported claims {figures['unsupported_claims']} · {figures['tokens_per_s']:.0f} "
+                              "tokens/s", highlight=False)

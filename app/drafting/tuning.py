@@ -506,6 +506,40 @@ def inputs(data_file: Path, prompts_dir: Path, settings: TrainSettings, rewrites
     return TrainingSet.load(data_file, rewrites), {task: PromptSet.load(prompts_dir, task) for task in settings.tasks}
 
 
+def cosine(embedder: Any):  # noqa: ANN201, ANN401 - (a, b) -> float
+    """The drafter's sentence encoder as a similarity of two texts."""
+    def similarity(a: str, b: str) -> float:
+        vectors = embedder.embed([a, b])
+        return float(vectors[0] @ vectors[1])
+    return similarity
+
+
+def held_out_sets(data: TrainingSet, prompts: dict[str, PromptSet], settings: TrainSettings
+                  ) -> dict[str, list[Situation]]:
+    """The evaluation's situations per task: seeded apart from training, from held-out messages, products
+    and templates only."""
+    sets = {"opening": situations(data, prompts["opening"], count=settings.eval_cases, seed=settings.seed + 1,
+                                  held_out=True)}
+    if "rewrite" in prompts:
+        sets["rewrite"] = rewrite_situations(data, prompts["rewrite"], count=settings.rewrite_eval_cases,
+                                             seed=settings.seed + 1, held_out=True)
+    return sets
+
+
+def compare(base: Path, tuned: Path, sets: dict[str, list[Situation]], similarity, threads: int,  # noqa: ANN001
+            on_progress=lambda message: None) -> dict[str, Any]:  # noqa: ANN001
+    """Base against tuned model on each task's held-out situations: the record's `evaluation`."""
+    held_out = {"opening": "customer messages and products never used in training",
+                "rewrite": "templates, customer messages and products never used in training"}
+    evaluation = {}
+    for task, cases in sets.items():
+        if cases:
+            on_progress(f"evaluating base and tuned model on {len(cases)} held-out {task} situations")
+            evaluation[task] = {"held_out": held_out[task], "base": evaluate(base, cases, similarity, threads),
+                                "tuned": evaluate(tuned, cases, similarity, threads)}
+    return evaluation
+
+
 def train(*, base: Path, data_file: Path, prompts_dir: Path, out_dir: Path, settings: TrainSettings,
           embedder: Any, rewrites_file: Path | None = None,
           on_progress=lambda message: None) -> dict[str, Any]:  # noqa: ANN001, ANN401
@@ -513,10 +547,7 @@ def train(*, base: Path, data_file: Path, prompts_dir: Path, out_dir: Path, sett
     drafter's sentence encoder) judges how close an answer stays to its example or template, as drafting
     does. The rewrite task trains on `rewrites_file` (default: PROMPTS_DIR/rewrite.train.yaml)."""
 
-    def similarity(a: str, b: str) -> float:
-        vectors = embedder.embed([a, b])
-        return float(vectors[0] @ vectors[1])
-
+    similarity = cosine(embedder)
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -528,12 +559,9 @@ def train(*, base: Path, data_file: Path, prompts_dir: Path, out_dir: Path, sett
     tasks = settings.tasks
     data, prompts = inputs(data_file, prompts_dir, settings, rewrites_file)
     train_set = situations(data, prompts["opening"], count=settings.examples, seed=settings.seed)
-    eval_sets = {"opening": situations(data, prompts["opening"], count=settings.eval_cases, seed=settings.seed + 1,
-                                       held_out=True)}
     if "rewrite" in tasks:
         train_set += rewrite_situations(data, prompts["rewrite"], count=settings.rewrite_examples, seed=settings.seed)
-        eval_sets["rewrite"] = rewrite_situations(data, prompts["rewrite"], count=settings.rewrite_eval_cases,
-                                                  seed=settings.seed + 1, held_out=True)
+    eval_sets = held_out_sets(data, prompts, settings)
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
@@ -582,14 +610,7 @@ def train(*, base: Path, data_file: Path, prompts_dir: Path, out_dir: Path, sett
               "trainable_parameters": sum(p.numel() for p in trainable),
               "train_seconds": round(train_s, 1), "first_loss": round(sum(losses[:40]) / min(40, len(losses)), 3),
               "last_loss": round(sum(losses[-40:]) / min(40, len(losses)), 3), "evaluation": {}}
-    held_out = {"opening": "customer messages and products never used in training",
-                "rewrite": "templates, customer messages and products never used in training"}
-    for task, cases in eval_sets.items():
-        if cases:
-            on_progress(f"evaluating base and tuned model on {len(cases)} held-out {task} situations")
-            record["evaluation"][task] = {"held_out": held_out[task],
-                                          "base": evaluate(base, cases, similarity, settings.threads),
-                                          "tuned": evaluate(partial, cases, similarity, settings.threads)}
+    record["evaluation"] = compare(base, partial, eval_sets, similarity, settings.threads, on_progress)
     partial.replace(target)  # only a complete file carries the name a server is pointed at
     record["gguf"] = str(target.resolve())
     with target.open("rb") as written:

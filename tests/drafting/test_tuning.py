@@ -240,3 +240,17 @@ def test_train_refused_for_a_broken_data_file_writes_nothing(tmp_path: Path) -> 
                                 env={"DATA_DIR": str(tmp_path / "data")})
     assert result.exit_code == 2 and "invalid YAML" in result.output
     assert not out.exists() and not (tmp_path / "data" / "llm").exists()
+
+
+def test_evaluate_names_the_model_option_when_there_is_nothing_to_evaluate(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    env = {"DATA_DIR": str(tmp_path / "data")}
+    result = CliRunner().invoke(app, ["llm", "evaluate"], env=env)
+    assert result.exit_code == 2 and "--model: no tuned model to evaluate" in result.output
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    result = CliRunner().invoke(app, ["llm", "evaluate", "--model", str(notes)], env=env)
+    assert result.exit_code == 2 and "is not a .gguf file" in result.output
