@@ -347,6 +347,7 @@ class Drafter:
         if self.mode == "opening" and values["max_chars"] < MIN_OPENING_ROOM:
             raise Unusable(f"no room for an opening sentence in a {compose.SMS_LIMIT}-character SMS")
         messages, pattern = self.prompts.messages(values, product=facts.product["name"])
+        approved = f"{masker.unmask(subject or '')}\n{masker.unmask(body)}"  # what a rewrite must keep the substance of
         trusted = " ".join([masker.unmask(subject or ""), masker.unmask(body), *facts.reasons,
                             *facts.customer.values(), facts.product["name"], *facts.company.values()])
         # A server that compiles the schema into a grammar stops the model at the opening's limit.
@@ -377,7 +378,8 @@ class Drafter:
                 issues = compose.problems(subject=draft_subject if facts.channel == "email" else None,
                                           body=draft_body, channel=facts.channel, disclosures=spec.disclosures,
                                           trusted=trusted, product_names=self.profile.products,
-                                          product_key=facts.product["key"])
+                                          product_key=facts.product["key"],
+                                          template=approved if self.mode == "rewrite" else None)
                 if not issues:
                     used = [masker.unmask(f) for f in output.facts_used]
                     return draft_subject, draft_body, used, completion, (spent[0], spent[1])

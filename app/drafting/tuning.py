@@ -44,11 +44,6 @@ HELD_OUT_EVERY = 4
 # What the masked placeholders stand for when a rewrite is judged: the drafter unmasks before its checks.
 SAMPLE_VALUES = {"[FIRST_NAME]": "Ana", "[LAST_NAME]": "Lima", "[REP_NAME]": "Sam Reyes", "[REP_FIRST_NAME]": "Sam",
                  "[REP_PHONE]": "+1 415 555 0100", "[REP_EMAIL]": "sam@example.com"}
-# A rewrite keeps the template's substance: at least this share of the template's content words (measured on
-# the team's rewrites of the 34 templates: 0.67-1.00, median 0.89; another template of the same channel: median
-# 0.51, its shared sign-off and disclosures lift some to 0.9, so the bar catches a different message, not every
-# drift). MiniLM cosine did worse: the team's short SMS rewrites 0.68, other templates up to 0.9.
-REWRITE_KEEPS = 0.6
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 # llama.cpp's names for the projections LoRA changes, and which of them llama.cpp stores rotary-permuted.
 GGUF_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output"}
@@ -330,7 +325,7 @@ def judge(situation: Situation, text: str, similarity) -> dict[str, bool]:  # no
 def _judge_rewrite(situation: Situation, text: str) -> dict[str, bool]:
     """A rewrite is usable when it passes the drafter's checks (every disclosure, no invented placeholder,
     the channel's length, a subject for email, no number or product the facts lack); close when it keeps the
-    template's substance (REWRITE_KEEPS); adapted when it is not the template word for word."""
+    template's substance (compose.REWRITE_KEEPS); adapted when it is not the template word for word."""
     from app.review.validators import echoes
 
     result = {"parsed": False, "usable": False, "close": False, "echo": False, "unsupported": False,
@@ -348,11 +343,12 @@ def _judge_rewrite(situation: Situation, text: str) -> dict[str, bool]:
     result["echo"] = any(not echoes(template, written[a:b])
                          for q in situation.quotes for a, b in echoes(written, q))
     result["unsupported"] = bool(compose.unsupported_claims(written, _unmasked(situation.trusted), {}, ""))
+    # Usable as the drafter judges it, the template's substance included (close: that part alone).
     result["usable"] = not compose.problems(subject=subject if situation.channel == "email" else None, body=body,
                                             channel=situation.channel, disclosures=list(situation.disclosures),
-                                            trusted=_unmasked(situation.trusted), product_names={}, product_key="")
-    kept = compose.content_words(template)
-    result["close"] = result["usable"] and len(kept & compose.content_words(written)) >= REWRITE_KEEPS * len(kept)
+                                            trusted=_unmasked(situation.trusted), product_names={}, product_key="",
+                                            template=template)
+    result["close"] = compose.keeps_substance(written, template)
     result["adapted"] = " ".join(written.split()) != " ".join(template.split())
     return result
 

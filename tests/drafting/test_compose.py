@@ -62,3 +62,18 @@ def test_an_email_rewrite_must_carry_its_subject_and_other_channels_need_none() 
     schema = compose.wire_schema("rewrite", has_subject=True)
     assert schema["required"] == ["subject", "body"] and next(iter(schema["properties"])) == "subject"
     assert "subject" not in compose.wire_schema("rewrite").get("required", [])
+
+
+def test_a_rewrite_that_guts_the_template_is_unusable_even_with_every_disclosure() -> None:
+    template = ("This call may be recorded for quality and training purposes.\n\nHello Ana, this is Sam from Brightwave. "
+                "You mentioned interest in Pro Plan, so I wanted to go through how your team uses us today.\n\n"
+                "- Ask how many people use the product now and what they wish it did.\n- Offer a trial of Pro Plan.\n\n"
+                "If you would rather we did not call again, tell me and I will note it right away.")
+    disclosures = ["This call may be recorded for quality and training purposes.",
+                   "If you would rather we did not call again, tell me and I will note it right away."]
+    check = dict(subject=None, channel="call", disclosures=disclosures, trusted=template, product_names={},
+                 product_key="", template=template)
+    gutted = " ".join(disclosures)  # seen from the small model: only the two required lines
+    assert any("leaves out most of the approved template" in p for p in compose.problems(body=gutted, **check))
+    adapted = template.replace("Hello Ana, this is Sam", "Hello Ana, it's Sam").replace("today.", "today. Sorry setup has been hard.")
+    assert compose.problems(body=adapted, **check) == []
