@@ -93,7 +93,7 @@ def prepare_demo(services: Services, *, customers: int, report: Callable[[str], 
 
 def prepare_tuned_model(settings: Settings, report: Callable[[str], None] = lambda _: None) -> str:
     """The local model fine-tuned for the task the demo drafts with, once: `outreach llm train`'s defaults for
-    that task alone (the opening: about 9 minutes on 2 cores, against about 25 for both tasks). The same data,
+    that task alone (the opening: about 11 minutes on 2 cores, against about 25 for both tasks). The same data,
     prompts and settings name the same model, which is reused."""
     from app.drafting.local import model_path
     from app.drafting.service import resolve_mode
