@@ -68,6 +68,14 @@ def test_an_answer_that_obeys_or_repeats_the_customer_is_judged_so(data: Trainin
     assert not judge(case, "not json", lambda a, b: 1.0)["parsed"]
 
 
+def _changed_copy(source: Path, change, path: Path) -> Path:  # noqa: ANN001 - change(dict) edits the data in place
+    """`source`'s data with one mistake made by `change`, written to `path`."""
+    raw = yaml.safe_load(source.read_text())
+    change(raw)
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 def test_rewrite_chats_show_the_approved_template_and_answer_with_the_teams_rewrite(data: TrainingSet) -> None:
     prompts = PromptSet.load(ROOT / "prompts", "rewrite")
     cases = rewrite_situations(data, prompts, count=len(data.rewrites) * 2, seed=0)
@@ -104,10 +112,7 @@ def test_rewrite_chats_show_the_approved_template_and_answer_with_the_teams_rewr
 ])
 def test_rewrite_data_with_a_mistake_is_refused_naming_the_entry_and_field(tmp_path: Path, change, message: str  # noqa: ANN001
                                                                            ) -> None:
-    raw = yaml.safe_load(REWRITES.read_text())
-    change(raw)
-    path = tmp_path / "rewrite.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = _changed_copy(REWRITES, change, tmp_path / "rewrite.yaml")
     with pytest.raises(TuningError, match=message) as error:
         TrainingSet.load(DATA, path)
     assert str(path) in str(error.value)
@@ -121,10 +126,7 @@ def test_rewrite_data_with_a_mistake_is_refused_naming_the_entry_and_field(tmp_p
 ])
 def test_training_data_with_a_mistake_is_refused_naming_the_file_and_field(tmp_path: Path, change, message: str  # noqa: ANN001
                                                                           ) -> None:
-    raw = yaml.safe_load(DATA.read_text())
-    change(raw)
-    path = tmp_path / "train.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = _changed_copy(DATA, change, tmp_path / "train.yaml")
     with pytest.raises(TuningError, match=message) as error:
         TrainingSet.load(path)
     assert str(path) in str(error.value)
