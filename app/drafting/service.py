@@ -32,6 +32,7 @@ from app.drafting.local import LocalServer
 from app.drafting.pii import Masker
 from app.drafting.prompts import PromptSet
 from app.drafting.tables import Draft
+from app.drafting.tuning import cosine
 from app.errors import Conflict, InvalidInput, NotFound
 from app.library import service as library
 from app.library.templates import TemplateSpec, render
@@ -249,8 +250,7 @@ class Drafter:
             from app.library.index import default_embedder
 
             self._embedder = default_embedder(self.settings.embedding_model)
-        vectors = self._embedder.embed([a, b])
-        return float(vectors[0] @ vectors[1])
+        return cosine(self._embedder)(a, b)
 
     @property
     def model(self) -> str:

@@ -33,6 +33,7 @@ import yaml
 from markupsafe import escape
 
 from app.drafting import compose
+from app.drafting.pii import Masker
 from app.drafting.prompts import PromptSet
 
 CHANNELS = {"email": ("email", 160), "call": ("call script", 160), "chat": ("chat message", 140),
@@ -42,8 +43,8 @@ REWRITE_FILE = "rewrite.train.yaml"  # in PROMPTS_DIR: approved templates and th
 # Every 4th customer message, product and template is kept out of training, for the evaluation.
 HELD_OUT_EVERY = 4
 # What the masked placeholders stand for when a rewrite is judged: the drafter unmasks before its checks.
-SAMPLE_VALUES = {"[FIRST_NAME]": "Ana", "[LAST_NAME]": "Lima", "[REP_NAME]": "Sam Reyes", "[REP_FIRST_NAME]": "Sam",
-                 "[REP_PHONE]": "+1 415 555 0100", "[REP_EMAIL]": "sam@example.com"}
+SAMPLE = Masker({"FIRST_NAME": "Ana", "LAST_NAME": "Lima", "REP_NAME": "Sam Reyes", "REP_FIRST_NAME": "Sam",
+                 "REP_PHONE": "+1 415 555 0100", "REP_EMAIL": "sam@example.com"})
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 # llama.cpp's names for the projections LoRA changes, and which of them llama.cpp stores rotary-permuted.
 GGUF_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output"}
@@ -290,9 +291,7 @@ def rewrite_situations(data: TrainingSet, prompts: PromptSet, *, count: int, see
 
 
 def _unmasked(text: str) -> str:
-    for placeholder, value in SAMPLE_VALUES.items():
-        text = text.replace(placeholder, value)
-    return text
+    return SAMPLE.unmask(text)
 
 
 def judge(situation: Situation, text: str, similarity) -> dict[str, bool]:  # noqa: ANN001 - (a, b) -> cosine
