@@ -1,9 +1,10 @@
 """How well the learned judge (guardrails/judge.yaml) does on wording it was not trained on.
 
-    .venv/bin/python eval/judge_eval.py [--out eval/reports/judge_eval.json] [--frozen]
+    .venv/bin/python eval/judge_eval.py [--out eval/reports/judge_eval.json] [--frozen] [--no-held-out]
 
 The judge is trained the product's way in every fold (the encoder fine-tuned on the fold's sentences, then the
-heads; about a minute a fold on two cores, 17 folds); `--frozen` skips the fine-tuning (the judge before it).
+heads; about three minutes a fold on two cores, 18 folds); `--frozen` skips the fine-tuning (the judge before it);
+`--no-held-out` runs the 5 cross-validation folds only (what the thresholds are set on).
 Two views, both on the team's own labelled sentences, never on a test set:
 - stratified 5-fold cross-validation: per category, the share of its sentences judged risky (held) and judged
   risky at the block threshold (blocked); for the hard negatives, the share wrongly held;
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--judge", type=Path, default=ROOT / "guardrails" / "judge.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "reports" / "judge_eval.json")
     parser.add_argument("--frozen", action="store_true", help="the judge on frozen embeddings (no fine-tuning)")
+    parser.add_argument("--no-held-out", action="store_true", help="skip the categories-held-out-in-turn view")
     args = parser.parse_args()
     data = JudgeData.load(args.judge)
     texts, labels = data.labelled()
@@ -76,7 +78,7 @@ def main() -> None:
     clean_risk = risky[y == CLEAN]
     report["thresholds_for_clean_share"] = {f"{share:.0%}": round(float(np.quantile(clean_risk, 1 - share)), 3)
                                             for share in (0.01, 0.03, 0.05, 0.10)}
-    for category in data.categories:
+    for category in [] if args.no_held_out else data.categories:
         keep = y != category.name
         model, vectors = trained(np.flatnonzero(keep))
         p = model.risk(vectors[~keep])

@@ -96,9 +96,21 @@ def _readings(value: str, metadata: dict[str, Any]) -> list[tuple[str, Any]]:
     return readings
 
 
+def _judge_agrees(metadata: dict[str, Any], judge: Judge | None, start: int, end: int) -> bool:
+    """Whether the learned judge also finds the sentence at [start, end) (clean-reading coordinates) risky or
+    sensitive. A paraphrase of a policy example counts only then: frozen embeddings match topic, not stance ("our
+    partner's usual checks come before any decision" sits close to "you are eligible already, no checks
+    required"). On every labelled set the paraphrase matchers caught nothing the other validators missed, and
+    held three honest messages (eval/guardrail_*.jsonl). Without a judge the paraphrase counts on its own."""
+    if judge is None:
+        return True
+    return any(s < end and start < e and (judged.risk >= judge.data.review or judged.watched)
+               for s, e, judged in _judged(metadata, judge))
+
+
 def _category_fail(value: str, metadata: dict[str, Any], categories: tuple[Category, ...],
                    matcher: ExampleMatcher | None, threshold: float, approved: str | None,
-                   negation_clears: frozenset[str] = frozenset()) -> ValidationResult:
+                   negation_clears: frozenset[str] = frozenset(), judge: Judge | None = None) -> ValidationResult:
     spans: list[tuple[int, int, str]] = []
     for text, to_clean in _readings(value, metadata):
         found = []
@@ -112,7 +124,8 @@ def _category_fail(value: str, metadata: dict[str, Any], categories: tuple[Categ
             covered = {(s, e) for s, e, _ in found}
             for sentence, name, score in matcher.matches(text, threshold, approved, metadata.get("vectors")):
                 if not any(s >= sentence.start and e <= sentence.end for s, e in covered) \
-                        and not (name in negation_clears and NEGATION.search(sentence.text)):
+                        and not (name in negation_clears and NEGATION.search(sentence.text)) \
+                        and _judge_agrees(metadata, judge, *to_clean(sentence.start, sentence.end)):
                     found.append((sentence.start, sentence.end, f"{name}: {reasons[name]} (reads like a known "
                                                                 f"example, similarity {score:.2f})"))
         for start, end, reason in found:
@@ -170,13 +183,15 @@ class _PolicyCategories(Validator):
     threshold: str  # the key in policy.yaml's `semantic`
     negation_clears: frozenset[str] = frozenset()
 
-    def __init__(self, policy: ReviewPolicy, matcher: ExampleMatcher | None, on_fail: Any = None, **kwargs: Any) -> None:
+    def __init__(self, policy: ReviewPolicy, matcher: ExampleMatcher | None, judge: Judge | None = None,
+                 on_fail: Any = None, **kwargs: Any) -> None:
         super().__init__(on_fail=on_fail, **kwargs)
-        self.policy, self.matcher = policy, matcher
+        self.policy, self.matcher, self.judge = policy, matcher, judge
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
         return _category_fail(value, metadata, getattr(self.policy, self.categories), self.matcher,
-                              self.policy.semantic[self.threshold], _ctx(metadata).template_text, self.negation_clears)
+                              self.policy.semantic[self.threshold], _ctx(metadata).template_text, self.negation_clears,
+                              self.judge)
 
 
 @register_validator(name="outreach/claims", data_type="string")
@@ -564,14 +579,15 @@ def build(policy: ReviewPolicy, matcher_claims: ExampleMatcher | None, matcher_t
           matcher_sensitive: ExampleMatcher | None = None, judge: Judge | None = None,
           matcher_conduct: ExampleMatcher | None = None) -> dict[str, Validator]:
     """One instance of every validator, by the name policy.yaml uses."""
-    return {"pii": NoForeignPII(policy), "claims": NoProhibitedClaims(policy, matcher_claims),
+    return {"pii": NoForeignPII(policy), "claims": NoProhibitedClaims(policy, matcher_claims, judge),
             "disclosures": RequiredDisclosures(policy), "faithfulness": OnlyGivenFacts(),
-            "tone": RespectfulTone(policy, matcher_tone), "injection_echo": NoInstructionLeak(policy),
+            "tone": RespectfulTone(policy, matcher_tone, judge), "injection_echo": NoInstructionLeak(policy),
             "channel_limits": ChannelLimits(policy),
             "hidden_text": NoHiddenText(), "disguised_text": NoDisguisedText(), "links": OnlyOurLinks(policy),
-            "credentials": NoCredentialRequests(policy), "sensitive_topics": SensitiveTopics(policy, matcher_sensitive),
+            "credentials": NoCredentialRequests(policy),
+            "sensitive_topics": SensitiveTopics(policy, matcher_sensitive, judge),
             "judge": LearnedJudge(judge), "judge_watch": LearnedJudgeWatch(judge),
-            "conduct": NoMisconduct(policy, matcher_conduct)}
+            "conduct": NoMisconduct(policy, matcher_conduct, judge)}
 
 
 __all__ = ["ReviewContext", "build", "sentences"]

@@ -48,6 +48,15 @@ def test_paraphrase_of_a_policy_example_is_caught_by_meaning(reviewer) -> None:
     assert "guaranteed_returns" in semantic.reason
 
 
+def test_a_sentence_on_a_claims_topic_that_the_judge_reads_as_honest_is_not_a_paraphrase(reviewer) -> None:
+    # Frozen embeddings put this close to claims.yaml's "You are eligible already, no checks required." (similarity
+    # above the threshold): it blocked an honest message of a fresh set until the judge had to agree.
+    text = "Hi Ana, any financing goes through our partner's usual checks before a decision. Reply STOP to opt out."
+    matcher = reviewer.validators["claims"].matcher
+    assert matcher.matches(text, reviewer.policy.semantic["claims_threshold"])  # the topic matches...
+    assert reviewer.check(text, sms_context()).verdict == Verdict.READY  # ...the stance does not
+
+
 def test_honest_negations_and_template_sentences_pass(reviewer) -> None:
     assert "claims" not in failed(reviewer, "Hi Ana, we cannot guarantee returns, but a trial shows the fit. Reply STOP to opt out.")
     assert failed(reviewer, OK) == {}  # "Any questions ... Happy to help" is the approved text: nothing to judge
