@@ -102,10 +102,12 @@ def _judge_agrees(metadata: dict[str, Any], judge: Judge | None, start: int, end
     partner's usual checks come before any decision" sits close to "you are eligible already, no checks
     required"). On every labelled set the paraphrase matchers caught nothing the other validators missed, and
     held three honest messages (eval/guardrail_*.jsonl). Without a judge the paraphrase counts on its own."""
-    if judge is None:
-        return True
-    return any(s < end and start < e and (judged.risk >= judge.data.review or judged.watched)
-               for s, e, judged in _judged(metadata, judge))
+    return judge is None or any(s < end and start < e for s, e in _flagged(metadata, judge))
+
+
+def _flagged(metadata: dict[str, Any], judge: Judge) -> list[tuple[int, int]]:
+    """The spans of the sentences the judge finds risky or sensitive (clean-reading coordinates)."""
+    return [(s, e) for s, e, judged in _judged(metadata, judge) if judged.risk >= judge.data.review or judged.watched]
 
 
 def _category_fail(value: str, metadata: dict[str, Any], categories: tuple[Category, ...],
@@ -119,7 +121,8 @@ def _category_fail(value: str, metadata: dict[str, Any], categories: tuple[Categ
                 if category.name in negation_clears and NEGATION.search(text[max(0, start - 40):start]):
                     continue  # "we cannot guarantee returns" is the honest opposite of the claim
                 found.append((start, end, f"{category.name}: {reason}"))
-        if matcher is not None:
+        # Without a sentence the judge flags no paraphrase can count: the frozen embeddings are not even computed.
+        if matcher is not None and (judge is None or _flagged(metadata, judge)):
             reasons = {c.name: c.reason for c in categories}
             covered = {(s, e) for s, e, _ in found}
             for sentence, name, score in matcher.matches(text, threshold, approved, metadata.get("vectors")):
