@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/outreach demo
 
 ## Install and run the whole test suite (SQLite, the local PostgreSQL, and a headless Chromium for the pages).
-# The guardrails' fine-tuned encoders train first (about 3 minutes on 2 cores, once per machine and policy
+# The guardrails' fine-tuned encoders train first (about 5 minutes on 2 cores, once per machine and policy
 # version: cached in data/cache, which the tests share), so no test waits for them.
 test: $(STAMP) browser
 	MODEL_CACHE_DIR=data/cache $(BIN)/outreach review train

@@ -129,7 +129,7 @@ def demo(
         decisions = top_decisions(session=session, run_id=summary.run_id, limit=10)
         print_decisions(decisions, summary, scripts=suggest_templates(session, decisions))
     if run.reviewer.judge is not None:
-        with errors.status("training the guardrails' judge and injection detector (first run only, about 3 minutes)"):
+        with errors.status("training the guardrails' judge and injection detector (first run only, about 5 minutes)"):
             run.reviewer.warm()
         console.print(f"[green]✓[/green] guardrails ready (policy {run.reviewer.version}, {run.reviewer.judge.version})")
     if config.uses_local_llm and config.llm_local_model is None:

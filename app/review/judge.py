@@ -5,7 +5,7 @@ Rules catch what must be exact (disclosures, personal-data formats, links); the 
 nobody wrote down. It is trained on the team's labelled sentences (`guardrails/judge.yaml`: examples per
 category and hard negatives) and judges each sentence of a draft that is not word for word in the approved
 template. Training has two steps: the library's embedding model (all-MiniLM-L6-v2) is fine-tuned to tell the
-categories apart (`app/review/tuned.py`, about two minutes on two CPU cores), then logistic-regression heads
+categories apart (`app/review/tuned.py`, about four and a half minutes on two CPU cores for the judge), then logistic-regression heads
 are fitted on the fine-tuned embeddings. Frozen embeddings encode topic more than stance ("we guarantee" and
 "we cannot guarantee" sit close); fine-tuning moves them apart (eval/judge_eval.py measures both).
 

@@ -4,8 +4,8 @@ Frozen sentence embeddings encode topic more than stance: "we guarantee your ret
 your returns" sit close, and so do an honest customer question and the same question with an instruction to
 the model appended. Fine-tuning the library's embedding model (all-MiniLM-L6-v2) to tell the labels apart moves
 them apart: the learned judge and the injection detector each train one (a classification head over the
-sentence embedding, class-balanced; about two minutes on two CPU cores), then fit their logistic heads on its
-embeddings.
+sentence embedding, class-balanced; from under a minute to about five on two CPU cores, by the number of
+sentences), then fit their logistic heads on its embeddings.
 
 The encoder is saved under the cache folder, named by a hash of the sentences and labels it learned from, the
 base model and the recipe: it trains once per machine and training data, and an edit to a file's comments or
