@@ -249,6 +249,13 @@ def _claim(figure: str) -> tuple[str, str]:
     return kind, number.removesuffix(".00")
 
 
+def _backed_figures(context: ReviewContext) -> set[tuple[str, str]]:
+    """The claim figures the template and the facts give. A figure is backed by the same kind of figure there
+    ("$49" by "49 dollars"), not by the same digits anywhere: the 20 of a phone number or a seat count does not
+    back "20 euros less"."""
+    return {_claim(m.group()) for m in CLAIM_NUMBERS.finditer(" ".join([context.template_text or "", *context.facts]))}
+
+
 @register_validator(name="outreach/faithfulness", data_type="string")
 class OnlyGivenFacts(Validator):
     """A draft written from an approved template adds no claim the template and the customer's facts do not
@@ -262,10 +269,7 @@ class OnlyGivenFacts(Validator):
         context = _ctx(metadata)
         sources = " ".join([context.template_text or "", *context.facts, *context.allowed_contacts,
                             *context.recipient.values()])
-        # A figure is backed by the same kind of figure in the template or the facts ("$49" by "49 dollars"), not
-        # by the same digits anywhere: the 20 of a phone number or a seat count does not back "20 euros less".
-        backed = {_claim(m.group()) for m in CLAIM_NUMBERS.finditer(" ".join([context.template_text or "",
-                                                                              *context.facts]))}
+        backed = _backed_figures(context)
         flat_sources = " ".join(sources.lower().split())
         templated = context.template_text is not None
         spans = []
@@ -329,9 +333,16 @@ class NoInstructionLeak(Validator):
         for pattern in self.policy.injection_patterns:
             spans += [(m.start(), m.end(), f"markup that should never reach a customer: {m.group()!r}")
                       for m in pattern.finditer(value)]
-        for said in _ctx(metadata).customer_instructions:
+        context = _ctx(metadata)
+        backed = _backed_figures(context) if context.customer_instructions else set()
+        for said in context.customer_instructions:
             spans += [(start, end, "repeats what the customer wrote to instruct the model")
                       for start, end in echoes(value, said)]
+            # Fewer words than an echo, but the point of the instruction: a figure ("70% Rabatt") the template and
+            # the facts do not give, taken from what the customer told the model to write.
+            asked = {_claim(m.group()) for m in CLAIM_NUMBERS.finditer(said)} - backed
+            spans += [(m.start(), m.end(), f"gives the figure {m.group().strip()!r} the customer's instruction asked for")
+                      for m in CLAIM_NUMBERS.finditer(value) if _claim(m.group()) in asked]
         if not spans:
             return PassResult()
         return _fail("leaked instructions or markup: " + "; ".join(sorted({r for _, _, r in spans})), sorted(spans))
