@@ -96,24 +96,26 @@ def _readings(value: str, metadata: dict[str, Any]) -> list[tuple[str, Any]]:
     return readings
 
 
-def _judge_agrees(metadata: dict[str, Any], judge: Judge | None, start: int, end: int) -> bool:
-    """Whether the learned judge also finds the sentence at [start, end) (clean-reading coordinates) risky or
-    sensitive. A paraphrase of a policy example counts only then: frozen embeddings match topic, not stance ("our
-    partner's usual checks come before any decision" sits close to "you are eligible already, no checks
-    required"). On every labelled set the paraphrase matchers caught nothing the other validators missed, and
-    held three honest messages (eval/guardrail_*.jsonl). Without a judge the paraphrase counts on its own."""
-    return judge is None or any(s < end and start < e for s, e in _flagged(metadata, judge))
-
-
 def _flagged(metadata: dict[str, Any], judge: Judge) -> list[tuple[int, int]]:
     """The spans of the sentences the judge finds risky or sensitive (clean-reading coordinates)."""
     return [(s, e) for s, e, judged in _judged(metadata, judge) if judged.risk >= judge.data.review or judged.watched]
+
+
+def _overlaps(span: tuple[int, int], flagged: list[tuple[int, int]] | None) -> bool:
+    """Whether `span` overlaps a flagged sentence; anything does when there is no judge (None)."""
+    return flagged is None or any(s < span[1] and span[0] < e for s, e in flagged)
 
 
 def _category_fail(value: str, metadata: dict[str, Any], categories: tuple[Category, ...],
                    matcher: ExampleMatcher | None, threshold: float, approved: str | None,
                    negation_clears: frozenset[str] = frozenset(), judge: Judge | None = None) -> ValidationResult:
     spans: list[tuple[int, int, str]] = []
+    # A paraphrase of a policy example counts only where the learned judge also flags the sentence: frozen embeddings
+    # match topic, not stance ("our partner's usual checks come before any decision" sits close to "you are eligible
+    # already, no checks required"). On every labelled set the paraphrase matchers caught nothing the other
+    # validators missed, and held three honest messages (eval/guardrail_*.jsonl). Without a judge a paraphrase
+    # counts on its own; with one that flags nothing, the frozen embeddings are not even computed.
+    flagged = None if judge is None else _flagged(metadata, judge)
     for text, to_clean in _readings(value, metadata):
         found = []
         for category in categories:
@@ -121,14 +123,13 @@ def _category_fail(value: str, metadata: dict[str, Any], categories: tuple[Categ
                 if category.name in negation_clears and NEGATION.search(text[max(0, start - 40):start]):
                     continue  # "we cannot guarantee returns" is the honest opposite of the claim
                 found.append((start, end, f"{category.name}: {reason}"))
-        # Without a sentence the judge flags no paraphrase can count: the frozen embeddings are not even computed.
-        if matcher is not None and (judge is None or _flagged(metadata, judge)):
+        if matcher is not None and (flagged is None or flagged):
             reasons = {c.name: c.reason for c in categories}
             covered = {(s, e) for s, e, _ in found}
             for sentence, name, score in matcher.matches(text, threshold, approved, metadata.get("vectors")):
                 if not any(s >= sentence.start and e <= sentence.end for s, e in covered) \
                         and not (name in negation_clears and NEGATION.search(sentence.text)) \
-                        and _judge_agrees(metadata, judge, *to_clean(sentence.start, sentence.end)):
+                        and _overlaps(to_clean(sentence.start, sentence.end), flagged):
                     found.append((sentence.start, sentence.end, f"{name}: {reasons[name]} (reads like a known "
                                                                 f"example, similarity {score:.2f})"))
         for start, end, reason in found:
