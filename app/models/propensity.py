@@ -176,8 +176,28 @@ def train_propensity(features: pd.DataFrame, target: pd.Series, *, seed: int = 0
     model.booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
     model.offset = offset[1] if offset is not None else None
     info = {"best_iteration": int(booster.best_iteration), "n_fit": len(fit_x), "n_calibration": len(cal_x),
+            "validation_log_loss": float(booster.best_score["valid_0"]["binary_logloss"]),
             "params": {k: v for k, v in config.items() if k != "monotone_constraints"}, "categorical": cats}
     return model, info
+
+
+# What the trees may learn: only additive effects (stumps, one feature per tree), or interactions too. On the
+# synthetic history, whose planted effects add up on top of the timing model, stumps rank held-out attempts better
+# (AUC +0.004 to +0.007 over three seeds); real data may hold interactions, so the training data decides.
+SHAPES: dict[str, dict[str, Any]] = {"additive": {"num_leaves": 2}, "interactions": {}}
+
+
+def train_propensity_shaped(features: pd.DataFrame, target: pd.Series, *, seed: int = 0,
+                            monotone: dict[str, int] | None = None,
+                            offset: tuple[np.ndarray, TimingModel] | None = None) -> tuple[PropensityModel, dict[str, Any]]:
+    """`train_propensity` for each of SHAPES, keeping the one with the lower log loss on the early-stopping fold
+    (the same split for every shape, drawn from the training rows only)."""
+    fitted = {shape: train_propensity(features, target, seed=seed, monotone=monotone, params=params, offset=offset)
+              for shape, params in SHAPES.items()}
+    shape = min(fitted, key=lambda name: fitted[name][1]["validation_log_loss"])
+    model, info = fitted[shape]
+    return model, {**info, "shape": shape, "validation_log_loss_by_shape": {
+        name: round(fit[1]["validation_log_loss"], 5) for name, fit in fitted.items()}}
 
 
 def quality_curves(probability: np.ndarray, target: pd.Series | np.ndarray, bins: int = 10) -> dict[str, list]:

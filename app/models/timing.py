@@ -1,12 +1,12 @@
 """The timing and channel model: expected response by channel x local hour-of-week for a kind of customer.
 
-A penalised logistic GAM over the customer's group (segment, industry, lifecycle stage) and the contact plan:
-per group a channel effect, and smooth periodic curves over the local hour of the week and the hour of the
-day (cubic B-splines that wrap around, so Sunday 23:00 sits next to Monday 00:00). Why not trees: a response
-peak a few hours wide is a smooth bump, and a spline learns it from the hours beside it, where a tree needs
-enough positives in every cell of group x hour; on the synthetic history the GAM recovers the planted best
-channel and slot more often and ranks held-out attempts better (`eval/timing_recovery.py`). The penalty is
-chosen by cross-validation on the training rows.
+A penalised logistic GAM over the customer's groups (those of segment, industry and lifecycle stage that earn their
+place by cross-validation) and the contact plan: per group a channel effect, and smooth periodic curves over the
+local hour of the week and the hour of the day (cubic B-splines that wrap around, so Sunday 23:00 sits next to
+Monday 00:00). Why not trees: a response peak a few hours wide is a smooth bump, and a spline learns it from the
+hours beside it, where a tree needs enough positives in every cell of group x hour; on the synthetic history the
+GAM recovers the planted best channel and slot more often and ranks held-out attempts better
+(`eval/timing_recovery.py`). The penalty is chosen by cross-validation on the training rows.
 
 Scoring evaluates the full grid once per distinct group, not per customer, so choosing a slot for a million
 customers costs a table look-up each. Being additive, the model's log-odds split exactly into a part per
@@ -144,11 +144,10 @@ def _logistic(x: sp.csr_matrix, y: np.ndarray, penalty: float) -> LogisticRegres
     return LogisticRegression(C=penalty, max_iter=3000).fit(x, y)
 
 
-def _unfitted(features: pd.DataFrame) -> TimingModel:
-    """The model's schema from training rows: the customer groups present and every category's levels."""
-    groups = [g for g in PROFILE_CATEGORIES if g in features and features[g].notna().any()]
+def _unfitted(features: pd.DataFrame, groups: list[str]) -> TimingModel:
+    """The model's schema from training rows: the given customer groups and every category's levels."""
     categories = {name: sorted(features[name].dropna().astype(str).unique().tolist()) for name in groups + ["channel"]}
-    return TimingModel(groups, categories, np.zeros(0), 0.0, 0.0)
+    return TimingModel(list(groups), categories, np.zeros(0), 0.0, 0.0)
 
 
 def _fitted(model: TimingModel, x: sp.csr_matrix, y: np.ndarray, penalty: float) -> TimingModel:
@@ -158,18 +157,39 @@ def _fitted(model: TimingModel, x: sp.csr_matrix, y: np.ndarray, penalty: float)
 
 
 def train_timing(features: pd.DataFrame, target: pd.Series, *, seed: int = 0) -> TimingModel:
-    model = _unfitted(features)
-    x, y = model.design(features), target.astype(int).to_numpy()
-    # The penalty by 4-fold cross-validated AUC on (a sample of) the training rows only.
+    """Which customer groups get their own channel effects and curves, and the penalty, are both chosen by
+    4-fold cross-validated AUC on (a sample of) the training rows only: groups are added one at a time while
+    they help. A group whose curves do not predict better on held-out folds only adds variance: on the synthetic
+    history (20k customers, seed 0), curves for industry and lifecycle stage, which the planted truth does not use,
+    cost the propensity model built on this one 0.003 held-out AUC (0.6914 against 0.6942)."""
+    y = target.astype(int).to_numpy()
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(y), min(len(y), CV_MAX_ROWS), replace=False))
     folds = list(StratifiedKFold(4, shuffle=True, random_state=seed).split(sample, y[sample]))
-    scores = {c: np.mean([roc_auc_score(y[sample[b]], _logistic(x[sample[a]], y[sample[a]], c).decision_function(x[sample[b]]))
-                          for a, b in folds]) for c in PENALTIES}
-    return _fitted(model, x, y, max(scores, key=scores.get))
+
+    def scored(groups: list[str]) -> tuple[float, float]:
+        x = _unfitted(features, groups).design(features.iloc[sample])
+        scores = {c: np.mean([roc_auc_score(y[sample[b]], _logistic(x[a], y[sample[a]], c).decision_function(x[b]))
+                              for a, b in folds]) for c in PENALTIES}
+        penalty = max(scores, key=scores.get)
+        return scores[penalty], penalty
+
+    candidates = [g for g in PROFILE_CATEGORIES if g in features and features[g].notna().any()]
+    chosen: list[str] = []
+    best, penalty = scored(chosen)
+    while candidates:
+        tried = {group: scored(chosen + [group]) for group in candidates}
+        group = max(tried, key=lambda g: tried[g][0])
+        if tried[group][0] <= best:
+            break
+        chosen.append(group)
+        candidates.remove(group)
+        best, penalty = tried[group]
+    model = _unfitted(features, chosen)
+    return _fitted(model, model.design(features), y, penalty)
 
 
-def cross_fitted_logit(features: pd.DataFrame, target: pd.Series, penalty: float, *, seed: int = 0,
+def cross_fitted_logit(features: pd.DataFrame, target: pd.Series, timing: TimingModel, *, seed: int = 0,
                        folds: int = 5) -> np.ndarray:
     """Each training row's timing log-odds from a model fitted without it: an honest offset for a model
     trained on top of the timing model."""
@@ -177,8 +197,8 @@ def cross_fitted_logit(features: pd.DataFrame, target: pd.Series, penalty: float
     y = target.astype(int).to_numpy()
     for fit_rows, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, y):
         part = features.iloc[fit_rows]
-        model = _unfitted(part)
-        out[held] = _fitted(model, model.design(part), y[fit_rows], penalty).logit(features.iloc[held])
+        model = _unfitted(part, timing.groups)
+        out[held] = _fitted(model, model.design(part), y[fit_rows], timing.penalty).logit(features.iloc[held])
     return out
 
 

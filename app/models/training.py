@@ -21,7 +21,7 @@ from app.models import drift, registry
 from app.models.objectives import ObjectiveUplift, ObjectivesError, load_objectives, train_objective_uplift
 from app.store.db import reading, unit_of_work
 from app.models.propensity import (PropensityModel, TrainingDataError, check_target, evaluate, quality_curves,
-                                   train_propensity)
+                                   train_propensity_shaped)
 from app.models.timing import TimingModel, cross_fitted_logit, train_timing
 
 # Features a business may want to force monotone (+1: more never lowers the score; -1: more never raises it).
@@ -94,9 +94,9 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     # and plan (cross-fitted on the training rows, so no row's starting point has seen its own outcome).
     check_target(target[train], "outcome of the training attempts")  # enough of each outcome for the CV folds
     timing = train_timing(features[train], target[train], seed=seed)
-    start = cross_fitted_logit(features[train], target[train], timing.penalty, seed=seed)
-    propensity, info = train_propensity(features[train], target[train], seed=seed, monotone=monotone,
-                                        offset=(start, timing))
+    start = cross_fitted_logit(features[train], target[train], timing, seed=seed)
+    propensity, info = train_propensity_shaped(features[train], target[train], seed=seed, monotone=monotone,
+                                               offset=(start, timing))
     held_out = propensity.predict(features[test])
     metrics = evaluate(held_out, target[test])
     metrics["curves"] = quality_curves(held_out, target[test])  # drawn on the metrics page
@@ -122,6 +122,8 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     if uplift is not None:
         uplift.save(folder / "uplift")
     params = {**info["params"], "monotone": monotone, "best_iteration": info["best_iteration"],
+              "tree_shape": info["shape"], "timing_groups": timing.groups,
+              "validation_log_loss_by_shape": info["validation_log_loss_by_shape"],
               "holdout_share": holdout_share}
     (folder / "meta.json").write_text(json.dumps({"version": version, "metrics": metrics, "data": data,
                                                   "params": params}, indent=2, default=str))

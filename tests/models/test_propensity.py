@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.models.propensity import PropensityModel, TrainingDataError, evaluate, train_propensity
+from app.models.propensity import PropensityModel, TrainingDataError, evaluate, train_propensity, train_propensity_shaped
 
 
 def simulated(n: int = 12_000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -93,3 +93,21 @@ def test_monotone_constraint_on_an_unknown_feature_is_refused() -> None:
     frame, target = simulated(2000)
     with pytest.raises(TrainingDataError, match="unknown feature"):
         train_propensity(frame, target, monotone={"vists": 1})
+
+
+def test_the_trees_learn_interactions_only_when_the_training_data_holds_them() -> None:
+    """Effects that add up are learnt by stumps, which need fewer rows; an effect that exists only where two
+    features meet needs deeper trees. The early-stopping fold of the training rows decides which."""
+    rng = np.random.default_rng(1)
+    n = 8000
+    frame = pd.DataFrame({"a": rng.random(n), "b": rng.random(n), "noise": rng.random(n)})
+    additive = -2 + 1.5 * frame["a"] + 1.5 * frame["b"]
+    crossed = -2 + 2.5 * ((frame["a"] > 0.5) == (frame["b"] > 0.5))
+    chosen = {}
+    for name, logit in (("additive", additive), ("crossed", crossed)):
+        target = pd.Series(rng.random(n) < 1 / (1 + np.exp(-logit)))
+        _, info = train_propensity_shaped(frame, target, seed=0)
+        chosen[name] = info["shape"]
+        assert set(info["validation_log_loss_by_shape"]) == {"additive", "interactions"}
+        assert info["validation_log_loss"] == pytest.approx(min(info["validation_log_loss_by_shape"].values()), abs=1e-5)
+    assert chosen == {"additive": "additive", "crossed": "interactions"}

@@ -43,6 +43,13 @@ def test_best_channel_and_hour_are_the_planted_ones_for_the_large_segments(fitte
         assert min(distance, HOURS_OF_WEEK - distance) <= 2, (segment, int(how[0]), planted)
 
 
+def test_only_groups_whose_curves_predict_held_out_rows_get_their_own(fitted) -> None:
+    """The planted truth gives each segment its own channel effects and hours; industry and lifecycle stage
+    change nothing, and curves for them would only add noise, so cross-validation on the training rows drops them."""
+    model, _ = fitted
+    assert model.groups == ["segment"]
+
+
 def test_contributions_add_up_to_the_score_and_a_saved_model_scores_the_same(fitted, tmp_path: Path) -> None:
     model, features = fitted
     rows = features.sample(200, random_state=0)
