@@ -9,9 +9,10 @@ after the conduct rules, `eval/guardrail_categories_fresh3.jsonl` (81 messages, 
 and began to block, `eval/guardrail_categories_fresh4.jsonl` (81 messages) after the session's last change to
 guardrails/ and app/review/, `eval/guardrail_categories_fresh5.jsonl` (89 messages, with links, hidden and
 disguised text, markers) after the fine-tuned judge, `eval/guardrail_categories_fresh6.jsonl` (92 messages) after the
-judge grew to 1,683 sentences and paraphrase matches needed the judge's agreement; the fresh sets are not tuned on
-(fresh1–5 became dev sets once they had been looked at). None of these sentences is in guardrails/judge.yaml
-(paraphrases of fresh1–5's misses are, reworded). Deterministic.
+judge grew to 1,683 sentences and paraphrase matches needed the judge's agreement,
+`eval/guardrail_categories_fresh7.jsonl` (92 messages) after it grew to 1,768 with indirect wording; the fresh sets are
+not tuned on (fresh1–6 became dev sets once they had been looked at). None of these sentences is in
+guardrails/judge.yaml (paraphrases of fresh1–6's misses are, reworded). Deterministic.
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ def main() -> None:
 
     for name, prefix in (("guardrail_categories_fresh", "catfresh"), ("guardrail_categories_fresh2", "catfresh2"),
                          ("guardrail_categories_fresh3", "catfresh3"), ("guardrail_categories_fresh4", "catfresh4"),
-                         ("guardrail_categories_fresh5", "catfresh5"), ("guardrail_categories_fresh6", "catfresh6")):
+                         ("guardrail_categories_fresh5", "catfresh5"), ("guardrail_categories_fresh6", "catfresh6"),
+                         ("guardrail_categories_fresh7", "catfresh7")):
         fresh_file = ROOT / "eval" / f"{name}.yaml"
         if fresh_file.is_file():
             fresh = [tuple(row) for row in yaml.safe_load(fresh_file.read_text())]

@@ -75,7 +75,7 @@ class JudgeData:
         for name, spec in (raw.get("categories") or {}).items():
             if spec.get("action") not in ("block", "review"):
                 raise JudgeFileError(f"{path}: categories.{name}.action must be block or review")
-            examples = tuple(spec.get("examples") or ())
+            examples = _sentences(spec.get("examples"), f"{path}: categories.{name}.examples")
             if len(examples) < 5:
                 raise JudgeFileError(f"{path}: categories.{name}.examples needs at least 5 sentences")
             review_at = spec.get("review_at")
@@ -83,7 +83,7 @@ class JudgeData:
                 raise JudgeFileError(f"{path}: categories.{name}.review_at must be a probability between 0 and 1")
             categories.append(JudgeCategory(name, spec["action"], spec.get("reason", name), examples,
                                             None if review_at is None else float(review_at)))
-        clean = tuple(raw.get("clean") or ())
+        clean = _sentences(raw.get("clean"), f"{path}: clean")
         if len(clean) < 10:
             raise JudgeFileError(f"{path}: clean needs at least 10 sentences (hard negatives)")
         thresholds = raw.get("thresholds") or {}
@@ -94,6 +94,20 @@ class JudgeData:
         texts = [e for c in self.categories for e in c.examples] + list(self.clean)
         labels = [c.name for c in self.categories for _ in c.examples] + [CLEAN] * len(self.clean)
         return texts, labels
+
+
+def _sentences(values: object, where: str) -> tuple[str, ...]:
+    """A list of sentences, or an error naming the entry: an unquoted sentence with ': ' in it reads as a mapping
+    in YAML, and would otherwise train the judge on its repr."""
+    if values is None:
+        return ()
+    if not isinstance(values, list):
+        raise JudgeFileError(f"{where} must be a list of sentences")
+    for index, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            hint = " (a sentence containing ': ' must be quoted)" if isinstance(value, dict) else ""
+            raise JudgeFileError(f"{where}[{index}] must be a sentence, got {value!r}{hint}")
+    return tuple(values)
 
 
 RISKY_C = 16.0  # chosen by cross-validation on judge.yaml (eval/judge_eval.py), not on any test set

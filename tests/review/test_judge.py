@@ -72,6 +72,14 @@ def test_a_judge_file_without_enough_examples_names_the_field(tmp_path: Path) ->
         JudgeData.load(write(tmp_path, thin))
 
 
+def test_an_unquoted_sentence_with_a_colon_is_refused_not_learnt_as_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "judge.yaml"
+    unquoted = yaml.safe_dump(dict(SMALL, clean=[*SMALL["clean"], "PLACEHOLDER"]))
+    path.write_text(unquoted.replace("PLACEHOLDER", "Good news: the bank said yes."))
+    with pytest.raises(JudgeFileError, match=r"clean\[\d+\] must be a sentence.*must be quoted"):
+        JudgeData.load(path)
+
+
 def test_a_judge_that_cannot_train_blocks_the_text(tmp_path: Path, monkeypatch) -> None:
     from app.review.checks import Reviewer, Verdict
     from app.review.validators import ReviewContext
