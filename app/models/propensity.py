@@ -183,7 +183,8 @@ def train_propensity(features: pd.DataFrame, target: pd.Series, *, seed: int = 0
 
 # What the trees may learn: only additive effects (stumps, one feature per tree), or interactions too. On the
 # synthetic history, whose planted effects add up on top of the timing model, stumps rank held-out attempts better
-# (AUC +0.004 to +0.007 over three seeds); real data may hold interactions, so the training data decides.
+# (20k customers, seed 0: AUC 0.6942 against 0.6913 on the same timing model); real data may hold interactions, so
+# the training data decides.
 SHAPES: dict[str, dict[str, Any]] = {"additive": {"num_leaves": 2}, "interactions": {}}
 
 
