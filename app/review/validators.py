@@ -335,13 +335,15 @@ class NoInstructionLeak(Validator):
             spans += [(m.start(), m.end(), f"markup that should never reach a customer: {m.group()!r}")
                       for m in pattern.finditer(value)]
         context = _ctx(metadata)
-        backed = _backed_figures(context) if context.customer_instructions else set()
+        asked: set[tuple[str, str]] = set()
         for said in context.customer_instructions:
             spans += [(start, end, "repeats what the customer wrote to instruct the model")
                       for start, end in echoes(value, said)]
-            # Fewer words than an echo, but the point of the instruction: a figure ("70% Rabatt") the template and
-            # the facts do not give, taken from what the customer told the model to write.
-            asked = {_claim(m.group()) for m in CLAIM_NUMBERS.finditer(said)} - backed
+            asked |= {_claim(m.group()) for m in CLAIM_NUMBERS.finditer(said)}
+        # Fewer words than an echo, but the point of the instruction: a figure ("70% Rabatt") the template and the
+        # facts do not give, taken from what the customer told the model to write.
+        if asked:
+            asked -= _backed_figures(context)
             spans += [(m.start(), m.end(), f"gives the figure {m.group().strip()!r} the customer's instruction asked for")
                       for m in CLAIM_NUMBERS.finditer(value) if _claim(m.group()) in asked]
         if not spans:
