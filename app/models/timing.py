@@ -6,7 +6,11 @@ local hour of the week and the hour of the day (cubic B-splines that wrap around
 Monday 00:00). Why not trees: a response peak a few hours wide is a smooth bump, and a spline learns it from the
 hours beside it, where a tree needs enough positives in every cell of group x hour; on the synthetic history the
 GAM recovers the planted best channel and slot more often and ranks held-out attempts better
-(`eval/timing_recovery.py`). The penalty is chosen by cross-validation on the training rows.
+(`eval/timing_recovery.py`). The penalty is chosen by cross-validation on the training rows, and so is its kind:
+plain ridge on the spline coefficients, which pulls a curve towards zero where no attempt was made (at the edge of
+quiet hours, so a peak at 19:00 next to no data after 21:00 drifts earlier), or mostly a roughness penalty (on
+second differences of neighbouring coefficients, as in P-splines) with a little ridge, which lets the curve stay
+high up to the edge of the data.
 
 Scoring evaluates the full grid once per distinct group, not per customer, so choosing a slot for a million
 customers costs a table look-up each. Being additive, the model's log-odds split exactly into a part per
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +41,35 @@ HOURS_OF_WEEK = 168
 PLAN_FEATURES = ["channel", "hour_of_week"]
 WEEK_KNOTS, DAY_KNOTS = 57, 13  # a knot every 3 hours of the week, every 2 hours of the day
 PENALTIES = (0.01, 0.03, 0.1, 0.3)  # inverse L2 strengths tried by cross-validation
+# The penalty's kind, tried by cross-validation: None is plain ridge on the spline coefficients; a number r is
+# roughness (squared second differences around the circle) plus r times ridge. On the synthetic history (20k
+# customers, time split) r = 1 against ridge: held-out AUC 0.6948 vs 0.6942 (seed 0), 0.6914 vs 0.6898 (seed 11);
+# planted best slots recovered 6/6 vs 6/6 and 5/6 vs 4/6. Pure roughness (r -> 0) runs peaks to the edge of the
+# observed hours (08:00, 20:00) instead.
+SMOOTHINGS: tuple[float | None, ...] = (None, 1.0)
 CV_MAX_ROWS = 200_000
 
 
 def _periodic(knots: int, period: float) -> SplineTransformer:
     # Fitted on the period's ends only, so the basis is a pure function of (knots, period): rebuilt, not stored.
     return SplineTransformer(n_knots=knots, degree=3, extrapolation="periodic").fit(np.array([[0.0], [period]]))
+
+
+@lru_cache(maxsize=8)
+def _roughness_basis(width: int, ridge: float) -> np.ndarray:
+    """M such that plain L2 on theta, with spline coefficients beta = M @ theta, is the penalty
+    beta' (D'D + ridge I) beta, D the circular second differences: a ridge solver fits a P-spline."""
+    step = np.eye(width) - np.roll(np.eye(width), 1, axis=1)
+    second = step @ step
+    eigenvalues, vectors = np.linalg.eigh(second.T @ second)
+    return vectors / np.sqrt(eigenvalues + ridge)
+
+
+def _curve(knots: int, period: float, values: np.ndarray, smoothing: float | None) -> sp.csr_matrix:
+    basis = _periodic(knots, period).transform(values)
+    if smoothing is not None:
+        basis = basis @ _roughness_basis(basis.shape[1], smoothing)
+    return sp.csr_matrix(basis)
 
 
 def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:
@@ -70,6 +98,7 @@ class TimingModel:
     coef: np.ndarray
     intercept: float
     penalty: float
+    smoothing: float | None = None  # the penalty's kind (see SMOOTHINGS)
 
     @property
     def features(self) -> list[str]:
@@ -80,8 +109,8 @@ class TimingModel:
         how = pd.to_numeric(frame["hour_of_week"], errors="coerce").to_numpy(np.float64).reshape(-1, 1)
         unknown = np.isnan(how).ravel()
         how = np.nan_to_num(how)
-        week = sp.csr_matrix(_periodic(WEEK_KNOTS, HOURS_OF_WEEK).transform(how))
-        day = sp.csr_matrix(_periodic(DAY_KNOTS, 24).transform(how % 24))
+        week = _curve(WEEK_KNOTS, HOURS_OF_WEEK, how, self.smoothing)
+        day = _curve(DAY_KNOTS, 24, how % 24, self.smoothing)
         if unknown.any():  # no time given: no time effect
             keep = sp.diags((~unknown).astype(np.float64))
             week, day = keep @ week, keep @ day
@@ -128,7 +157,7 @@ class TimingModel:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "timing.json").write_text(json.dumps(
             {"kind": "periodic-spline-gam", "groups": self.groups, "categories": self.categories,
-             "week_knots": WEEK_KNOTS, "day_knots": DAY_KNOTS, "penalty": self.penalty,
+             "week_knots": WEEK_KNOTS, "day_knots": DAY_KNOTS, "penalty": self.penalty, "smoothing": self.smoothing,
              "intercept": self.intercept, "coef": self.coef.tolist()}))
 
     @classmethod
@@ -137,17 +166,17 @@ class TimingModel:
         if meta.get("kind") != "periodic-spline-gam" or (meta["week_knots"], meta["day_knots"]) != (WEEK_KNOTS, DAY_KNOTS):
             raise ValueError(f"{folder / 'timing.json'}: a timing model of an older kind; retrain (`outreach train`)")
         return cls(meta["groups"], meta["categories"], np.array(meta["coef"]), float(meta["intercept"]),
-                   float(meta["penalty"]))
+                   float(meta["penalty"]), meta.get("smoothing"))
 
 
 def _logistic(x: sp.csr_matrix, y: np.ndarray, penalty: float) -> LogisticRegression:
     return LogisticRegression(C=penalty, max_iter=3000).fit(x, y)
 
 
-def _unfitted(features: pd.DataFrame, groups: list[str]) -> TimingModel:
+def _unfitted(features: pd.DataFrame, groups: list[str], smoothing: float | None = None) -> TimingModel:
     """The model's schema from training rows: the given customer groups and every category's levels."""
     categories = {name: sorted(features[name].dropna().astype(str).unique().tolist()) for name in groups + ["channel"]}
-    return TimingModel(list(groups), categories, np.zeros(0), 0.0, 0.0)
+    return TimingModel(list(groups), categories, np.zeros(0), 0.0, 0.0, smoothing)
 
 
 def _fitted(model: TimingModel, x: sp.csr_matrix, y: np.ndarray, penalty: float) -> TimingModel:
@@ -167,16 +196,19 @@ def train_timing(features: pd.DataFrame, target: pd.Series, *, seed: int = 0) ->
     sample = np.sort(rng.choice(len(y), min(len(y), CV_MAX_ROWS), replace=False))
     folds = list(StratifiedKFold(4, shuffle=True, random_state=seed).split(sample, y[sample]))
 
-    def scored(groups: list[str]) -> tuple[float, float]:
-        x = _unfitted(features, groups).design(features.iloc[sample])
-        scores = {c: np.mean([roc_auc_score(y[sample[b]], _logistic(x[a], y[sample[a]], c).decision_function(x[b]))
-                              for a, b in folds]) for c in PENALTIES}
-        penalty = max(scores, key=scores.get)
-        return scores[penalty], penalty
+    def scored(groups: list[str]) -> tuple[float, tuple[float, float | None]]:
+        scores = {}
+        for smoothing in SMOOTHINGS:
+            x = _unfitted(features, groups, smoothing).design(features.iloc[sample])
+            scores.update({(c, smoothing): np.mean([
+                roc_auc_score(y[sample[b]], _logistic(x[a], y[sample[a]], c).decision_function(x[b]))
+                for a, b in folds]) for c in PENALTIES})
+        choice = max(scores, key=scores.get)
+        return scores[choice], choice
 
     candidates = [g for g in PROFILE_CATEGORIES if g in features and features[g].notna().any()]
     chosen: list[str] = []
-    best, penalty = scored(chosen)
+    best, (penalty, smoothing) = scored(chosen)
     while candidates:
         tried = {group: scored(chosen + [group]) for group in candidates}
         group = max(tried, key=lambda g: tried[g][0])
@@ -184,8 +216,8 @@ def train_timing(features: pd.DataFrame, target: pd.Series, *, seed: int = 0) ->
             break
         chosen.append(group)
         candidates.remove(group)
-        best, penalty = tried[group]
-    model = _unfitted(features, chosen)
+        best, (penalty, smoothing) = tried[group]
+    model = _unfitted(features, chosen, smoothing)
     return _fitted(model, model.design(features), y, penalty)
 
 
@@ -197,7 +229,7 @@ def cross_fitted_logit(features: pd.DataFrame, target: pd.Series, timing: Timing
     y = target.astype(int).to_numpy()
     for fit_rows, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, y):
         part = features.iloc[fit_rows]
-        model = _unfitted(part, timing.groups)
+        model = _unfitted(part, timing.groups, timing.smoothing)
         out[held] = _fitted(model, model.design(part), y[fit_rows], timing.penalty).logit(features.iloc[held])
     return out
 

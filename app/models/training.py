@@ -122,7 +122,7 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     if uplift is not None:
         uplift.save(folder / "uplift")
     params = {**info["params"], "monotone": monotone, "best_iteration": info["best_iteration"],
-              "tree_shape": info["shape"], "timing_groups": timing.groups,
+              "tree_shape": info["shape"], "timing_groups": timing.groups, "timing_smoothing": timing.smoothing,
               "validation_log_loss_by_shape": info["validation_log_loss_by_shape"],
               "holdout_share": holdout_share}
     (folder / "meta.json").write_text(json.dumps({"version": version, "metrics": metrics, "data": data,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from app.features.build import load_history, training_frame
 from app.models import registry
 from app.models.propensity import TrainingDataError
 from app.models.scoring import load_models
-from app.models.timing import CHANNELS, HOURS_OF_WEEK, TimingModel, best_plans, train_timing
+from app.models.timing import CHANNELS, HOURS_OF_WEEK, TimingModel, _roughness_basis, best_plans, train_timing
 from app.models.training import train_and_register
 from app.store.db import open_store
 from tests.conftest import NOW, read
@@ -48,6 +49,31 @@ def test_only_groups_whose_curves_predict_held_out_rows_get_their_own(fitted) ->
     change nothing, and curves for them would only add noise, so cross-validation on the training rows drops them."""
     model, _ = fitted
     assert model.groups == ["segment"]
+
+
+def test_the_roughness_penalty_charges_a_curve_for_its_wiggles_and_only_a_little_for_its_height() -> None:
+    """Plain L2 on the fitted coefficients of the reparametrised basis is the P-spline penalty: a curve held high
+    everywhere (up to the edge of the hours with data) costs only the small ridge part, a jagged one far more."""
+    width, ridge = 12, 1.0  # an even width: the jagged curve below closes around the circle
+    basis = _roughness_basis(width, ridge)
+
+    def penalty(coefficients: np.ndarray) -> float:
+        return float(np.sum(np.linalg.solve(basis, coefficients) ** 2))
+
+    level = np.ones(width)
+    jagged = np.resize([1.0, -1.0], width)  # every second difference is +-4
+    assert penalty(level) == pytest.approx(ridge * width)
+    assert penalty(jagged) == pytest.approx((16 + ridge) * width)
+
+
+def test_the_penalty_chosen_is_kept_with_the_model_and_an_older_model_file_still_loads(fitted, tmp_path: Path) -> None:
+    model, _ = fitted
+    model.save(tmp_path)
+    meta = json.loads((tmp_path / "timing.json").read_text())
+    assert meta["smoothing"] == model.smoothing and meta["penalty"] == model.penalty
+    del meta["smoothing"]  # a model saved before the penalty's kind was chosen: plain ridge
+    (tmp_path / "timing.json").write_text(json.dumps(meta))
+    assert TimingModel.load(tmp_path).smoothing is None
 
 
 def test_contributions_add_up_to_the_score_and_a_saved_model_scores_the_same(fitted, tmp_path: Path) -> None:
