@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from app.data.synthetic import SEGMENTS, generate, load_into_store
 from app.features.build import load_history, training_frame
 from app.models import registry
 from app.models.propensity import TrainingDataError
 from app.models.scoring import load_models
-from app.models.timing import CHANNELS, HOURS_OF_WEEK, TimingModel, _roughness_basis, best_plans, train_timing
+from app.models.timing import (CHANNELS, HOURS_OF_WEEK, TimingModel, _fitted, _roughness_basis, _unfitted, best_plans,
+                               train_timing)
 from app.models.training import train_and_register
 from app.store.db import open_store
 from tests.conftest import NOW, read
@@ -64,6 +66,22 @@ def test_the_roughness_penalty_charges_a_curve_for_its_wiggles_and_only_a_little
     jagged = np.resize([1.0, -1.0], width)  # every second difference is +-4
     assert penalty(level) == pytest.approx(ridge * width)
     assert penalty(jagged) == pytest.approx((16 + ridge) * width)
+
+
+def test_fitting_on_distinct_cells_is_fitting_on_the_rows(fitted) -> None:
+    """Rows with the same group, channel and hour are folded into one weighted cell (training costs the number of
+    cells, not of rows): the coefficients are those of a fit on every row, and scoring through the cells gives each
+    row its own design's score, a missing hour or segment included."""
+    model, features = fitted
+    rows = features.sample(4000, random_state=1).reset_index(drop=True)
+    rows.loc[:9, "hour_of_week"] = np.nan
+    rows.loc[10:19, "segment"] = None
+    y = (np.random.default_rng(0).random(len(rows)) < 0.2).astype(int)
+    for smoothing in (None, 1.0):
+        on_cells = _fitted(_unfitted(rows, ["segment"], smoothing), rows, y, 0.1)
+        on_rows = LogisticRegression(C=0.1, max_iter=3000).fit(on_cells.design(rows), y)
+        assert np.allclose(on_cells.coef, on_rows.coef_.ravel(), atol=2e-3)
+        assert np.allclose(on_cells.logit(rows), on_cells.design(rows) @ on_cells.coef + on_cells.intercept)
 
 
 def test_the_penalty_chosen_is_kept_with_the_model_and_an_older_model_file_still_loads(fitted, tmp_path: Path) -> None:
