@@ -15,8 +15,8 @@ high up to the edge of the data.
 Every row with the same groups, channel and hour shares one design row, so fitting, cross-validating and scoring
 work on the distinct cells (at most groups x channels x 168), weighted by their counts: the same likelihood and the
 same model at any number of rows. Scoring evaluates the full grid once per distinct group, not per customer, so
-choosing a slot for a million customers costs a table look-up each. Being additive, the model's log-odds split exactly into a part per
-feature (`contributions`), which the propensity model uses for its reasons.
+choosing a slot for a million customers costs a table look-up each. Being additive, the model's log-odds split
+exactly into a part per feature (`contributions`), which the propensity model uses for its reasons.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ WEEK_KNOTS, DAY_KNOTS = 57, 13  # a knot every 3 hours of the week, every 2 hour
 PENALTIES = (0.01, 0.03, 0.1, 0.3)  # inverse L2 strengths tried by cross-validation
 # The penalty's kind, tried by cross-validation: None is plain ridge on the spline coefficients; a number r is
 # roughness (squared second differences around the circle) plus r times ridge. On the synthetic history (20k
-# customers, time split) r = 1 against ridge: held-out AUC 0.6948 vs 0.6942 (seed 0), 0.6914 vs 0.6898 (seed 11);
-# planted best slots recovered 6/6 vs 6/6 and 5/6 vs 4/6. Pure roughness (r -> 0) runs peaks to the edge of the
-# observed hours (08:00, 20:00) instead.
+# customers, `eval/timing_recovery.py`) CV picks r = 1 on seeds 0, 1, 2 and 11: propensity held-out AUC 0.6948 vs
+# 0.6942 with ridge only (seed 0), 0.6906 vs 0.6875 (seed 11); planted best slots 6/6 vs 6/6 and 5/6 vs 4/6 (but
+# seed 2: 5/6 vs 6/6). Pure roughness (r -> 0) runs peaks to the edge of the observed hours (08:00, 20:00).
 SMOOTHINGS: tuple[float | None, ...] = (None, 1.0)
 
 
@@ -238,8 +238,8 @@ def train_timing(features: pd.DataFrame, target: pd.Series, *, seed: int = 0) ->
         choice = max(scores, key=scores.get)
         return scores[choice], choice
 
-    # The groups under plain ridge (its sparse design fits about three times faster), then the penalty's kind
-    # for the groups chosen.
+    # The groups under plain ridge (its design is sparse, so each of the many fits is cheaper), then the penalty's
+    # kind and strength for the groups chosen.
     candidates = [g for g in PROFILE_CATEGORIES if g in features and features[g].notna().any()]
     chosen: list[str] = []
     best, _ = scored(chosen, SMOOTHINGS[:1])
