@@ -81,6 +81,7 @@ def test_fitting_on_distinct_cells_is_fitting_on_the_rows(fitted) -> None:
         on_cells = _fitted(_unfitted(rows, ["segment"], smoothing), rows, y, 0.1)
         on_rows = LogisticRegression(C=0.1, max_iter=3000).fit(on_cells.design(rows), y)
         assert np.allclose(on_cells.coef, on_rows.coef_.ravel(), atol=2e-3)
+        assert on_cells.intercept == pytest.approx(on_rows.intercept_[0], abs=2e-3)
         assert np.allclose(on_cells.logit(rows), on_cells.design(rows) @ on_cells.coef + on_cells.intercept)
 
 
