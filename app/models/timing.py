@@ -225,16 +225,24 @@ def train_timing(features: pd.DataFrame, target: pd.Series, *, seed: int = 0) ->
     y = target.astype(int).to_numpy()
     folds = list(StratifiedKFold(4, shuffle=True, random_state=seed).split(features, y))
 
+    cv_scores: dict[tuple[tuple[str, ...], float | None], dict[float, float]] = {}  # each (groups, kind) once
+
     def scored(groups: list[str], smoothings: tuple[float | None, ...]) -> tuple[float, tuple[float, float | None]]:
-        columns = _unfitted(features, groups).features
-        split = [(Cells.of(features.iloc[a], y[a], columns), Cells.of(features.iloc[b], y[b], columns)) for a, b in folds]
-        scores = {}
+        split = None
         for smoothing in smoothings:
+            if (tuple(groups), smoothing) in cv_scores:
+                continue
+            if split is None:
+                columns = groups + PLAN_FEATURES
+                split = [(Cells.of(features.iloc[a], y[a], columns), Cells.of(features.iloc[b], y[b], columns))
+                         for a, b in folds]
             model = _unfitted(features, groups, smoothing)
             designs = [(fit, model.design(fit.frame), held, model.design(held.frame)) for fit, held in split]
-            scores.update({(c, smoothing): np.mean([
+            cv_scores[tuple(groups), smoothing] = {c: np.mean([
                 roc_auc_score(held.label, _logistic(x_fit, fit, c).decision_function(x_held), sample_weight=held.weight)
-                for fit, x_fit, held, x_held in designs]) for c in PENALTIES})
+                for fit, x_fit, held, x_held in designs]) for c in PENALTIES}
+        scores = {(c, smoothing): score for smoothing in smoothings
+                  for c, score in cv_scores[tuple(groups), smoothing].items()}
         choice = max(scores, key=scores.get)
         return scores[choice], choice
 
