@@ -135,14 +135,33 @@ def categorical_columns(frame: pd.DataFrame) -> list[str]:
             isinstance(frame[c].dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(frame[c])]
 
 
+def _held_out_fold(prepared: pd.DataFrame, y: pd.Series, start: np.ndarray, share: float, seed: int,
+                   times: pd.Series | None) -> tuple[list, str]:
+    """The rows to fit on and the rows that stop the boosting and calibrate it: a stratified random share, or with
+    `times` the most recent share, as the model will be used: on the weeks after its data. The number of trees is
+    then chosen for what comes next, not for the past at large; on the synthetic history (20k customers,
+    `eval/timing_recovery.py`) held-out AUC 0.6954 -> 0.6952 (seed 0), 0.6921 -> 0.6937 (seed 11), 0.6944 ->
+    0.6941 (seed 1) and 0.6616 -> 0.6683 (seed 2, where 320 trees fitted to the past ranked the recent attempts
+    worse than the timing model alone, 0.6639; the recent fold stops at 37). A recent fold with one outcome only
+    falls back to the random one."""
+    if times is not None:
+        order = np.argsort(pd.to_datetime(times, utc=True).to_numpy(), kind="stable")
+        cut = len(order) - max(1, int(round(len(order) * share)))
+        fit, held = order[:cut], order[cut:]
+        if y.iloc[held].nunique() == 2 and y.iloc[fit].nunique() == 2:
+            return [prepared.iloc[fit], prepared.iloc[held], y.iloc[fit], y.iloc[held], start[fit], start[held]], "recent"
+    return train_test_split(prepared, y, start, test_size=share, stratify=y, random_state=seed), "random"
+
+
 def train_propensity(features: pd.DataFrame, target: pd.Series, *, seed: int = 0,
                      monotone: dict[str, int] | None = None, params: dict[str, Any] | None = None,
-                     calibration_share: float = 0.25, offset: tuple[np.ndarray, TimingModel] | None = None
-                     ) -> tuple[PropensityModel, dict[str, Any]]:
+                     calibration_share: float = 0.25, offset: tuple[np.ndarray, TimingModel] | None = None,
+                     times: pd.Series | None = None) -> tuple[PropensityModel, dict[str, Any]]:
     """Stop early and calibrate (Platt) on a held-out fold of the training data, then refit the trees on every
     training row for the rounds chosen.
     With `offset` (each training row's log-odds from a model fitted without that row, and the model itself),
-    the booster starts from those log-odds and learns the rest."""
+    the booster starts from those log-odds and learns the rest. With `times` (each row's time), the held-out fold
+    is the most recent `calibration_share` of the rows rather than a random one."""
     y = check_target(target)
     monotone = monotone or {}
     unknown = sorted(set(monotone) - set(features.columns))
@@ -159,8 +178,8 @@ def train_propensity(features: pd.DataFrame, target: pd.Series, *, seed: int = 0
                             list(features.columns), categories, monotone)
     prepared = model.prepare(features)
     start = np.zeros(len(prepared)) if offset is None else np.asarray(offset[0], dtype=np.float64)
-    fit_x, cal_x, fit_y, cal_y, fit_start, cal_start = train_test_split(
-        prepared, y, start, test_size=calibration_share, stratify=y, random_state=seed)
+    (fit_x, cal_x, fit_y, cal_y, fit_start, cal_start), held_out = _held_out_fold(prepared, y, start, calibration_share,
+                                                                                  seed, times)
     config = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
     if monotone:
         config["monotone_constraints"] = [int(monotone.get(f, 0)) for f in model.features]
@@ -182,6 +201,7 @@ def train_propensity(features: pd.DataFrame, target: pd.Series, *, seed: int = 0
     model.booster = lgb.train(config, every_row, num_boost_round=max(1, booster.best_iteration))
     model.offset = offset[1] if offset is not None else None
     info = {"best_iteration": int(booster.best_iteration), "n_fit": len(prepared), "n_calibration": len(cal_x),
+            "held_out_fold": held_out,
             "validation_log_loss": float(booster.best_score["valid_0"]["binary_logloss"]),
             "params": {k: v for k, v in config.items() if k != "monotone_constraints"}, "categorical": cats}
     return model, info
@@ -196,10 +216,12 @@ SHAPES: dict[str, dict[str, Any]] = {"additive": {"num_leaves": 2}, "interaction
 
 def train_propensity_shaped(features: pd.DataFrame, target: pd.Series, *, seed: int = 0,
                             monotone: dict[str, int] | None = None,
-                            offset: tuple[np.ndarray, TimingModel] | None = None) -> tuple[PropensityModel, dict[str, Any]]:
+                            offset: tuple[np.ndarray, TimingModel] | None = None, times: pd.Series | None = None
+                            ) -> tuple[PropensityModel, dict[str, Any]]:
     """`train_propensity` for each of SHAPES, keeping the one with the lower log loss on the early-stopping fold
     (the same split for every shape, drawn from the training rows only)."""
-    fitted = {shape: train_propensity(features, target, seed=seed, monotone=monotone, params=params, offset=offset)
+    fitted = {shape: train_propensity(features, target, seed=seed, monotone=monotone, params=params, offset=offset,
+                                      times=times)
               for shape, params in SHAPES.items()}
     shape = min(fitted, key=lambda name: fitted[name][1]["validation_log_loss"])
     model, info = fitted[shape]

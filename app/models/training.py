@@ -96,7 +96,7 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
     timing = train_timing(features[train], target[train], seed=seed)
     start = cross_fitted_logit(features[train], target[train], timing, seed=seed)
     propensity, info = train_propensity_shaped(features[train], target[train], seed=seed, monotone=monotone,
-                                               offset=(start, timing))
+                                               offset=(start, timing), times=times[train])
     held_out = propensity.predict(features[test])
     metrics = evaluate(held_out, target[test])
     metrics["curves"] = quality_curves(held_out, target[test])  # drawn on the metrics page
@@ -123,7 +123,7 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
         uplift.save(folder / "uplift")
     params = {**info["params"], "monotone": monotone, "best_iteration": info["best_iteration"],
               "tree_shape": info["shape"], "timing_groups": timing.groups, "timing_smoothing": timing.smoothing,
-              "validation_log_loss_by_shape": info["validation_log_loss_by_shape"],
+              "validation_log_loss_by_shape": info["validation_log_loss_by_shape"], "held_out_fold": info["held_out_fold"],
               "holdout_share": holdout_share}
     (folder / "meta.json").write_text(json.dumps({"version": version, "metrics": metrics, "data": data,
                                                   "params": params}, indent=2, default=str))
