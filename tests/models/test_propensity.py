@@ -111,3 +111,28 @@ def test_the_trees_learn_interactions_only_when_the_training_data_holds_them() -
         assert set(info["validation_log_loss_by_shape"]) == {"additive", "interactions"}
         assert info["validation_log_loss"] == pytest.approx(min(info["validation_log_loss_by_shape"].values()), abs=1e-5)
     assert chosen == {"additive": "additive", "crossed": "interactions"}
+
+
+def test_with_attempt_times_the_trees_stop_and_calibrate_on_the_most_recent_rows() -> None:
+    """A driver of response that stopped mattering lately: stopping and calibrating on the most recent quarter
+    of the training rows predicts the weeks after the data better than a random quarter does."""
+    rng = np.random.default_rng(3)
+    n = 8000
+    times = pd.Series(pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.sort(rng.random(n)) * 100, unit="D"))
+    frame = pd.DataFrame({"x": rng.random(n), "noise": rng.random(n)})
+    recent = np.arange(n) >= int(n * 0.7)
+    logit = np.where(recent, -1.5, -3 + 3 * frame["x"])
+    target = pd.Series(rng.random(n) < 1 / (1 + np.exp(-logit)))
+    future = pd.DataFrame({"x": rng.random(4000), "noise": rng.random(4000)})
+    future_target = pd.Series(rng.random(4000) < 1 / (1 + np.exp(1.5)))
+    by_time, info = train_propensity(frame, target, seed=0, times=times)
+    at_random, random_info = train_propensity(frame, target, seed=0)
+    assert (info["held_out_fold"], random_info["held_out_fold"]) == ("recent", "random")
+    assert info["n_fit"] == n and info["n_calibration"] == n // 4  # the trees are refitted on every row
+    assert info["best_iteration"] < random_info["best_iteration"]
+    assert evaluate(by_time.predict(future), future_target)["log_loss"] < evaluate(at_random.predict(future),
+                                                                                  future_target)["log_loss"]
+    # A recent quarter with one outcome only cannot calibrate: the random fold instead.
+    quiet = target.copy()
+    quiet[np.arange(n) >= int(n * 0.74)] = False
+    assert train_propensity(frame, quiet, seed=0, times=times)[1]["held_out_fold"] == "random"
