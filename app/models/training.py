@@ -123,8 +123,8 @@ def train_and_register(factory: sessionmaker[Session], *, models_dir: Path, now:
         uplift.save(folder / "uplift")
     params = {**info["params"], "monotone": monotone, "best_iteration": info["best_iteration"],
               "tree_shape": info["shape"], "timing_groups": timing.groups, "timing_smoothing": timing.smoothing,
-              "validation_log_loss_by_shape": info["validation_log_loss_by_shape"], "held_out_fold": info["held_out_fold"],
-              "holdout_share": holdout_share}
+              "validation_log_loss_by_shape": info["validation_log_loss_by_shape"],
+              "held_out_fold": info["held_out_fold"], "holdout_share": holdout_share}
     (folder / "meta.json").write_text(json.dumps({"version": version, "metrics": metrics, "data": data,
                                                   "params": params}, indent=2, default=str))
     feature_info = {"propensity": propensity.features, "categorical": info["categorical"],

@@ -130,8 +130,9 @@ def test_with_attempt_times_the_trees_stop_and_calibrate_on_the_most_recent_rows
     assert (info["held_out_fold"], random_info["held_out_fold"]) == ("recent", "random")
     assert info["n_fit"] == n and info["n_calibration"] == n // 4  # the trees are refitted on every row
     assert info["best_iteration"] < random_info["best_iteration"]
-    assert evaluate(by_time.predict(future), future_target)["log_loss"] < evaluate(at_random.predict(future),
-                                                                                  future_target)["log_loss"]
+    future_loss = {name: evaluate(model.predict(future), future_target)["log_loss"]
+                   for name, model in (("by_time", by_time), ("at_random", at_random))}
+    assert future_loss["by_time"] < future_loss["at_random"]
     # A recent quarter with one outcome only cannot calibrate: the random fold instead.
     quiet = target.copy()
     quiet[np.arange(n) >= int(n * 0.74)] = False
