@@ -194,7 +194,7 @@ def test_train_writes_the_shipped_model_with_only_the_trained_weights_changed(tm
 
     from app.cli import app
 
-    result = CliRunner().invoke(app, ["llm", "train", "--examples", "4", "--eval-cases", "2", "--rewrite-examples", "2",
+    result = CliRunner().invoke(app, ["llm", "train", "--examples", "4", "--eval-cases", "1", "--rewrite-examples", "2",
                                       "--rewrite-eval-cases", "1", "--out", str(tmp_path), "--json"],
                                 env={"DATA_DIR": str(tmp_path / "data"), "MODEL_CACHE_DIR": str(ROOT / "data" / "cache")})
     assert result.exit_code == 0, result.output
@@ -204,7 +204,7 @@ def test_train_writes_the_shipped_model_with_only_the_trained_weights_changed(tm
     assert record["data_version"] == TrainingSet.load(DATA, REWRITES).version and record["trainable_parameters"] > 0
     assert len(record["sha256"]) == 64 and record["tasks"] == ["opening", "rewrite"] and record["train_chats"] == 6
     evaluation = record["evaluation"]
-    assert evaluation["opening"]["tuned"]["cases"] == 2 and evaluation["rewrite"]["base"]["cases"] == 1
+    assert evaluation["opening"]["tuned"]["cases"] == 1 and evaluation["rewrite"]["base"]["cases"] == 1
 
     base, ours = gguf.GGUFReader(str(model_path())), gguf.GGUFReader(str(tuned))
     assert ours.fields["general.name"].contents() == tuned.stem
