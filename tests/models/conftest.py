@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from contextlib import closing
 
 import pytest
+from sqlalchemy import func, update
 
 from app.data.synthetic import generate, load_into_store
+from app.models.tables import ModelVersion
 from app.models.training import train_and_register
 from app.store.db import open_store
 from tests.conftest import NOW
@@ -28,11 +31,15 @@ def trained_once(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def trained(trained_once, tmp_path_factory: pytest.TempPathFactory):
     """(session factory, models folder, first training result): a copy of the session's store and models, so
-    what one module writes (versions, score runs, holds) never reaches another. The registered version's
-    artifact path still names the session's models folder, which no test writes to."""
+    what one module writes (versions, score runs, holds, its model files) never reaches another."""
     source, result = trained_once
     folder = tmp_path_factory.mktemp("trained")
-    with sqlite3.connect(source / "outreach.db") as original, sqlite3.connect(folder / "outreach.db") as copy:
+    with closing(sqlite3.connect(source / "outreach.db")) as original, \
+            closing(sqlite3.connect(folder / "outreach.db")) as copy:
         original.backup(copy)  # whole, WAL included
     shutil.copytree(source / "models", folder / "models")
-    return open_store(f"sqlite:///{folder / 'outreach.db'}"), folder / "models", result
+    factory = open_store(f"sqlite:///{folder / 'outreach.db'}")
+    with factory() as session, session.begin():  # the copy's versions name the copy's model files
+        session.execute(update(ModelVersion).values(artifact_path=func.replace(
+            ModelVersion.artifact_path, str(source / "models"), str(folder / "models"))))
+    return factory, folder / "models", result
