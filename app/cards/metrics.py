@@ -63,6 +63,8 @@ class Metrics(BaseModel):
     alerts: list[Alert]
     # What contact really changed, per objective, from the live holdout (decisions whose KPI window is over).
     realised_uplift: list[RealisedUplift] = []
+    # The same for decisions whose window is still open, measured so far: a direction before the first window closes.
+    realised_uplift_so_far: list[RealisedUplift] = []
     uplift_window_days: int | None = None
     # For data scientists: each version's held-out quality over time, the champion's calibration and gain.
     model_quality: ModelQuality | None = None
@@ -160,5 +162,7 @@ def compute(*, session: Session, now: datetime, objectives: Objectives | None = 
         acted_on=len(acted), compliance_pending=reviews.get("pending", 0),
         ab=feedback.live_split(session=session), psi_last_two_runs=round(drift, 4), alerts=alerts,
         realised_uplift=realised_uplift(session=session, objectives=objectives, now=now) if objectives else [],
+        realised_uplift_so_far=realised_uplift(session=session, objectives=objectives, now=now, interim=True)
+        if objectives else [],
         uplift_window_days=objectives.window_days if objectives else None,
         model_quality=registry.quality(session=session))

@@ -139,9 +139,12 @@ class KpiMeter:
             else np.zeros(len(attempts))
         self._value = TimeIndex(a_code[converted], a_time[converted], value[converted])
 
-    def measure(self, codes: np.ndarray, start: np.ndarray) -> dict[str, np.ndarray]:
-        """KPIs over [start, start + window): a contact at `start` counts for its own row."""
+    def measure(self, codes: np.ndarray, start: np.ndarray, until: int | None = None) -> dict[str, np.ndarray]:
+        """KPIs over [start, start + window), or up to `until` (epoch seconds) where that comes first: a contact at
+        `start` counts for its own row."""
         end = start + self.objectives.window_days * DAY
+        if until is not None:
+            end = np.minimum(end, until)
         out: dict[str, np.ndarray] = {}
         for name, kpi in self.objectives.kpis.items():
             if kpi.measure == "value":
@@ -411,7 +414,8 @@ def explain_runner_up(uplift: ObjectiveUplift, rows: pd.DataFrame,
 
 class RealisedUplift(BaseModel):
     """Per objective, the KPIs of the customers it was chosen for and contacted against those held out, over the
-    window after each decision (only decisions whose window is over count)."""
+    window after each decision; `interim` when the windows are still open and only their first `days_observed`
+    (on average) could be measured."""
 
     objective: str
     contacted: int
@@ -419,21 +423,29 @@ class RealisedUplift(BaseModel):
     kpis: dict[str, dict[str, float | None]]  # kpi -> contacted mean, held-out mean, difference
     value_difference: float | None
     ci95: tuple[float, float] | None
+    days_observed: float
+    interim: bool = False
 
 
-def realised_uplift(*, session: Any, objectives: Objectives, now: Any) -> list[RealisedUplift]:
-    """From the live holdout: decisions of batch runs with an objective, recommended (intent to treat) or held out."""
+def realised_uplift(*, session: Any, objectives: Objectives, now: Any, interim: bool = False) -> list[RealisedUplift]:
+    """From the live holdout: decisions of batch runs with an objective, recommended (intent to treat) or held out.
+    By default only decisions whose window is over; with `interim`, those whose window is still open (and at least
+    a day old), measured up to `now`. The interim comparison is fair because both arms of a run share its moment,
+    and so the days observed; it shows a direction early, and moves until the windows close."""
     from sqlalchemy import select
 
     from app.data.tables import Event, OutreachAttempt
     from app.models.tables import Decision, ScoreRun
 
-    closed = pd.Timestamp(now) - pd.Timedelta(days=objectives.window_days)
+    moment = pd.Timestamp(now)
+    closed = moment - pd.Timedelta(days=objectives.window_days)
+    when = (Decision.as_of > closed.to_pydatetime(), Decision.as_of <= (moment - pd.Timedelta(days=1)).to_pydatetime()) \
+        if interim else (Decision.as_of <= closed.to_pydatetime(),)
     decided = pd.DataFrame(session.execute(
         select(Decision.customer_id, Decision.as_of, Decision.objective, Decision.status)
         .join(ScoreRun, ScoreRun.id == Decision.run_id)
         .where(ScoreRun.kind == "batch", Decision.objective.is_not(None), Decision.status.in_(("recommended", "holdout")),
-               Decision.as_of <= closed.to_pydatetime())).all(), columns=["customer_id", "as_of", "objective", "status"])
+               *when)).all(), columns=["customer_id", "as_of", "objective", "status"])
     if decided.empty:
         return []
     customers = sorted(set(decided["customer_id"]))
@@ -445,7 +457,11 @@ def realised_uplift(*, session: Any, objectives: Objectives, now: Any) -> list[R
         columns=["customer_id", "occurred_at", "type"])
     code = pd.Index(customers)
     meter = KpiMeter(attempts, events, code, objectives)
-    kpis = meter.measure(code.get_indexer(decided["customer_id"]), epoch_seconds(decided["as_of"]))
+    start = epoch_seconds(decided["as_of"])
+    until = int(epoch_seconds(pd.Series([moment]))[0]) if interim else None
+    kpis = meter.measure(code.get_indexer(decided["customer_id"]), start, until)
+    observed = np.minimum(objectives.window_days, (until - start) / DAY) if interim \
+        else np.full(len(decided), float(objectives.window_days))
     value = Formula(objectives.formula).value(kpis, len(decided))
     out = []
     for objective, group in decided.groupby("objective"):
@@ -461,5 +477,6 @@ def realised_uplift(*, session: Any, objectives: Objectives, now: Any) -> list[R
             se = float(np.sqrt(value[t].var(ddof=1) / len(t) + value[c].var(ddof=1) / len(c)))
             ci = (difference - 1.96 * se, difference + 1.96 * se)
         out.append(RealisedUplift(objective=str(objective), contacted=len(t), held_out=len(c), kpis=per_kpi,
-                                  value_difference=difference, ci95=ci))
+                                  value_difference=difference, ci95=ci, days_observed=round(float(observed[rows].mean()), 1),
+                                  interim=interim))
     return out

@@ -10,16 +10,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from app.data.synthetic import CONTACT_HURTS, generate, load_into_store
-from app.data.tables import Event
+from app.data.tables import Event, OutreachAttempt
 from app.features.build import load_history
 from app.models.objectives import DEFAULT_OBJECTIVES_FILE, ObjectivesError, load_objectives, realised_uplift
 from app.models.reasons import load_reason_table
 from app.models.scoring import decide, load_models, score_all
+from app.models.tables import Decision
 from app.models.training import train_and_register
 from app.policy.rules import load_policy
-from app.store.db import open_store, reading
+from app.store.db import open_store, reading, unit_of_work
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.slow
@@ -125,6 +127,40 @@ def test_realised_uplift_compares_contacted_with_held_out_once_the_window_is_ove
     assert all(set(r.kpis) == set(config.kpis) for r in rows)
     # Every batch run's held-out customers count (the budget test's run shares this store).
     assert sum(r.held_out for r in rows) >= summary.stats["holdout"] > 0
+    assert all(not r.interim and r.days_observed == config.window_days for r in rows)
+
+
+def test_realised_uplift_so_far_measures_open_windows_up_to_now(store) -> None:
+    """Before the first window closes, the metrics page still shows a direction: the open windows measured up to
+    now, both arms over the same days, and nothing that happens after now counted."""
+    factory, _, _ = store
+    config, version = load_objectives()
+    score_all(factory, now=NOW, policy=load_policy(), reasons=load_reason_table(), challenger_share=0.0,
+              objectives=(config, version))
+    with reading(factory) as session:
+        assert realised_uplift(session=session, objectives=config, now=NOW, interim=True) == []  # not a day old yet
+        contacted = session.execute(select(Decision.customer_id, Decision.objective).where(
+            Decision.status == "recommended", Decision.objective.is_not(None), Decision.as_of == NOW)).first()
+        # Each batch run at NOW that chose this objective for the customer (the store is the module's) counts it.
+        decisions = len(session.scalars(select(Decision.id).where(
+            Decision.customer_id == contacted.customer_id, Decision.objective == contacted.objective,
+            Decision.status == "recommended", Decision.as_of == NOW)).all())
+    with unit_of_work(factory) as session:  # the contacted customer replies three days after the decision
+        session.add(OutreachAttempt(id="reply-after-decision", customer_id=contacted.customer_id,
+                                    attempted_at=NOW + timedelta(days=3), channel="email", outcome="replied"))
+    with reading(factory) as session:
+        two_days = realised_uplift(session=session, objectives=config, now=NOW + timedelta(days=2), interim=True)
+        ten_days = realised_uplift(session=session, objectives=config, now=NOW + timedelta(days=10), interim=True)
+        assert realised_uplift(session=session, objectives=config, now=NOW + timedelta(days=10)) == []
+    by_objective = lambda rows: {r.objective: r for r in rows}  # noqa: E731
+    assert all(r.interim and r.days_observed == 10.0 for r in ten_days)
+    assert all(r.days_observed == 2.0 for r in two_days)
+    before, after = by_objective(two_days)[contacted.objective], by_objective(ten_days)[contacted.objective]
+    assert after.contacted == before.contacted > 0 and after.held_out == before.held_out
+    # The reply counts once it has happened, for the contacted arm only.
+    assert after.kpis["response"]["contacted"] * after.contacted == pytest.approx(
+        before.kpis["response"]["contacted"] * before.contacted + decisions)
+    assert after.kpis["response"]["held_out"] == before.kpis["response"]["held_out"]
 
 
 @pytest.mark.parametrize(("change", "message"), [
