@@ -43,8 +43,12 @@ SELF_NAMED = re.compile(r"\b(?:my name is|name is|i am called|call me|name:)\s+(
                         re.I)
 DATE = r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|(?:\d{1,2}(?:st|nd|rd|th)?\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?:\d{1,2}(?:st|nd|rd|th)?,?\s+)?\d{4})"
 BIRTH_DATE = re.compile(rf"\b(?:born(?:\s+on)?|date of birth|d\.?o\.?b\.?|birthday(?:\s+is)?)\s*:?\s*({DATE})", re.I)
-PASSPORT = re.compile(r"\bpassport(?:\s+(?:no\.?|number|#))?\s*:?\s*([A-Z0-9]{6,12})\b", re.I)
-LICENCE = re.compile(r"\b(?:driver'?s?\s+)?licen[cs]e(?:\s+(?:no\.?|number|#))?\s*:?\s*([A-Z0-9-]{5,16})\b", re.I)
+# A document number follows its cue ("passport no. X1234567", "licence number is 6940579") and holds a digit. The
+# look-ahead makes the pattern read past "number is" to the number: without it "number" itself was the capture,
+# failed the digit check below, and the licence went unfound (or was called a phone).
+DOCUMENT_CUE = r"(?:\s+(?:no\.?|number|#))?(?:\s+(?:is|was))?\s*[:#=]?\s*"
+PASSPORT = re.compile(rf"\bpassport{DOCUMENT_CUE}((?=[A-Z]*\d)[A-Z0-9]{{6,12}})\b", re.I)
+LICENCE = re.compile(rf"\b(?:driver'?s?\s+)?licen[cs]e{DOCUMENT_CUE}((?=[A-Z-]*\d)[A-Z0-9-]{{5,16}})\b", re.I)
 PASSWORD = re.compile(r"\b(?:password|passcode|pin)\s*(?:is|:|=)\s*(\S{4,})", re.I)
 NAME_TOKEN = re.compile(r"(?<![\w])[^\W\d_][^\W\d_'-]*(?:['-][^\W\d_]+)?\.?")
 

@@ -242,10 +242,22 @@ def test_a_neutral_number_is_not_a_claim_but_a_new_figure_is(reviewer) -> None:
 @pytest.mark.parametrize(("secret", "kind"), [("Your date of birth: 14 March 1985 is on file.", "date of birth"),
                                               ("Passport no. X1234567 was checked.", "passport"),
                                               ("Your password is Tr0ub4dor&3 for now.", "password"),
-                                              ("Driver's licence number D1234-56789 matches.", "licence")])
+                                              ("Driver's licence number D1234-56789 matches.", "licence"),
+                                              ("My driver's license number is 6940579.", "licence"),
+                                              ("The passport number was K0482211.", "passport")])
 def test_more_personal_data_blocks(reviewer, secret: str, kind: str) -> None:
     finding = failed(reviewer, f"Hi Ana, {secret} Reply STOP to opt out.")["pii"]
     assert kind in finding.reason and finding.severity == "hard"
+
+
+@pytest.mark.parametrize("ordinary", ["Your software license covers 40 seats and renews in May.",
+                                      "The licence agreement is attached for your legal team.",
+                                      "Bring your passport photo to the onboarding day.",
+                                      "Your license number is on the invoice."])
+def test_a_word_after_licence_or_passport_is_not_a_document_number(reviewer, ordinary: str) -> None:
+    """A document number holds a digit: "license covers" and "passport photo" are words, and a B2B message
+    mentions software licences all the time (a guard for the cue that now reads "number is ...")."""
+    assert "pii" not in failed(reviewer, f"Hi Ana, {ordinary} Reply STOP to opt out.")
 
 
 def test_a_draft_that_echoes_instruction_like_customer_text_is_blocked(reviewer) -> None:
