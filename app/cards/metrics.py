@@ -14,7 +14,7 @@ from app.cards.tables import Card
 from app.feedback import service as feedback
 from app.feedback.service import LiveSplit
 from app.models import drift, registry
-from app.models.objectives import Objectives, RealisedUplift, realised_uplift
+from app.models.objectives import Objectives, RealisedUplift, RealisedUpliftTables, realised_uplift
 from app.models.registry import ModelQuality
 from app.models.tables import Decision, ScoreRun
 from app.review import service as review
@@ -152,6 +152,7 @@ def compute(*, session: Session, now: datetime, objectives: Objectives | None = 
                                                             f"{before_rate:.0%} the week before"))
     alerts += queue_alerts(session=session, now=now)
     rejected = sum(c.status == "rejected" for c in shown)
+    uplift = realised_uplift(session=session, objectives=objectives, now=now) if objectives else RealisedUpliftTables()
     return Metrics(
         cards=len(cards), shown=len(shown),
         adoption_rate=_rate(len(adopted), len(shown)), execution_rate=_rate(len(executed), len(adopted)),
@@ -161,8 +162,6 @@ def compute(*, session: Session, now: datetime, objectives: Objectives | None = 
         feedback_coverage=_rate(len(with_outcome) + rejected, len(executed) + rejected),
         acted_on=len(acted), compliance_pending=reviews.get("pending", 0),
         ab=feedback.live_split(session=session), psi_last_two_runs=round(drift, 4), alerts=alerts,
-        realised_uplift=realised_uplift(session=session, objectives=objectives, now=now) if objectives else [],
-        realised_uplift_so_far=realised_uplift(session=session, objectives=objectives, now=now, interim=True)
-        if objectives else [],
+        realised_uplift=uplift.closed, realised_uplift_so_far=uplift.so_far,
         uplift_window_days=objectives.window_days if objectives else None,
         model_quality=registry.quality(session=session))

@@ -139,9 +139,10 @@ class KpiMeter:
             else np.zeros(len(attempts))
         self._value = TimeIndex(a_code[converted], a_time[converted], value[converted])
 
-    def measure(self, codes: np.ndarray, start: np.ndarray, until: int | None = None) -> dict[str, np.ndarray]:
-        """KPIs over [start, start + window), or up to `until` (epoch seconds) where that comes first: a contact at
-        `start` counts for its own row."""
+    def measure(self, codes: np.ndarray, start: np.ndarray, until: int | np.ndarray | None = None
+                ) -> dict[str, np.ndarray]:
+        """KPIs over [start, start + window), or up to `until` (epoch seconds, one for all rows or one per row) where
+        that comes first: a contact at `start` counts for its own row."""
         end = start + self.objectives.window_days * DAY
         if until is not None:
             end = np.minimum(end, until)
@@ -427,27 +428,34 @@ class RealisedUplift(BaseModel):
     interim: bool = False
 
 
-def realised_uplift(*, session: Any, objectives: Objectives, now: Any, interim: bool = False) -> list[RealisedUplift]:
+class RealisedUpliftTables(BaseModel):
+    """What contact really changed, from the live holdout: decisions whose window is over, and those whose window
+    is still open measured so far."""
+
+    closed: list[RealisedUplift] = []
+    so_far: list[RealisedUplift] = []
+
+
+def realised_uplift(*, session: Any, objectives: Objectives, now: Any) -> RealisedUpliftTables:
     """From the live holdout: decisions of batch runs with an objective, recommended (intent to treat) or held out.
-    By default only decisions whose window is over; with `interim`, those whose window is still open (and at least
-    a day old), measured up to `now`. The interim comparison is fair because both arms of a run share its moment,
-    and so the days observed; it shows a direction early, and moves until the windows close."""
+    `closed`: decisions whose window is over. `so_far`: those whose window is still open (and at least a day old),
+    measured up to `now`; the comparison is fair because both arms of a run share its moment, and so the days
+    observed; it shows a direction early, and moves until the windows close. One read of the store serves both
+    (the metrics page read the customers' contacts and events twice, over overlapping ranges)."""
     from sqlalchemy import select
 
     from app.data.tables import Event, OutreachAttempt
     from app.models.tables import Decision, ScoreRun
 
     moment = pd.Timestamp(now)
-    closed = moment - pd.Timedelta(days=objectives.window_days)
-    when = (Decision.as_of > closed.to_pydatetime(), Decision.as_of <= (moment - pd.Timedelta(days=1)).to_pydatetime()) \
-        if interim else (Decision.as_of <= closed.to_pydatetime(),)
     decided = pd.DataFrame(session.execute(
         select(Decision.customer_id, Decision.as_of, Decision.objective, Decision.status)
         .join(ScoreRun, ScoreRun.id == Decision.run_id)
         .where(ScoreRun.kind == "batch", Decision.objective.is_not(None), Decision.status.in_(("recommended", "holdout")),
-               *when)).all(), columns=["customer_id", "as_of", "objective", "status"])
+               Decision.as_of <= (moment - pd.Timedelta(days=1)).to_pydatetime())).all(),
+        columns=["customer_id", "as_of", "objective", "status"])
     if decided.empty:
-        return []
+        return RealisedUpliftTables()
     customers = sorted(set(decided["customer_id"]))
     # Only what falls inside some window counts: reading the customers' whole history took 2.2 s of the metrics page
     # on the demo's store once its 20,000-customer run was a window old, 0.6 s with the time bounds (same figures).
@@ -464,25 +472,31 @@ def realised_uplift(*, session: Any, objectives: Objectives, now: Any, interim: 
     code = pd.Index(customers)
     meter = KpiMeter(attempts, events, code, objectives)
     start = epoch_seconds(decided["as_of"])
-    until = int(epoch_seconds(pd.Series([moment]))[0]) if interim else None
-    kpis = meter.measure(code.get_indexer(decided["customer_id"]), start, until)
-    observed = np.minimum(objectives.window_days, (until - start) / DAY) if interim \
-        else np.full(len(decided), float(objectives.window_days))
+    window_s = objectives.window_days * DAY
+    now_s = int(epoch_seconds(pd.Series([moment]))[0])
+    is_open = start + window_s > now_s
+    # A closed window is measured whole; an open one up to now.
+    kpis = meter.measure(code.get_indexer(decided["customer_id"]), start, np.where(is_open, now_s, start + window_s))
+    observed = np.where(is_open, (now_s - start) / DAY, float(objectives.window_days))
     value = Formula(objectives.formula).value(kpis, len(decided))
-    out = []
-    for objective, group in decided.groupby("objective"):
-        treated = (group["status"] == "recommended").to_numpy()
-        rows = group.index.to_numpy()
-        t, c = rows[treated], rows[~treated]
-        mean = lambda values, rows_: float(values[rows_].mean()) if len(rows_) else None  # noqa: E731
-        per_kpi = {k: {"contacted": mean(v, t), "held_out": mean(v, c),
-                       "difference": mean(v, t) - mean(v, c) if len(t) and len(c) else None} for k, v in kpis.items()}
-        difference = ci = None
-        if len(t) > 1 and len(c) > 1:
-            difference = float(value[t].mean() - value[c].mean())
-            se = float(np.sqrt(value[t].var(ddof=1) / len(t) + value[c].var(ddof=1) / len(c)))
-            ci = (difference - 1.96 * se, difference + 1.96 * se)
-        out.append(RealisedUplift(objective=str(objective), contacted=len(t), held_out=len(c), kpis=per_kpi,
-                                  value_difference=difference, ci95=ci, days_observed=round(float(observed[rows].mean()), 1),
-                                  interim=interim))
-    return out
+
+    def table(rows_of_kind: np.ndarray, interim: bool) -> list[RealisedUplift]:
+        out = []
+        for objective, group in decided[rows_of_kind].groupby("objective"):
+            treated = (group["status"] == "recommended").to_numpy()
+            rows = group.index.to_numpy()
+            t, c = rows[treated], rows[~treated]
+            mean = lambda values, rows_: float(values[rows_].mean()) if len(rows_) else None  # noqa: E731
+            per_kpi = {k: {"contacted": mean(v, t), "held_out": mean(v, c),
+                           "difference": mean(v, t) - mean(v, c) if len(t) and len(c) else None} for k, v in kpis.items()}
+            difference = ci = None
+            if len(t) > 1 and len(c) > 1:
+                difference = float(value[t].mean() - value[c].mean())
+                se = float(np.sqrt(value[t].var(ddof=1) / len(t) + value[c].var(ddof=1) / len(c)))
+                ci = (difference - 1.96 * se, difference + 1.96 * se)
+            out.append(RealisedUplift(objective=str(objective), contacted=len(t), held_out=len(c), kpis=per_kpi,
+                                      value_difference=difference, ci95=ci,
+                                      days_observed=round(float(observed[rows].mean()), 1), interim=interim))
+        return out
+
+    return RealisedUpliftTables(closed=table(~is_open, False), so_far=table(is_open, True))

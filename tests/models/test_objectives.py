@@ -120,9 +120,11 @@ def test_realised_uplift_compares_contacted_with_held_out_once_the_window_is_ove
     summary = score_all(factory, now=NOW, policy=load_policy(), reasons=load_reason_table(), challenger_share=0.0,
                         objectives=(config, version))
     with reading(factory) as session:
-        assert realised_uplift(session=session, objectives=config, now=NOW) == []  # the window is not over yet
+        assert realised_uplift(session=session, objectives=config, now=NOW).closed == []  # the window is not over yet
         later = NOW + timedelta(days=config.window_days + 1)
-        rows = realised_uplift(session=session, objectives=config, now=later)
+        tables = realised_uplift(session=session, objectives=config, now=later)
+    rows = tables.closed
+    assert tables.so_far == []  # every window is over
     assert rows and sum(r.contacted for r in rows) > 0 and sum(r.held_out for r in rows) > 0
     assert all(set(r.kpis) == set(config.kpis) for r in rows)
     # Every batch run's held-out customers count (the budget test's run shares this store).
@@ -138,7 +140,7 @@ def test_realised_uplift_so_far_measures_open_windows_up_to_now(store) -> None:
     score_all(factory, now=NOW, policy=load_policy(), reasons=load_reason_table(), challenger_share=0.0,
               objectives=(config, version))
     with reading(factory) as session:
-        assert realised_uplift(session=session, objectives=config, now=NOW, interim=True) == []  # not a day old yet
+        assert realised_uplift(session=session, objectives=config, now=NOW).so_far == []  # not a day old yet
         contacted = session.execute(select(Decision.customer_id, Decision.objective).where(
             Decision.status == "recommended", Decision.objective.is_not(None), Decision.as_of == NOW)).first()
         # Each batch run at NOW that chose this objective for the customer (the store is the module's) counts it.
@@ -149,9 +151,10 @@ def test_realised_uplift_so_far_measures_open_windows_up_to_now(store) -> None:
         session.add(OutreachAttempt(id="reply-after-decision", customer_id=contacted.customer_id,
                                     attempted_at=NOW + timedelta(days=3), channel="email", outcome="replied"))
     with reading(factory) as session:
-        two_days = realised_uplift(session=session, objectives=config, now=NOW + timedelta(days=2), interim=True)
-        ten_days = realised_uplift(session=session, objectives=config, now=NOW + timedelta(days=10), interim=True)
-        assert realised_uplift(session=session, objectives=config, now=NOW + timedelta(days=10)) == []
+        two_days = realised_uplift(session=session, objectives=config, now=NOW + timedelta(days=2)).so_far
+        tables = realised_uplift(session=session, objectives=config, now=NOW + timedelta(days=10))
+        ten_days = tables.so_far
+        assert tables.closed == []
     by_objective = lambda rows: {r.objective: r for r in rows}  # noqa: E731
     assert all(r.interim and r.days_observed == 10.0 for r in ten_days)
     assert all(r.days_observed == 2.0 for r in two_days)
