@@ -10,6 +10,8 @@ unobservable noise term, and a well-specified model: a logistic regression told 
 (which features matter, the shape and centre of every bump and decay) and fitted on the same training rows.
 No model that must learn those shapes from the rows can expect to beat it: the gap between it and the planted
 probabilities is the part of the gap no model closes at this data size.
+The gap comes with a 95 % paired bootstrap interval over the held-out attempts: at 20,000 customers the slice
+holds about 6,000 attempts, and the interval is about three hundredths wide.
 
     .venv/bin/python eval/timing_recovery.py --customers 50000
 """
@@ -70,10 +72,26 @@ def planted_design(features) -> np.ndarray:  # noqa: ANN001
     return np.hstack([one_hot, by_channel, slot, state.astype(np.float64)])
 
 
-def planted_auc(history, synthetic) -> dict[str, float]:  # noqa: ANN001
+def gap_interval(y: np.ndarray, planted: np.ndarray, model: np.ndarray, rounds: int = 1000, seed: int = 0
+                 ) -> tuple[float, float]:
+    """95 % paired bootstrap interval of (planted AUC - model AUC) over the held-out attempts: how far one slice of
+    a few thousand attempts pins the gap down, so a figure a few thousandths either side of a target is read as the
+    noise it is."""
+    rng = np.random.default_rng(seed)
+    gaps = []
+    for _ in range(rounds):
+        rows = rng.integers(0, len(y), len(y))
+        if y[rows].min() == y[rows].max():
+            continue
+        gaps.append(roc_auc_score(y[rows], planted[rows]) - roc_auc_score(y[rows], model[rows]))
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return round(float(low), 4), round(float(high), 4)
+
+
+def planted_auc(history, synthetic, model=None) -> dict[str, float]:  # noqa: ANN001
     """What the planted probabilities themselves reach on the model's held-out slice (the same time split as
     `outreach train`), the same without each customer's unobservable noise term, and the well-specified model
-    fitted on the training slice."""
+    fitted on the training slice; with the propensity `model`, the bootstrap interval of its gap to the planted."""
     features, target, times = training_frame(history)
     train, test = time_split(times, 0.2)
     design = planted_design(features)
@@ -84,7 +102,9 @@ def planted_auc(history, synthetic) -> dict[str, float]:  # noqa: ANN001
     p = truth["true_probability"].to_numpy()
     y = history.attempts["outcome"].reset_index(drop=True).isin(POSITIVE).to_numpy()
     logit = np.log(p) - np.log1p(-p)
-    return {"planted_roc_auc": round(float(roc_auc_score(y[test], p[test])), 4),
+    interval = {} if model is None else {"propensity_gap_to_planted_ci95": gap_interval(
+        y[test].astype(int), p[test], model.predict(features[test]))}
+    return {**interval, "planted_roc_auc": round(float(roc_auc_score(y[test], p[test])), 4),
             "planted_without_customer_noise_roc_auc":
                 round(float(roc_auc_score(y[test], (logit - truth["propensity_noise"].to_numpy())[test])), 4),
             "well_specified_roc_auc": round(float(roc_auc_score(y[test], well_specified.decision_function(design[test]))), 4)}
@@ -107,7 +127,7 @@ def main() -> None:
         models = load_models(factory, 0.0)
         history = load_history(factory)
         timing = models.champion.timing
-        planted = planted_auc(history, synthetic)
+        planted = planted_auc(history, synthetic, models.champion.propensity)
 
         report: dict[str, dict] = {}
         customers = history.customers
