@@ -88,7 +88,7 @@ def gap_interval(y: np.ndarray, planted: np.ndarray, model: np.ndarray, rounds: 
     return round(float(low), 4), round(float(high), 4)
 
 
-def planted_auc(history, synthetic, model=None) -> dict[str, float]:  # noqa: ANN001
+def planted_auc(history, synthetic, model=None) -> dict:  # noqa: ANN001
     """What the planted probabilities themselves reach on the model's held-out slice (the same time split as
     `outreach train`), the same without each customer's unobservable noise term, and the well-specified model
     fitted on the training slice; with the propensity `model`, the bootstrap interval of its gap to the planted."""
