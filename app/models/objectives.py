@@ -139,10 +139,9 @@ class KpiMeter:
             else np.zeros(len(attempts))
         self._value = TimeIndex(a_code[converted], a_time[converted], value[converted])
 
-    def measure(self, codes: np.ndarray, start: np.ndarray, until: int | np.ndarray | None = None
-                ) -> dict[str, np.ndarray]:
-        """KPIs over [start, start + window), or up to `until` (epoch seconds, one for all rows or one per row) where
-        that comes first: a contact at `start` counts for its own row."""
+    def measure(self, codes: np.ndarray, start: np.ndarray, until: int | None = None) -> dict[str, np.ndarray]:
+        """KPIs over [start, start + window), or up to `until` (epoch seconds) where that comes first: a contact at
+        `start` counts for its own row."""
         end = start + self.objectives.window_days * DAY
         if until is not None:
             end = np.minimum(end, until)
@@ -472,12 +471,11 @@ def realised_uplift(*, session: Any, objectives: Objectives, now: Any) -> Realis
     code = pd.Index(customers)
     meter = KpiMeter(attempts, events, code, objectives)
     start = epoch_seconds(decided["as_of"])
-    window_s = objectives.window_days * DAY
     now_s = int(epoch_seconds(pd.Series([moment]))[0])
-    is_open = start + window_s > now_s
-    # A closed window is measured whole; an open one up to now.
-    kpis = meter.measure(code.get_indexer(decided["customer_id"]), start, np.where(is_open, now_s, start + window_s))
-    observed = np.where(is_open, (now_s - start) / DAY, float(objectives.window_days))
+    # Measured up to now: a closed window whole, an open one as far as it has come.
+    kpis = meter.measure(code.get_indexer(decided["customer_id"]), start, now_s)
+    observed = np.minimum((now_s - start) / DAY, float(objectives.window_days))
+    is_open = observed < objectives.window_days
     value = Formula(objectives.formula).value(kpis, len(decided))
 
     def table(rows_of_kind: np.ndarray, interim: bool) -> list[RealisedUplift]:
