@@ -22,11 +22,34 @@ ADDRESS = re.compile(
 # (rue, calle, via, ul.), then a house number: "Mellemstræde 74", "ul. Narewska 94", "26 rue des Lilas".
 STREET_WORD = (r"(?:[^\W\d_]+(?:vej|gade|weg|wegen|straße|strasse|str\.|gasse|allee|platz|ring|tie|katu|kuja|polku|"
                r"v[äa]gen|gatan|gr[äa]nd|veien|vegen|gata|stræde|strade|vænget|laan|straat|plein|steeg|dreef|ulica|utca|"
-               r"ulice|cesta|tee|iela|gatve|yolu|sokak|caddesi))")
+               r"ulice|cesta|tee|iela|gatve|yolu|sokak|caddesi|braut|stræti|straeti|vegur))")
 FOREIGN_ADDRESS = re.compile(
     rf"\b(?:\d{{1,6}}\s+)?(?:{STREET_WORD}|(?:ul\.|al\.|rue|avenue|avenida|av\.|calle|carrer|via|viale|piazza|rua|"
-    rf"praça|paseo|plaza|boulevard|chemin|place|route|strada|piața|str\.)\s+(?:[^\W\d_][\w.'-]*\s+){{0,4}}?)"
+    rf"praça|paseo|plaza|boulevard|chemin|place|route|strada|piața|str\.|avda\.|c/|λεωφόρος|λεωφ\.|λ\.|οδός|οδ\.)\s+(?:[^\W\d_][\w.'-]*\s+){{0,4}}?)"
     rf"\s*\d{{1,5}}[a-z]?\b(?:[\s,]+(?:Apt\.?|Suite|Unit)\s*\d+)?", re.I)
+# Street types written as a word of their own after the name (Hungarian "Kálmán Imre u. 12.", "Erzsébet tér 19.").
+AFTER_NAME_ADDRESS = re.compile(
+    r"\b(?:[^\W\d_][\w'-]*\s+){1,3}(?:u\.|utca|út|útja|tér|tere|körút|köz|sor|fasor|rakpart|sétány|kapu)\s+\d{1,5}\.?",
+    re.I)
+# A street corner: "the corner of 35 Pentelis Str. and Waechter Turnpike".
+CORNER = re.compile(r"\b(?:the\s+)?corner of\s+(?:\d{1,6}\s+)?[^\W\d_][^\n,;!?]{2,50}?\s+and\s+"
+                    r"(?:\d{1,6}\s+)?[^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,3}", re.I)
+# What may surround an address found by a pattern, and belongs to it: a building number before the street on the
+# same line ("85199 Avda. Rio Nalon 58", "975 3968 Bay Street"), and after it, on following lines or after
+# commas, the flat ("Apt. 461", "Suite 318"), the town, and the postcode and country ("Denmark 29587",
+# "Aalborg NO 9100", "SW1A 1AA"). Benchmarks and real signatures split an address so; a finder that stops at the
+# street leaves the flat, town and postcode readable in a redacted text.
+NUMBER_BEFORE = re.compile(r"(?:(?:Apt\.?|Apartment|Suite|Ste\.?|Unit)\s*\w{1,6}\s+)?\d{1,6}[A-Za-z]?[^\S\n]+$", re.I)
+ADDRESS_SEPARATOR = re.compile(r"[^\S\n]*(?:,[^\S\n]*|\n[^\S\n]*>?[^\S\n]*)+")
+UNIT_LINE = re.compile(r"(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Floor|Fl\.|Room|Rm\.?|#)\s*\w{1,6}", re.I)
+POSTCODE = r"(?:\d{4,6}(?:-\d{3,4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)"
+PLACE_WORD = r"(?:\(?[^\W\d_][^\s,]*\)?)"
+PLACE_LINE = re.compile(rf"(?-i:{PLACE_WORD})(?:\s+{PLACE_WORD}){{0,3}}")
+POSTAL_LINE = re.compile(rf"(?:{PLACE_WORD}\s+){{0,4}}{POSTCODE}(?:\s+{PLACE_WORD}){{0,3}}")
+# A postal block whatever the street is called: a line with a street name and a house number ("28030 Edeby 55")
+# followed within three lines by a flat, or a postcode line ("Sweden 99178").
+STREET_LINE = re.compile(r"^[^\S\n]*[>?]*[^\S\n]*((?:\d{1,6}[^\S\n]+)?[^\W\d_][\w.'-]*(?:[^\S\n]+[^\W\d_][\w.'-]*){0,3}"
+                         r"[^\S\n]+\d{1,5}[a-z]?\b)[^\S\n]*$", re.M)
 # Military and post-office boxes: "PSC 6293, Box 8158", "Unit 7349 Box 6067", "P.O. Box 186".
 BOX_ADDRESS = re.compile(r"\b(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{3,5}|\bP\.?\s?O\.?\s+Box\s+\d{1,6}", re.I)
 # What follows "lives at", "located at", "my address is", "send it to"...: an address when it has a house number.
@@ -123,13 +146,62 @@ def people(text: str) -> list[Found]:
     return out
 
 
+def _is_place(segment: str) -> bool:
+    """A town, region or country line: one to four words, each starting with a capital (or in capitals)."""
+    return bool(PLACE_LINE.fullmatch(segment)) and all(w.lstrip("(")[:1].isupper() for w in segment.split())
+
+
+def _is_postal(segment: str) -> bool:
+    """A postcode with its town, region or country ("Sweden 99178", "Aalborg NO 9100", "London SW1A 2AA")."""
+    return bool(POSTAL_LINE.fullmatch(segment)) and any(c.isdigit() for c in segment) \
+        and all(w.lstrip("(")[:1].isupper() or w[:1].isdigit() for w in segment.split())
+
+
+def _ends_a_street(lines: list[str]) -> bool:
+    """Whether the lines after a street line complete a postal block: a flat, or a town and a postcode line."""
+    lines = [line for line in lines if line][:3]
+    if any(UNIT_LINE.fullmatch(line) for line in lines):
+        return True
+    return len(lines) >= 2 and all(_is_place(line) or _is_postal(line) for line in lines[:2]) \
+        and any(_is_postal(line) for line in lines[:3])
+
+
+def address_block(text: str, start: int, end: int) -> tuple[int, int]:
+    """The whole address around a street found at text[start:end]: a number before it on its line, and the
+    flat, town, postcode and country lines or comma-separated parts after it (at most five)."""
+    before = NUMBER_BEFORE.search(text, max(0, start - 30), start)
+    if before:
+        start = before.start()
+    for _ in range(5):
+        separator = ADDRESS_SEPARATOR.match(text, end)
+        if not separator or separator.end() == end:
+            break
+        stop = len(text)
+        for mark in (",", "\n"):
+            at = text.find(mark, separator.end())
+            stop = min(stop, at) if at >= 0 else stop
+        segment = text[separator.end():stop].rstrip()
+        if not segment or len(segment) > 60:
+            break
+        follows = text[stop:stop + 200]
+        postal_next = any(_is_postal(part.strip(" >")) for part in re.split(r"[,\n]", follows)[1:4])
+        if UNIT_LINE.fullmatch(segment) or _is_postal(segment) \
+                or _is_place(segment) and (postal_next or "\n" not in text[end:separator.end()]):
+            end = separator.end() + len(segment)
+        else:
+            break
+    return start, end
+
+
 def find(text: str, patterns: dict[str, re.Pattern[str]]) -> list[Found]:
     """Every piece of personal data found, longest first where two overlap."""
     found: list[Found] = []
 
-    def add(start: int, end: int, kind: str) -> None:
-        if not any(start < f.end and f.start < end for f in found):
-            found.append(Found(start, end, kind))
+    def add(start: int, end: int, kind: str) -> bool:
+        if any(start < f.end and f.start < end for f in found):
+            return False
+        found.append(Found(start, end, kind))
+        return True
 
     for match in BIRTH_DATE.finditer(text):
         add(match.start(1), match.end(1), "date_of_birth")
@@ -137,17 +209,25 @@ def find(text: str, patterns: dict[str, re.Pattern[str]]) -> list[Found]:
         for match in pattern.finditer(text):
             if any(ch.isdigit() for ch in match.group(1)):
                 add(match.start(1), match.end(1), kind)
-    for kind in ("email", "iban", "card_number", "national_id", "account_number", "phone"):
+    for kind in ("email", "iban", "card_number", "national_id", "account_number"):
         for match in patterns[kind].finditer(text):
             digits = re.sub(r"\D", "", match.group())
-            if kind == "phone" and (len(digits) < 7 or NOT_A_PHONE.fullmatch(match.group().strip())):
-                continue
             if kind == "card_number" and not luhn(digits):
                 continue
             add(match.start(), match.end(), kind)
-    for pattern in (ADDRESS, BOX_ADDRESS, FOREIGN_ADDRESS):
+    # Addresses with a street word before phone numbers: "975 3968 Bay Street" holds a digit run the phone
+    # pattern would take.
+    for pattern in (ADDRESS, BOX_ADDRESS, FOREIGN_ADDRESS, AFTER_NAME_ADDRESS, CORNER):
         for match in pattern.finditer(text):
-            add(match.start(), match.end(), "street_address")
+            add(*address_block(text, match.start(), match.end()), "street_address") \
+                or add(match.start(), match.end(), "street_address")
+    for match in STREET_LINE.finditer(text):
+        if _ends_a_street([line.strip(" \t>?") for line in text[match.end():].split("\n")[1:6]]):
+            add(*address_block(text, match.start(1), match.end(1)), "street_address") \
+                or add(match.start(1), match.end(1), "street_address")
+    for match in patterns["phone"].finditer(text):
+        if len(re.sub(r"\D", "", match.group())) >= 7 and not NOT_A_PHONE.fullmatch(match.group().strip()):
+            add(match.start(), match.end(), "phone")
     for match in ADDRESS_CUE.finditer(text):
         add(match.start(1), match.end(1), "street_address")
     for person in people(text):

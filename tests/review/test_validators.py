@@ -340,6 +340,32 @@ def test_timestamps_and_ip_addresses_are_not_phone_numbers(reviewer, not_a_phone
     assert not [f for f in found if f.kind == "phone"], found
 
 
+@pytest.mark.parametrize("text, address", [
+    ("Ella Snider\n228 Ringvej 144\nApt. 902\nQaqortoq\nGreenland 96817\nThanks!",
+     "228 Ringvej 144\nApt. 902\nQaqortoq\nGreenland 96817"),
+    ("Post it to\n> 28030 Edeby 55\n> Tystberga\n> Sweden 99178", "28030 Edeby 55\n> Tystberga\n> Sweden 99178"),
+    ("Scott gave Belle his address: 975 3968 Bay Street, Toronto", "975 3968 Bay Street, Toronto"),
+    ("Our office: 10 Downing Street\nLondon\nSW1A 2AA\nThanks, Sam", "10 Downing Street\nLondon\nSW1A 2AA"),
+    ("Meet me at the corner of 35 Pentelis Str. and Waechter Turnpike.", "the corner of 35 Pentelis Str. and Waechter Turnpike"),
+])
+def test_an_address_is_found_whole_with_its_flat_town_and_postcode(reviewer, text: str, address: str) -> None:
+    """Redaction must not leave the flat, the town and the postcode readable after the street (nor read the
+    house and street numbers as a phone)."""
+    from app.review import personal_data
+
+    found = personal_data.find(text, reviewer.policy.pii_patterns)
+    assert [text[f.start:f.end] for f in found if f.kind == "street_address"] == [address], found
+    assert not [f for f in found if f.kind == "phone"]
+
+
+@pytest.mark.parametrize("not_an_address", ["Invoice 2026\nTotal 12345\nDue in 30 days", "Plan: Pro 2\nSeats 25\nReference 123456",
+                                            "Step 1\nStep 2\nStep 3"])
+def test_numbered_lines_that_are_no_address_are_not_read_as_one(reviewer, not_an_address: str) -> None:
+    from app.review import personal_data
+
+    assert not personal_data.find(not_an_address, reviewer.policy.pii_patterns)
+
+
 def test_redaction_keeps_what_was_said_and_drops_who_said_it(reviewer) -> None:
     from app.review import personal_data
 
