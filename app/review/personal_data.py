@@ -64,6 +64,10 @@ NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2})?|\d{1,3}(?:\.\d{1,3}
 TITLED = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mme|Herr|Frau|Sr|Sra)\.?\s+((?:[A-Z][^\W\d_'-]*[.'-]?\s?){1,3})")
 SELF_NAMED = re.compile(r"\b(?:my name is|name is|i am called|call me|name:)\s+([^\W\d_][^\W\d_'-]+(?:\s+(?-i:[A-Z])[^\W\d_'-]+)?)",
                         re.I)
+# The whole answer to a question for a name: "What's your last name? Arcuri", "What's the name on the account?
+# User: Keira E. Forster" (not "...your company name? Just reply", where more words follow).
+NAME_ANSWER = re.compile(r"\bname(?: on the \w+)?\?[^\S\n]*(?:\n[^\S\n]*)?(?:\w+:[^\S\n]*)?"
+                         r"((?-i:[A-Z])[^\W\d_'-]+(?:[^\S\n]+(?-i:[A-Z])[^\W\d_'-]*\.?){0,2})[^\S\n]*(?=[.!\n]|$)", re.I)
 DATE = r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|(?:\d{1,2}(?:st|nd|rd|th)?\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?:\d{1,2}(?:st|nd|rd|th)?,?\s+)?\d{4})"
 BIRTH_DATE = re.compile(rf"\b(?:born(?:\s+on)?|date of birth|d\.?o\.?b\.?|birthday(?:\s+is)?)\s*:?\s*({DATE})", re.I)
 # A document number follows its cue ("passport no. X1234567", "licence number is 6940579") and holds a digit. The
@@ -138,7 +142,7 @@ def people(text: str) -> list[Found]:
         if head in firsts and len(head) > 2:  # a known first name on its own ("Hi Freddy", "says Izumi")
             out.append(Found(tokens[i].start(), tokens[i].start() + len(head), "person"))
         i += 1
-    for pattern in (TITLED, SELF_NAMED):  # "Mrs. Karataev", "my name is Rubija"
+    for pattern in (TITLED, SELF_NAMED, NAME_ANSWER):  # "Mrs. Karataev", "my name is Rubija", "name? Arcuri"
         for match in pattern.finditer(text):
             if match.group(1).split()[0].lower() in NOT_A_NAME:  # "call me on ...", "my name is on the invoice"
                 continue

@@ -322,6 +322,7 @@ def test_the_learned_judge_lets_honest_wording_pass(reviewer) -> None:
     ("She lives at 846 Kesk Road West and works nearby.", "street_address", "846 Kesk Road"),
     ("For my take on Mrs. Karataev, see the review.", "person", "Karataev"),
     ("My name is Rubija and I have a question.", "person", "Rubija"),
+    ("What's the name on the account? User: Keira E. Forster", "person", "Keira E. Forster"),
 ])
 def test_the_personal_data_finder_reads_addresses_and_names_in_many_forms(reviewer, text: str, kind: str,
                                                                           span: str) -> None:
@@ -359,8 +360,10 @@ def test_an_address_is_found_whole_with_its_flat_town_and_postcode(reviewer, tex
 
 
 @pytest.mark.parametrize("not_an_address", ["Invoice 2026\nTotal 12345\nDue in 30 days", "Plan: Pro 2\nSeats 25\nReference 123456",
-                                            "Step 1\nStep 2\nStep 3"])
+                                            "Step 1\nStep 2\nStep 3",
+                                            "Is it under your company name? Just reply and I will check."])
 def test_numbered_lines_that_are_no_address_are_not_read_as_one(reviewer, not_an_address: str) -> None:
+    """Nor is the word after a question for a name a name when the sentence goes on."""
     from app.review import personal_data
 
     assert not personal_data.find(not_an_address, reviewer.policy.pii_patterns)
