@@ -76,6 +76,8 @@ BIRTH_DATE = re.compile(rf"\b(?:born(?:\s+on)?|date of birth|d\.?o\.?b\.?|birthd
 DOCUMENT_CUE = r"(?:\s+(?:no\.?|number|#))?(?:\s+(?:is|was))?\s*[:#=]?\s*"
 PASSPORT = re.compile(rf"\bpassport{DOCUMENT_CUE}((?=[A-Z]*\d)[A-Z0-9]{{6,12}})\b", re.I)
 LICENCE = re.compile(rf"\b(?:driver'?s?\s+)?licen[cs]e{DOCUMENT_CUE}((?=[A-Z-]*\d)[A-Z0-9-]{{5,16}})\b", re.I)
+# Twelve-digit cards (Maestro) only where the text says it is a card: "credit card 587428561654", "cc 503802053770".
+SHORT_CARD = re.compile(rf"\b(?:card|cc|maestro){DOCUMENT_CUE}(\d{{12}})\b", re.I)
 PASSWORD = re.compile(r"\b(?:password|passcode|pin)\s*(?:is|:|=)\s*(\S{4,})", re.I)
 NAME_TOKEN = re.compile(r"(?<![\w])[^\W\d_][^\W\d_'-]*(?:['-][^\W\d_]+)?\.?")
 
@@ -88,8 +90,8 @@ class Found:
     #            date_of_birth | passport | licence | password | person
 
 
-def luhn(digits: str) -> bool:
-    if not 13 <= len(digits) <= 19:
+def luhn(digits: str, shortest: int = 13) -> bool:
+    if not shortest <= len(digits) <= 19:
         return False
     total = 0
     for i, d in enumerate(reversed(digits)):
@@ -213,6 +215,9 @@ def find(text: str, patterns: dict[str, re.Pattern[str]]) -> list[Found]:
         for match in pattern.finditer(text):
             if any(ch.isdigit() for ch in match.group(1)):
                 add(match.start(1), match.end(1), kind)
+    for match in SHORT_CARD.finditer(text):
+        if luhn(match.group(1), shortest=12):
+            add(match.start(1), match.end(1), "card_number")
     for kind in ("email", "iban", "card_number", "national_id", "account_number"):
         for match in patterns[kind].finditer(text):
             digits = re.sub(r"\D", "", match.group())

@@ -369,6 +369,17 @@ def test_numbered_lines_that_are_no_address_are_not_read_as_one(reviewer, not_an
     assert not personal_data.find(not_an_address, reviewer.policy.pii_patterns)
 
 
+def test_a_twelve_digit_card_is_a_card_only_where_the_text_says_card(reviewer) -> None:
+    from app.review import personal_data
+
+    def cards(text: str) -> list[str]:
+        return [text[f.start:f.end] for f in personal_data.find(text, reviewer.policy.pii_patterns) if f.kind == "card_number"]
+
+    assert cards("My debit card number is 675900001230, it was stolen.") == ["675900001230"]  # Maestro, Luhn-valid
+    assert cards("Your order 675900001230 ships today.") == []  # no card said
+    assert cards("The card 675900001234 was declined.") == []  # fails the Luhn check
+
+
 def test_redaction_keeps_what_was_said_and_drops_who_said_it(reviewer) -> None:
     from app.review import personal_data
 
