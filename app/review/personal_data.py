@@ -31,6 +31,10 @@ FOREIGN_ADDRESS = re.compile(
 AFTER_NAME_ADDRESS = re.compile(
     r"\b(?:[^\W\d_][\w'-]*\s+){1,3}(?:u\.|utca|út|útja|tér|tere|körút|köz|sor|fasor|rakpart|sétány|kapu)\s+\d{1,5}\.?",
     re.I)
+# The number before a street that starts with its type, on one line: "26 rue des Lilas", "1812 Rue De La Gare".
+NUMBER_THEN_STREET = re.compile(
+    r"\b\d{1,6}[a-z]?,?[^\S\n]+(?:rue|avenue|boulevard|bd\.|chemin|allée|impasse|quai|calle|avenida|carrer|via|viale|"
+    r"piazza|rua|praça|paseo)[^\S\n]+[^\W\d_][\w'-]*(?:[^\S\n]+[^\W\d_][\w'-]*){0,3}", re.I)
 # A street corner: "the corner of 35 Pentelis Str. and Waechter Turnpike".
 CORNER = re.compile(r"\b(?:the\s+)?corner of\s+(?:\d{1,6}\s+)?[^\W\d_][^\n,;!?]{2,50}?\s+and\s+"
                     r"(?:\d{1,6}\s+)?[^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,3}", re.I)
@@ -226,14 +230,15 @@ def find(text: str, patterns: dict[str, re.Pattern[str]]) -> list[Found]:
             add(match.start(), match.end(), kind)
     # Addresses with a street word before phone numbers: "975 3968 Bay Street" holds a digit run the phone
     # pattern would take.
-    for pattern in (ADDRESS, BOX_ADDRESS, FOREIGN_ADDRESS, AFTER_NAME_ADDRESS, CORNER):
-        for match in pattern.finditer(text):
-            add(*address_block(text, match.start(), match.end()), "street_address") \
-                or add(match.start(), match.end(), "street_address")
-    for match in STREET_LINE.finditer(text):
-        if _ends_a_street([line.strip(" \t>?") for line in text[match.end():].split("\n")[1:6]]):
-            add(*address_block(text, match.start(1), match.end(1)), "street_address") \
-                or add(match.start(1), match.end(1), "street_address")
+    streets = [match.span() for pattern in (ADDRESS, BOX_ADDRESS, FOREIGN_ADDRESS, NUMBER_THEN_STREET,
+                                            AFTER_NAME_ADDRESS, CORNER) for match in pattern.finditer(text)]
+    streets += [match.span(1) for match in STREET_LINE.finditer(text)
+                if _ends_a_street([line.strip(" \t>?") for line in text[match.end():].split("\n")[1:6]])]
+    # The longest address first where two readings overlap ("1812 Rue De La Gare / Apt. 271 / St Felicien" over
+    # "271 St").
+    blocks = sorted(((address_block(text, *street), street) for street in streets), key=lambda b: b[0][0] - b[0][1])
+    for block, street in blocks:
+        add(*block, "street_address") or add(*street, "street_address")
     for match in patterns["phone"].finditer(text):
         if len(re.sub(r"\D", "", match.group())) >= 7 and not NOT_A_PHONE.fullmatch(match.group().strip()):
             add(match.start(), match.end(), "phone")

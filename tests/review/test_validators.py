@@ -348,6 +348,8 @@ def test_timestamps_and_ip_addresses_are_not_phone_numbers(reviewer, not_a_phone
     ("Scott gave Belle his address: 975 3968 Bay Street, Toronto", "975 3968 Bay Street, Toronto"),
     ("Our office: 10 Downing Street\nLondon\nSW1A 2AA\nThanks, Sam", "10 Downing Street\nLondon\nSW1A 2AA"),
     ("Meet me at the corner of 35 Pentelis Str. and Waechter Turnpike.", "the corner of 35 Pentelis Str. and Waechter Turnpike"),
+    ("It arrived at 636 1812 Rue De La Gare\n Apt. 271\n St Felicien\n Canada 36523",
+     "636 1812 Rue De La Gare\n Apt. 271\n St Felicien\n Canada 36523"),
 ])
 def test_an_address_is_found_whole_with_its_flat_town_and_postcode(reviewer, text: str, address: str) -> None:
     """Redaction must not leave the flat, the town and the postcode readable after the street (nor read the
