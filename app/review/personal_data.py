@@ -228,8 +228,14 @@ def find(text: str, patterns: dict[str, re.Pattern[str]]) -> list[Found]:
             if kind == "card_number" and not luhn(digits):
                 continue
             add(match.start(), match.end(), kind)
-    # Addresses with a street word before phone numbers: "975 3968 Bay Street" holds a digit run the phone
-    # pattern would take.
+    # Phone numbers of ten digits or more first, then addresses, then shorter digit runs: "975 3968 Bay Street" holds
+    # a house and a street number the phone pattern would take, but no address may swallow a full phone number
+    # (a phone is blocked, an address is not).
+    phones = [match for match in patterns["phone"].finditer(text)
+              if len(re.sub(r"\D", "", match.group())) >= 7 and not NOT_A_PHONE.fullmatch(match.group().strip())]
+    for match in phones:
+        if len(re.sub(r"\D", "", match.group())) >= 10:
+            add(match.start(), match.end(), "phone")
     streets = [match.span() for pattern in (ADDRESS, BOX_ADDRESS, FOREIGN_ADDRESS, NUMBER_THEN_STREET,
                                             AFTER_NAME_ADDRESS, CORNER) for match in pattern.finditer(text)]
     streets += [match.span(1) for match in STREET_LINE.finditer(text)
@@ -239,9 +245,8 @@ def find(text: str, patterns: dict[str, re.Pattern[str]]) -> list[Found]:
     blocks = sorted(((address_block(text, *street), street) for street in streets), key=lambda b: b[0][0] - b[0][1])
     for block, street in blocks:
         add(*block, "street_address") or add(*street, "street_address")
-    for match in patterns["phone"].finditer(text):
-        if len(re.sub(r"\D", "", match.group())) >= 7 and not NOT_A_PHONE.fullmatch(match.group().strip()):
-            add(match.start(), match.end(), "phone")
+    for match in phones:
+        add(match.start(), match.end(), "phone")
     for match in ADDRESS_CUE.finditer(text):
         add(match.start(1), match.end(1), "street_address")
     for person in people(text):

@@ -361,6 +361,16 @@ def test_an_address_is_found_whole_with_its_flat_town_and_postcode(reviewer, tex
     assert not [f for f in found if f.kind == "phone"]
 
 
+def test_no_address_swallows_a_phone_number(reviewer) -> None:
+    """A phone is blocked and an address is not: a full phone number next to a street stays a phone."""
+    from app.review import personal_data
+
+    for text, phone in (("Call Dana on 0161 496 0000 2000 Main Street.", "0161 496 0000"),
+                        ("12 High Street\nLondon\n+44 20 7946 0011", "+44 20 7946 0011")):
+        found = personal_data.find(text, reviewer.policy.pii_patterns)
+        assert any(f.kind == "phone" and phone in text[f.start:f.end] for f in found), found
+
+
 @pytest.mark.parametrize("not_an_address", ["Invoice 2026\nTotal 12345\nDue in 30 days", "Plan: Pro 2\nSeats 25\nReference 123456",
                                             "Step 1\nStep 2\nStep 3",
                                             "Is it under your company name? Just reply and I will check."])
