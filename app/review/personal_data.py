@@ -48,7 +48,8 @@ ADDRESS_SEPARATOR = re.compile(r"[^\S\n]*(?:,[^\S\n]*|\n[^\S\n]*>?[^\S\n]*)+")
 UNIT_LINE = re.compile(r"(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Floor|Fl\.|Room|Rm\.?|#)\s*\w{1,6}", re.I)
 POSTCODE = r"(?:\d{4,6}(?:-\d{3,4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)"
 PLACE_WORD = r"(?:\(?[^\W\d_][^\s,]*\)?)"
-PLACE_LINE = re.compile(rf"(?-i:{PLACE_WORD})(?:\s+{PLACE_WORD}){{0,3}}")
+PLACE_LINE = re.compile(rf"{PLACE_WORD}(?:\s+{PLACE_WORD}){{0,3}}")
+ADDRESS_PART = re.compile(r"[^,\n]*")  # one comma- or line-separated part
 POSTAL_LINE = re.compile(rf"(?:{PLACE_WORD}\s+){{0,4}}{POSTCODE}(?:\s+{PLACE_WORD}){{0,3}}")
 # A postal block whatever the street is called: a line with a street name and a house number ("28030 Edeby 55")
 # followed within three lines by a flat, or a postcode line ("Sweden 99178").
@@ -176,6 +177,11 @@ def _ends_a_street(lines: list[str]) -> bool:
         and any(_is_postal(line) for line in lines[:3])
 
 
+def _postcode_follows(text: str, at: int) -> bool:
+    """Whether one of the next three comma- or line-separated parts after `at` is a postcode line."""
+    return any(_is_postal(part.strip(" >")) for part in re.split(r"[,\n]", text[at:at + 200])[1:4])
+
+
 def address_block(text: str, start: int, end: int) -> tuple[int, int]:
     """The whole address around a street found at text[start:end]: a number before it on its line, and the
     flat, town, postcode and country lines or comma-separated parts after it (at most five)."""
@@ -186,17 +192,12 @@ def address_block(text: str, start: int, end: int) -> tuple[int, int]:
         separator = ADDRESS_SEPARATOR.match(text, end)
         if not separator or separator.end() == end:
             break
-        stop = len(text)
-        for mark in (",", "\n"):
-            at = text.find(mark, separator.end())
-            stop = min(stop, at) if at >= 0 else stop
-        segment = text[separator.end():stop].rstrip()
+        part = ADDRESS_PART.match(text, separator.end())
+        segment = part.group().rstrip()
         if not segment or len(segment) > 60:
             break
-        follows = text[stop:stop + 200]
-        postal_next = any(_is_postal(part.strip(" >")) for part in re.split(r"[,\n]", follows)[1:4])
         if UNIT_LINE.fullmatch(segment) or _is_postal(segment) \
-                or _is_place(segment) and (postal_next or "\n" not in text[end:separator.end()]):
+                or _is_place(segment) and ("\n" not in text[end:separator.end()] or _postcode_follows(text, part.end())):
             end = separator.end() + len(segment)
         else:
             break
@@ -231,10 +232,10 @@ def find(text: str, patterns: dict[str, re.Pattern[str]]) -> list[Found]:
     # Phone numbers of ten digits or more first, then addresses, then shorter digit runs: "975 3968 Bay Street" holds
     # a house and a street number the phone pattern would take, but no address may swallow a full phone number
     # (a phone is blocked, an address is not).
-    phones = [match for match in patterns["phone"].finditer(text)
-              if len(re.sub(r"\D", "", match.group())) >= 7 and not NOT_A_PHONE.fullmatch(match.group().strip())]
-    for match in phones:
-        if len(re.sub(r"\D", "", match.group())) >= 10:
+    digit_runs = [(match, len(re.sub(r"\D", "", match.group()))) for match in patterns["phone"].finditer(text)
+                  if not NOT_A_PHONE.fullmatch(match.group().strip())]
+    for match, digits in digit_runs:
+        if digits >= 10:
             add(match.start(), match.end(), "phone")
     streets = [match.span() for pattern in (ADDRESS, BOX_ADDRESS, FOREIGN_ADDRESS, NUMBER_THEN_STREET,
                                             AFTER_NAME_ADDRESS, CORNER) for match in pattern.finditer(text)]
@@ -245,8 +246,9 @@ def find(text: str, patterns: dict[str, re.Pattern[str]]) -> list[Found]:
     blocks = sorted(((address_block(text, *street), street) for street in streets), key=lambda b: b[0][0] - b[0][1])
     for block, street in blocks:
         add(*block, "street_address") or add(*street, "street_address")
-    for match in phones:
-        add(match.start(), match.end(), "phone")
+    for match, digits in digit_runs:
+        if 7 <= digits < 10:
+            add(match.start(), match.end(), "phone")
     for match in ADDRESS_CUE.finditer(text):
         add(match.start(1), match.end(1), "street_address")
     for person in people(text):
